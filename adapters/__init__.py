@@ -1,0 +1,1 @@
+"""Platform adapters: translate events into Commands, render Replies, deliver effects."""

@@ -1,0 +1,1 @@
+"""whoknows: the platform-neutral core (domain, storage, services, router, CLI)."""

@@ -1,0 +1,226 @@
+"""The `whoknows` command line: the local chat, the database, imports, exports, asks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot import matching
+from bot.config import Settings, redact_url
+from bot.db import open_database
+from bot.services import Services, people
+from bot.transfer import (
+    ImportReport,
+    Progress,
+    export_knowledge,
+    export_people,
+    import_knowledge,
+    import_people,
+)
+
+DEMO_DEFAULT_HANDLE = "alex"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whoknows", description="Find the colleague who knows, in seconds."
+    )
+    parser.add_argument(
+        "--db", metavar="URL", help="database URL (overrides WHOKNOWS_DATABASE_URL)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--as", dest="handle", metavar="HANDLE", help="act as this person")
+    chat.add_argument("--no-demo", action="store_true", help="do not seed the demo org")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+
+    imp = commands.add_parser("import", help="import people (CSV/JSONL) or knowledge (JSONL)")
+    imp.add_argument("kind", choices=["people", "kb"])
+    imp.add_argument("file", type=Path)
+
+    exp = commands.add_parser("export", help="export people or knowledge")
+    exp.add_argument("kind", choices=["people", "kb"])
+    exp.add_argument("--format", choices=["csv", "jsonl"], help="people: csv (default) or jsonl")
+    exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+
+    ask = commands.add_parser("ask", help="ask who knows about a topic")
+    ask.add_argument("text", nargs="?", help="the question")
+    ask.add_argument("--json", action="store_true", help="print JSON")
+    ask.add_argument("--limit", type=int, default=5)
+    ask.add_argument("--as", dest="handle", metavar="ID", help="ask as this person")
+
+    commands.add_parser("demo", help="seed the demo org into an empty database")
+    return parser
+
+
+def _services(settings: Settings) -> Services:
+    try:
+        database = open_database(settings.database_url)
+    except Exception as error:  # the URL may hold a password: never echo it raw
+        raise SystemExit(
+            f"whoknows: cannot open the database {redact_url(settings.database_url)}: "
+            f"{type(error).__name__}"
+        ) from None
+    return Services(database, settings)
+
+
+def _seed_if_empty(services: Services) -> bool:
+    from bot.demo import seed_demo
+
+    with services.db.unit_of_work() as session:
+        if people.count_people(session):
+            return False
+        seed_demo(session, services.clock())
+        return True
+
+
+def _chat(services: Services, handle: str | None, demo: bool) -> int:
+    from adapters.console.chat import run_chat
+    from skills import build_router
+
+    if demo and _seed_if_empty(services):
+        print("Seeded a demo contact center: 30 people in 3 teams, 40 topics, 50 answers.")
+    if handle is None:
+        with services.db.unit_of_work() as session:
+            default = people.by_key(session, DEMO_DEFAULT_HANDLE) if demo else None
+            handle = (default or people.ensure_console_person(session)).key
+    return run_chat(services, build_router(), handle.lstrip("@").lower(), sys.stdin, sys.stdout)
+
+
+def _progress_bar(label: str, out: TextIO) -> Progress | None:
+    if not out.isatty():
+        return None
+    last = 0.0
+
+    def show(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 0.1 and done < total:
+            return
+        last = now
+        share = done / total if total else 1.0
+        bar = "█" * int(share * 30)
+        out.write(f"\r{label} |{bar:<30}| {done:,}/{total:,} lines")
+        if done >= total:
+            out.write("\n")
+        out.flush()
+
+    return show
+
+
+def _import(services: Services, kind: str, path: Path) -> int:
+    if not path.is_file():
+        print(f"whoknows: no such file: {path}", file=sys.stderr)
+        return 2
+    progress = _progress_bar(f"importing {path.name}", sys.stderr)
+    report: ImportReport
+    if kind == "people":
+        report = import_people(services.db, path, services.clock(), progress)
+    else:
+        report = import_knowledge(services.db, path, progress)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _export(services: Services, kind: str, fmt: str | None, output: Path | None) -> int:
+    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        with services.db.unit_of_work() as session:
+            if kind == "people":
+                export_people(session, out, fmt or "csv")
+            else:
+                export_knowledge(session, out)
+    finally:
+        if output:
+            out.close()
+    return 0
+
+
+def ranking_json(ranking: matching.Ranking) -> dict[str, object]:
+    return {
+        "query": ranking.query,
+        "experts": [
+            {
+                "id": card.key,
+                "name": card.name,
+                "score": card.score,
+                "presence": card.presence.status,
+                "reasons": [reason for reason in card.reason.split("; ") if reason],
+            }
+            for card in ranking.experts
+        ],
+        "articles": [
+            {"id": article.entry_id, "title": article.title, "score": article.score}
+            for article in ranking.articles
+        ],
+        "confident": ranking.confident,
+    }
+
+
+def _ask(
+    services: Services, text: str | None, as_json: bool, limit: int, handle: str | None
+) -> int:
+    if not text or not text.strip():
+        print(
+            'whoknows: what is the question? e.g. whoknows ask "refund a top-up"', file=sys.stderr
+        )
+        return 2
+    with services.db.unit_of_work() as session:
+        requester = people.by_key(session, handle) if handle else None
+        if handle and requester is None:
+            print(f"whoknows: nobody has the id '{handle}'", file=sys.stderr)
+            return 2
+        ranking = matching.rank(
+            session,
+            text,
+            services.clock(),
+            requester_id=requester.id if requester else None,
+            limit=limit,
+        )
+    if as_json:
+        print(json.dumps(ranking_json(ranking), ensure_ascii=False))
+        return 0
+    from adapters.console.render import render
+    from bot.types import Reply
+
+    print(render(Reply((*ranking.articles, *ranking.experts))) or "Nobody matches that yet.")
+    return 0
+
+
+def _upgrade(services: Services) -> int:
+    # Opening the database already ran the migrations.
+    print(f"database at {redact_url(services.settings.database_url)} is up to date")
+    return 0
+
+
+def _demo(services: Services) -> int:
+    seeded = _seed_if_empty(services)
+    print("demo org seeded" if seeded else "the database already has people; left alone")
+    return 0
+
+
+RUNNERS = {
+    "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
+    "db": lambda services, args: _upgrade(services),
+    "import": lambda services, args: _import(services, args.kind, args.file),
+    "export": lambda services, args: _export(services, args.kind, args.format, args.output),
+    "ask": lambda services, args: _ask(services, args.text, args.json, args.limit, args.handle),
+    "demo": lambda services, args: _demo(services),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    services = _services(Settings.from_env(database_url=args.db))
+    try:
+        return RUNNERS[args.command](services, args)
+    finally:
+        services.db.dispose()

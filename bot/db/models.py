@@ -1,0 +1,335 @@
+"""The domain model. Every change to it comes with an Alembic migration."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    LEAD = "lead"
+    ADMIN = "admin"
+
+
+class SkillSource(enum.StrEnum):
+    SELF = "self"
+    LEAD = "lead"
+    IMPORT = "import"
+    EVIDENCE = "evidence"
+
+
+class Status(enum.StrEnum):
+    AVAILABLE = "available"
+    BUSY = "busy"
+    AWAY = "away"
+    ON_CALL = "on_call"
+    OFF = "off"
+
+
+class HuddleState(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (validated in Python), the same on SQLite and PostgreSQL.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        length=16,
+    )
+
+
+class Team(Base):
+    __tablename__ = "team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    huddle_channel: Mapped[str | None] = mapped_column(String(200))
+
+    people: Mapped[list[Person]] = relationship(back_populates="team")
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The stable key leads use in imports and exports (an employee id or a handle).
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Local working hours as minutes after midnight; end < start means a night shift.
+    work_start_min: Mapped[int] = mapped_column(Integer, default=9 * 60)
+    work_end_min: Mapped[int] = mapped_column(Integer, default=17 * 60)
+    # ISO weekdays worked, "12345" = Monday to Friday.
+    work_days: Mapped[str] = mapped_column(String(7), default="12345")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    team: Mapped[Team | None] = relationship(back_populates="people")
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+    skills: Mapped[list[Skill]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", foreign_keys="Skill.person_id"
+    )
+    presence: Mapped[Presence | None] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+
+
+class Identity(Base):
+    """One row per platform account, so a person can be on Slack, Teams and the console."""
+
+    __tablename__ = "identity"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="SET NULL"))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    parent: Mapped[Tag | None] = relationship(remote_side=[id])
+    aliases: Mapped[list[TagAlias]] = relationship(
+        back_populates="tag", cascade="all, delete-orphan"
+    )
+
+
+class TagAlias(Base):
+    __tablename__ = "tag_alias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(120), unique=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+
+    tag: Mapped[Tag] = relationship(back_populates="aliases")
+
+
+class Skill(Base):
+    """A person's expertise in one tag."""
+
+    __tablename__ = "skill"
+    __table_args__ = (
+        UniqueConstraint("person_id", "tag_id"),
+        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=3)
+    source: Mapped[SkillSource] = mapped_column(_enum(SkillSource, "skill_source"))
+    # verified_at without verified_by: verified by an import, not by a person in the app.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="skills", foreign_keys=[person_id])
+    tag: Mapped[Tag] = relationship()
+    verified_by: Mapped[Person | None] = relationship(foreign_keys=[verified_by_id])
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class Presence(Base):
+    """A status someone set (or a platform reported), valid until `until` when given."""
+
+    __tablename__ = "presence"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[Status] = mapped_column(_enum(Status, "status"))
+    source: Mapped[str] = mapped_column(String(16), default="bot")
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="presence")
+
+
+class Huddle(Base):
+    __tablename__ = "huddle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"))
+    state: Mapped[HuddleState] = mapped_column(
+        _enum(HuddleState, "huddle_state"), default=HuddleState.OPEN, index=True
+    )
+    platform: Mapped[str | None] = mapped_column(String(16))
+    channel_ref: Mapped[str | None] = mapped_column(String(200))
+    thread_ref: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    participants: Mapped[list[HuddleParticipant]] = relationship(
+        back_populates="huddle", cascade="all, delete-orphan"
+    )
+
+
+class HuddleParticipant(Base):
+    __tablename__ = "huddle_participant"
+    __table_args__ = (UniqueConstraint("huddle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    huddle_id: Mapped[int] = mapped_column(ForeignKey("huddle.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    huddle: Mapped[Huddle] = relationship(back_populates="participants")
+    person: Mapped[Person] = relationship()
+
+
+class KnowledgeEntry(Base):
+    __tablename__ = "knowledge_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    # sha256 of the normalised title and body: what makes a re-import idempotent.
+    content_key: Mapped[str] = mapped_column(String(64), unique=True)
+    huddle_id: Mapped[int | None] = mapped_column(ForeignKey("huddle.id", ondelete="SET NULL"))
+    helpful_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every edit; an edit based on an older version is a conflict.
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[Tag]] = relationship(secondary="knowledge_tag", order_by="Tag.name")
+    authors: Mapped[list[Person]] = relationship(
+        secondary="knowledge_author", order_by="Person.key"
+    )
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+
+class KnowledgeTag(Base):
+    __tablename__ = "knowledge_tag"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_entry.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class KnowledgeAuthor(Base):
+    __tablename__ = "knowledge_author"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_entry.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class QueryLog(Base):
+    """Every who-knows question: the raw material of gap reports and KPIs."""
+
+    __tablename__ = "query_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    confident: Mapped[bool] = mapped_column(Boolean)
+    # Comma-separated person keys in the order shown.
+    suggested: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """Who changed what, including attempts that were refused."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    # Who acted when no person did (an import from the command line).
+    actor_label: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -1,0 +1,46 @@
+"""The audit log: every privileged change, and every refused attempt at one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.db.models import AuditEntry, Person
+
+
+class Denied(Exception):
+    """A refused privileged action; the router audits it in a transaction of its own."""
+
+    def __init__(self, message: str, *, actor_id: int, action: str, target: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.actor_id = actor_id
+        self.action = action
+        self.target = target
+
+
+def record(
+    session: Session,
+    actor_id: int | None,
+    action: str,
+    target: str,
+    *,
+    allowed: bool = True,
+    actor_label: str | None = None,
+    **detail: Any,
+) -> AuditEntry:
+    if actor_label is None:
+        actor = session.get(Person, actor_id) if actor_id is not None else None
+        actor_label = actor.key if actor is not None else "system"
+    entry = AuditEntry(
+        actor_id=actor_id,
+        actor_label=actor_label,
+        action=action,
+        target=target,
+        allowed=allowed,
+        detail=json.dumps(detail, sort_keys=True, default=str) if detail else "",
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,94 @@
+"""People, teams, platform identities and who may act on whom."""
+
+from __future__ import annotations
+
+import getpass
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot import messages
+from bot.db.models import Identity, Person, Role, Team
+from bot.services.audit import Denied
+
+HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def active_people(session: Session) -> list[Person]:
+    return list(
+        session.scalars(select(Person).where(Person.deleted_at.is_(None)).order_by(Person.key))
+    )
+
+
+def by_key(session: Session, key: str) -> Person | None:
+    return session.scalar(
+        select(Person).where(Person.key == key.strip().lower(), Person.deleted_at.is_(None))
+    )
+
+
+def by_identity(session: Session, platform: str, external_id: str) -> Person | None:
+    return session.scalar(
+        select(Person)
+        .join(Identity)
+        .where(
+            Identity.platform == platform,
+            Identity.external_id == external_id,
+            Person.deleted_at.is_(None),
+        )
+    )
+
+
+def link_identity(session: Session, person: Person, platform: str, external_id: str) -> None:
+    existing = session.scalar(
+        select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+    )
+    if existing is None:
+        session.add(Identity(platform=platform, external_id=external_id, person=person))
+    else:
+        existing.person = person
+
+
+def team_named(session: Session, name: str | None) -> Team | None:
+    if not name or not name.strip():
+        return None
+    name = name.strip()
+    team = session.scalar(select(Team).where(func.lower(Team.name) == name.lower()))
+    if team is None:
+        team = Team(name=name)
+        session.add(team)
+        session.flush()
+    return team
+
+
+def count_people(session: Session) -> int:
+    return session.scalar(select(func.count(Person.id))) or 0
+
+
+def ensure_console_person(session: Session) -> Person:
+    """The person at this terminal when nobody is in the database: its first admin."""
+    handle = re.sub(r"[^a-z0-9._-]", "", getpass.getuser().lower()) or "me"
+    person = by_key(session, handle)
+    if person is None:
+        person = Person(key=handle, display_name=handle, role=Role.ADMIN)
+        session.add(person)
+        session.flush()
+        link_identity(session, person, "console", handle)
+    return person
+
+
+def can_manage(actor: Person, target: Person) -> bool:
+    """Admins manage everyone; leads manage the people of their own team."""
+    if actor.role == Role.ADMIN:
+        return True
+    return actor.role == Role.LEAD and actor.team_id is not None and actor.team_id == target.team_id
+
+
+def require_manager(actor: Person, target: Person, action: str) -> None:
+    if not can_manage(actor, target):
+        raise Denied(
+            messages.NOT_ALLOWED.format(action=action.replace("_", " "), name=target.display_name),
+            actor_id=actor.id,
+            action=action,
+            target=f"person:{target.key}",
+        )

@@ -1,0 +1,132 @@
+"""Presence: the status people set, its expiry, and their working hours."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.orm import Session
+
+from bot.db.models import Person, Presence, Status
+from bot.types import PresenceView
+
+OFF_SHIFT = "off_shift"
+LABELS = {
+    Status.AVAILABLE.value: "available",
+    Status.BUSY.value: "busy",
+    Status.AWAY.value: "away",
+    Status.ON_CALL.value: "on a call",
+    Status.OFF.value: "off",
+    OFF_SHIFT: "off shift",
+}
+# How reachable a status is: ranking shows lower tiers first.
+TIERS = {
+    Status.AVAILABLE.value: 0,
+    Status.BUSY.value: 1,
+    Status.ON_CALL.value: 1,
+    Status.AWAY.value: 2,
+    Status.OFF.value: 3,
+    OFF_SHIFT: 3,
+}
+_DURATION = re.compile(r"^(?:(\d{1,3})\s*d)?\s*(?:(\d{1,3})\s*h)?\s*(?:(\d{1,4})\s*m(?:in)?)?$")
+MAX_DURATION = timedelta(days=14)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`30m`, `2h`, `1h30m`, `1d`, or a bare number of minutes; None if not a duration."""
+    text = text.strip().lower().removeprefix("for ").strip()
+    if text.isdigit():
+        return timedelta(minutes=int(text)) if 0 < int(text) <= 20_160 else None
+    match = _DURATION.match(text)
+    if not text or match is None or not any(match.groups()):
+        return None
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes)
+    return duration if timedelta(0) < duration <= MAX_DURATION else None
+
+
+def zone(person: Person) -> ZoneInfo:
+    try:
+        return ZoneInfo(person.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def on_shift(person: Person, now: datetime) -> bool:
+    local = now.astimezone(zone(person))
+    minute = local.hour * 60 + local.minute
+    start, end = person.work_start_min, person.work_end_min
+    if start == end:
+        return True  # no hours set: always on shift
+    if start < end:
+        return str(local.isoweekday()) in person.work_days and start <= minute < end
+    # A night shift belongs to the day it started on.
+    if minute >= start:
+        return str(local.isoweekday()) in person.work_days
+    yesterday = (local - timedelta(days=1)).isoweekday()
+    return minute < end and str(yesterday) in person.work_days
+
+
+def set_status(
+    session: Session,
+    person: Person,
+    status: Status,
+    now: datetime,
+    duration: timedelta | None = None,
+    source: str = "bot",
+) -> Presence:
+    presence = person.presence
+    if presence is None:
+        presence = Presence(person=person, status=status)
+        session.add(presence)
+    presence.status = status
+    presence.source = source
+    presence.until = now + duration if duration else None
+    presence.updated_at = now
+    return presence
+
+
+def current(person: Person, now: datetime) -> PresenceView:
+    """What to show for a person now: a status that has not expired, else their shift."""
+    local_time = now.astimezone(zone(person)).strftime("%H:%M")
+    presence = person.presence
+    if presence is not None and (presence.until is None or presence.until > now):
+        # A status holds while it lasts, except an open-ended "available", which
+        # holds only during working hours (people forget to say they left).
+        open_ended_available = presence.status == Status.AVAILABLE and presence.until is None
+        if not open_ended_available or on_shift(person, now):
+            status = presence.status.value
+            until_local = (
+                presence.until.astimezone(zone(person)).strftime("%H:%M")
+                if presence.until
+                else None
+            )
+            return PresenceView(status, LABELS[status], presence.until, local_time, until_local)
+    status = Status.AVAILABLE.value if on_shift(person, now) else OFF_SHIFT
+    return PresenceView(status, LABELS[status], None, local_time)
+
+
+def format_hours(person: Person) -> str:
+    def hhmm(minutes: int) -> str:
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+    return f"{hhmm(person.work_start_min)}–{hhmm(person.work_end_min)} {person.timezone}"
+
+
+def parse_hours(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", text)
+    if match is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
+        return None
+    return h1 * 60 + m1, (h2 * 60 + m2) % (24 * 60)

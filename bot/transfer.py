@@ -1,0 +1,358 @@
+"""Import and export of people and knowledge (CSV and JSONL), idempotent and row-safe.
+
+A row that fails is reported with its line number and rolled back alone (a
+savepoint); the others land. Rows are committed in batches, so a large file
+shows progress and a crash loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.db import Database
+from bot.db.models import KnowledgeEntry, Person, Role, Skill, SkillSource
+from bot.services import knowledge, people, presence
+from bot.services.audit import record
+from bot.services.expertise import ensure_tag, parse_skill_spec
+
+BATCH = 500
+PEOPLE_COLUMNS = ("id", "name", "team", "timezone", "skills", "role", "hours", "verified")
+Progress = Callable[[int, int], None]
+
+
+class RowError(ValueError):
+    pass
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        lines = [f"{self.created} created, {self.updated} updated, {len(self.errors)} failed"]
+        lines += [f"  line {line}: {message}" for line, message in self.errors]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    key: str
+    name: str
+    team: str | None
+    timezone: str | None
+    role: Role | None
+    hours: tuple[int, int] | None
+    skills: list[tuple[str, int, bool | None]]
+
+
+# ---------------------------------------------------------------- reading rows
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield number, RowError(f"not valid JSON ({error.msg})")
+            continue
+        yield number, row if isinstance(row, dict) else RowError("expected a JSON object")
+
+
+def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    reader = csv.DictReader(handle)
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = {"id", "name"} - set(header)
+    if missing:
+        yield 1, RowError(f"the header needs the columns {', '.join(sorted(missing))}")
+        return
+    reader.fieldnames = header
+    for row in reader:
+        if None in row:
+            yield reader.line_num, RowError("more values than columns (is a comma unquoted?)")
+            continue
+        yield reader.line_num, row
+
+
+def _text(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 200) -> str:
+    value = row.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise RowError(f"'{name}' is empty")
+        return ""
+    if not isinstance(value, str):
+        raise RowError(f"'{name}' must be text")
+    value = knowledge.clean_text(value).strip()
+    if len(value) > limit:
+        raise RowError(f"'{name}' is longer than {limit} characters")
+    return value
+
+
+def _person_row(row: dict[str, Any], jsonl: bool) -> PersonRow:
+    key = _text(row, "id", required=True, limit=120).lower()
+    name = _text(row, "name", required=True)
+    timezone = _text(row, "timezone", limit=64) or None
+    if timezone and not presence.valid_timezone(timezone):
+        raise RowError(f"unknown time zone '{timezone}' (use an IANA name like Europe/London)")
+    role_text = _text(row, "role", limit=16).lower()
+    if role_text and role_text not in {r.value for r in Role}:
+        raise RowError(f"unknown role '{role_text}' (agent, lead or admin)")
+    hours_text = _text(row, "hours", limit=16)
+    hours = presence.parse_hours(hours_text) if hours_text else None
+    if hours_text and hours is None:
+        raise RowError(f"hours '{hours_text}' should look like 08:00-16:00")
+    return PersonRow(
+        key,
+        name,
+        _text(row, "team", limit=120) or None,
+        timezone,
+        Role(role_text) if role_text else None,
+        hours,
+        _jsonl_skills(row.get("skills")) if jsonl else _csv_skills(row),
+    )
+
+
+def _csv_skills(row: dict[str, Any]) -> list[tuple[str, int, bool | None]]:
+    verified_column = row.get("verified")
+    verified = {part.strip().lower() for part in (verified_column or "").split(";") if part.strip()}
+    skills = []
+    for part in (row.get("skills") or "").split(";"):
+        if not part.strip():
+            continue
+        try:
+            spec = parse_skill_spec(part)
+        except ValueError as error:
+            raise RowError(f"skill '{part.strip()}': {error}") from None
+        flag = (spec.tag in verified) if verified_column is not None else None
+        skills.append((spec.tag, spec.level, flag))
+    return skills
+
+
+def _jsonl_skills(value: Any) -> list[tuple[str, int, bool | None]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RowError('\'skills\' must be a list of {"tag", "level", "verified"}')
+    skills = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("tag"), str):
+            raise RowError('each skill needs a "tag"')
+        level = item.get("level", 3)
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
+            raise RowError(f"skill '{item['tag']}': level must be a whole number from 1 to 5")
+        verified = item.get("verified")
+        if verified is not None and not isinstance(verified, bool):
+            raise RowError(f"skill '{item['tag']}': verified must be true or false")
+        try:
+            spec = parse_skill_spec(item["tag"])
+        except ValueError as error:
+            raise RowError(str(error)) from None
+        skills.append((spec.tag, level, verified))
+    return skills
+
+
+# ---------------------------------------------------------------- importing
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+            yield from _jsonl_rows(handle)
+        else:
+            yield from _csv_rows(handle)
+
+
+def _run_import(
+    db: Database,
+    path: Path,
+    apply_row: Callable[[Session, dict[str, Any], ImportReport], None],
+    action: str,
+    progress: Progress | None,
+) -> ImportReport:
+    report = ImportReport()
+    total = _count_lines(path)
+    rows = _rows(path)
+    done = False
+    while not done:
+        with db.unit_of_work() as session:
+            for count, (line, row) in enumerate(rows, start=1):
+                if isinstance(row, RowError):
+                    report.errors.append((line, str(row)))
+                else:
+                    try:
+                        with session.begin_nested():
+                            apply_row(session, row, report)
+                    except RowError as error:
+                        report.errors.append((line, str(error)))
+                if progress is not None:
+                    progress(line, total)
+                if count == BATCH:
+                    break
+            else:
+                done = True
+                record(
+                    session,
+                    None,
+                    action,
+                    f"file:{path.name}",
+                    actor_label="import",
+                    created=report.created,
+                    updated=report.updated,
+                    failed=len(report.errors),
+                )
+    return report
+
+
+def import_people(
+    db: Database, path: Path, now: datetime, progress: Progress | None = None
+) -> ImportReport:
+    jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
+
+    def apply_row(session: Session, raw: dict[str, Any], report: ImportReport) -> None:
+        row = _person_row(raw, jsonl)
+        person = session.scalar(select(Person).where(Person.key == row.key))
+        if person is None:
+            person = Person(key=row.key, display_name=row.name, role=Role.AGENT)
+            session.add(person)
+            report.created += 1
+        else:
+            report.updated += 1
+        person.display_name = row.name
+        person.team = people.team_named(session, row.team)
+        person.timezone = row.timezone or person.timezone or "UTC"
+        if row.role is not None:
+            person.role = row.role
+        if row.hours is not None:
+            person.work_start_min, person.work_end_min = row.hours
+        session.flush()
+        if not person.identities:
+            people.link_identity(session, person, "console", person.key)
+        for tag_name, level, verified in row.skills:
+            tag = ensure_tag(session, tag_name)
+            skill = session.scalar(
+                select(Skill).where(Skill.person_id == person.id, Skill.tag_id == tag.id)
+            )
+            if skill is None:
+                skill = Skill(person=person, tag=tag, source=SkillSource.IMPORT)
+                session.add(skill)
+            skill.level = level
+            if verified is True and skill.verified_at is None:
+                skill.verified_at = now
+            elif verified is False:
+                skill.verified_at, skill.verified_by = None, None
+        session.flush()
+
+    return _run_import(db, path, apply_row, "import.people", progress)
+
+
+def import_knowledge(db: Database, path: Path, progress: Progress | None = None) -> ImportReport:
+    def apply_row(session: Session, row: dict[str, Any], report: ImportReport) -> None:
+        title = _text(row, "title", required=True, limit=500)
+        body = _text(row, "body", required=True, limit=100_000)
+        tags, authors = row.get("tags") or [], row.get("authors") or []
+        if not all(isinstance(t, str) for t in tags) or not isinstance(tags, list):
+            raise RowError("'tags' must be a list of tag names")
+        if not all(isinstance(a, str) for a in authors) or not isinstance(authors, list):
+            raise RowError("'authors' must be a list of person ids")
+        people_found = []
+        for key in authors:
+            person = people.by_key(session, key)
+            if person is None:
+                raise RowError(f"unknown author '{key}' (import people first)")
+            people_found.append(person)
+        tag_rows = [ensure_tag(session, name) for name in dict.fromkeys(tags) if name.strip()]
+        _, created = knowledge.add_entry(session, title, body, tag_rows, people_found)
+        if created:
+            report.created += 1
+        else:
+            report.updated += 1
+        session.flush()
+
+    return _run_import(db, path, apply_row, "import.kb", progress)
+
+
+# ---------------------------------------------------------------- exporting
+
+
+def _hours(person: Person) -> str:
+    return presence.format_hours(person).split(" ")[0].replace("–", "-")
+
+
+def export_people(session: Session, out: TextIO, fmt: str) -> int:
+    persons = session.scalars(
+        select(Person)
+        .where(Person.deleted_at.is_(None))
+        .options(selectinload(Person.skills).selectinload(Skill.tag), selectinload(Person.team))
+        .order_by(Person.key)
+    ).all()
+    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(PEOPLE_COLUMNS)
+    for person in persons:
+        skills = sorted(person.skills, key=lambda s: s.tag.name)
+        team = person.team.name if person.team else ""
+        if writer is not None:
+            writer.writerow(
+                [
+                    person.key,
+                    person.display_name,
+                    team,
+                    person.timezone,
+                    ";".join(f"{s.tag.name}:{s.level}" for s in skills),
+                    person.role.value,
+                    _hours(person),
+                    ";".join(s.tag.name for s in skills if s.verified),
+                ]
+            )
+            continue
+        row = {
+            "id": person.key,
+            "name": person.display_name,
+            "team": team,
+            "timezone": person.timezone,
+            "role": person.role.value,
+            "hours": _hours(person),
+            "skills": [
+                {"tag": s.tag.name, "level": s.level, "verified": s.verified} for s in skills
+            ],
+        }
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(persons)
+
+
+def export_knowledge(session: Session, out: TextIO) -> int:
+    entries = session.scalars(
+        select(KnowledgeEntry)
+        .options(selectinload(KnowledgeEntry.tags), selectinload(KnowledgeEntry.authors))
+        .order_by(KnowledgeEntry.id)
+    ).all()
+    for entry in entries:
+        row = {
+            "title": entry.title,
+            "body": entry.body,
+            "tags": [tag.name for tag in entry.tags],
+            "authors": [author.key for author in entry.authors],
+        }
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(entries)

@@ -1,0 +1,13 @@
+"""Skills: one module per user-facing capability, each registering on a Router."""
+
+from bot.router import Router
+from skills import availability, expertise, help, kb, whoknows
+
+MODULES = (whoknows, expertise, availability, kb, help)
+
+
+def build_router() -> Router:
+    router = Router()
+    for module in MODULES:
+        module.register(router)
+    return router

@@ -1,0 +1,62 @@
+"""`whoknows <topic>`: knowledge entries first, then ranked colleagues with reasons."""
+
+from __future__ import annotations
+
+from bot import matching, messages
+from bot.db.models import QueryLog
+from bot.router import UMBRELLA, Context, Router
+from bot.services.knowledge import MAX_QUERY_CHARS, clean_text
+from bot.types import Element, Notice, Reply, Text
+
+
+def who_knows(ctx: Context) -> Reply:
+    query = " ".join(clean_text(ctx.args).split())
+    if not query:
+        return Reply.notice(messages.WHOKNOWS_EMPTY)
+    elements: list[Element] = []
+    if len(query) > MAX_QUERY_CHARS:
+        elements.append(
+            Notice(messages.TOO_LONG.format(length=len(query), limit=MAX_QUERY_CHARS), "warning")
+        )
+        query = query[:MAX_QUERY_CHARS]
+    actor = ctx.actor()
+    ranking = matching.rank(ctx.session, query, ctx.services.clock(), requester_id=actor.id)
+    ctx.session.add(
+        QueryLog(
+            person_id=actor.id,
+            platform=ctx.command.platform,
+            text=query,
+            confident=ranking.confident,
+            suggested=",".join(card.key for card in ranking.experts),
+            created_at=ctx.services.clock(),
+        )
+    )
+    elements.append(Text(messages.WHOKNOWS_HEADER.format(query=_shorten(query))))
+    if ranking.articles:
+        elements.append(Text(messages.WHOKNOWS_ARTICLES))
+        elements.extend(ranking.articles)
+    if not ranking.confident:
+        elements.append(
+            Notice(messages.WHOKNOWS_NOT_CONFIDENT.format(query=_shorten(query)), "warning")
+        )
+        if ranking.nearest_tags:
+            nearest = ", ".join(ranking.nearest_tags)
+            elements.append(Text(messages.WHOKNOWS_NEAREST.format(tags=nearest)))
+    if ranking.experts:
+        elements.extend(ranking.experts)
+    elif ranking.confident or not ranking.articles:
+        elements.append(Text(messages.WHOKNOWS_NOBODY))
+    return Reply(tuple(elements))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def register(router: Router) -> None:
+    router.command(
+        UMBRELLA,
+        aliases=("who", "ask"),
+        usage="whoknows <topic>",
+        summary="find the colleagues who know a topic, and answers that already cover it",
+    )(who_knows)
