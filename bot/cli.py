@@ -224,3 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return RUNNERS[args.command](services, args)
     finally:
         services.db.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

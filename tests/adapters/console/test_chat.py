@@ -1,0 +1,95 @@
+"""The local chat, driven as a person would: a real process, lines in, text out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.console.render import render
+from adapters.console.translate import to_command
+from bot.types import Notice, PersonCard, PresenceView, Reply, TagMatch
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _chat(home: Path, lines: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WHOKNOWS_HOME": str(home), "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", *args],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_first_run_seeds_the_demo_and_answers_who_knows(tmp_path: Path) -> None:
+    done = _chat(tmp_path, ["whoknows refunds", "/quit"])
+    assert done.returncode == 0, done.stderr
+    assert "Seeded a demo contact center" in done.stdout
+    assert "You are Alex Turner (@alex" in done.stdout
+    answer = done.stdout.split("Who knows about “refunds”", 1)[1]
+    assert "Priya Sharma (@priya)" in answer
+    assert "why: refunds level 5" in answer
+    assert (tmp_path / "whoknows.db").is_file()
+
+    again = _chat(tmp_path, ["status busy 30m", "status"])
+    assert "Seeded" not in again.stdout  # seeded once
+    assert "You are now busy until" in again.stdout
+    assert again.stdout.count("You are busy until") == 1
+
+
+def test_acting_as_a_lead_to_verify_then_as_an_agent_who_may_not(tmp_path: Path) -> None:
+    done = _chat(
+        tmp_path,
+        [
+            "expertise verify @omar refunds",
+            "/as priya",
+            "expertise verify @omar refunds",
+            "/as nobody",
+            "kb top-up wrong number",
+        ],
+    )
+    out = done.stdout
+    assert "Only a lead of their team or an admin may verify Omar Haddad" in out
+    assert "You are Priya Sharma (@priya, lead, Billing)" in out
+    assert "Verified Omar Haddad's 'refunds'" in out
+    assert "Nobody has the handle 'nobody'" in out
+    assert "Refund for a prepaid top-up made to the wrong number" in out
+
+
+def test_no_demo_starts_empty_with_the_terminal_user_as_admin(tmp_path: Path) -> None:
+    done = _chat(tmp_path, ["whoknows refunds", "expertise"], "--no-demo")
+    assert done.returncode == 0, done.stderr
+    assert "Seeded" not in done.stdout
+    assert ", admin)" in done.stdout
+    assert "Nobody is tagged for this yet" in done.stdout or "knowledge gap" in done.stdout
+
+
+def test_control_characters_in_user_text_never_reach_the_terminal() -> None:
+    card = PersonCard(
+        person_id=1,
+        key="eve",
+        name="Eve\x1b[2J\x1b]0;pwned\x07",
+        team=None,
+        presence=PresenceView("available", "available", local_time="10:00"),
+        tags=(TagMatch("refunds", 4, True),),
+        reason="wrote \x1b[31mred\x1b[0m",
+    )
+    text = render(Reply.of(card, Notice("bad\x00 input", "error")))
+    assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
+    assert "refunds 4 ✓" in text
+    assert "✗ bad input" in text
+
+
+def test_translate_reads_slash_commands_and_mentions() -> None:
+    ids = {"maria": 7}
+    command = to_command("/expertise tag @maria @ghost refunds:4", 1, ids.get)
+    assert command is not None
+    assert (command.name, command.text) == ("expertise", "tag @maria @ghost refunds:4")
+    assert command.mentions == {"@maria": 7}
+    assert to_command("   ", 1, ids.get) is None

@@ -1,0 +1,112 @@
+"""Who knows: ranked colleagues with reasons, knowledge first, gaps recorded, hostile text safe."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.db.models import QueryLog
+from bot.router import Router
+from bot.services import Services
+from bot.types import Article, Notice, Reply, Text
+from tests.helpers import cards, notices, say
+
+
+def _queries(services: Services) -> list[QueryLog]:
+    with services.db.unit_of_work() as session:
+        return list(session.scalars(select(QueryLog).order_by(QueryLog.id)))
+
+
+def test_refunds_ranks_refund_experts_with_reasons_and_presence(
+    demo: Services, router: Router
+) -> None:
+    reply = say(demo, router, "alex", "whoknows", "refunds")
+    experts = cards(reply)
+    assert experts, reply
+    # priya (5, verified, available) and maria (4, verified, available) lead the list.
+    assert [card.key for card in experts[:2]] == ["priya", "maria"]
+    for card in experts:
+        assert any(tag.name == "refunds" for tag in card.tags) or "answer" in card.reason
+        assert card.reason
+        assert card.presence.local_time
+    assert "refunds level 5" in experts[0].reason
+
+
+def test_knowledge_comes_before_people(demo: Services, router: Router) -> None:
+    reply = say(demo, router, "alex", "whoknows", "refund for a prepaid top-up")
+    kinds = [type(element) for element in reply.elements]
+    assert Article in kinds
+    first_card = next(i for i, e in enumerate(reply.elements) if type(e).__name__ == "PersonCard")
+    assert kinds.index(Article) < first_card
+    articles = [e for e in reply.elements if isinstance(e, Article)]
+    assert "top-up" in articles[0].title.lower()
+
+
+def test_the_asker_is_never_suggested(demo: Services, router: Router) -> None:
+    keys = [card.key for card in cards(say(demo, router, "priya", "whoknows", "refunds"))]
+    assert "priya" not in keys
+    assert keys
+
+
+def test_available_people_come_before_unavailable_ones_of_similar_relevance(
+    demo: Services, router: Router
+) -> None:
+    experts = cards(say(demo, router, "alex", "whoknows", "refunds"))
+    # tomasz (refunds 2) is busy, omar (refunds 1) available: equal bands are ordered by presence.
+    tiers = {"available": 0, "busy": 1, "on_call": 1, "away": 2, "off": 3, "off_shift": 3}
+    by_band: dict[int, list[int]] = {}
+    best = experts[0].score
+    for card in experts:
+        by_band.setdefault(round(card.score / best * 4), []).append(tiers[card.presence.status])
+    for band in by_band.values():
+        assert band == sorted(band)
+
+
+def test_every_question_is_logged_and_unknown_topics_are_gaps(
+    demo: Services, router: Router
+) -> None:
+    say(demo, router, "alex", "whoknows", "refunds")
+    reply = say(demo, router, "alex", "whoknows", "zebra crossing lollipop")
+    assert any("knowledge gap" in n.text for n in notices(reply))
+    logged = _queries(demo)
+    assert [(q.text, q.confident) for q in logged] == [
+        ("refunds", True),
+        ("zebra crossing lollipop", False),
+    ]
+    assert logged[0].suggested.startswith("priya,maria")
+
+
+def test_a_typo_still_finds_the_tag(demo: Services, router: Router) -> None:
+    experts = cards(say(demo, router, "alex", "whoknows", "chargbacks"))
+    assert experts and any(t.name == "chargebacks" for t in experts[0].tags)
+
+
+def test_words_alone_are_a_question_and_near_misses_get_a_suggestion(
+    demo: Services, router: Router
+) -> None:
+    assert cards(say(demo, router, "alex", "refunds", ""))
+    reply = say(demo, router, "alex", "expertse", "")
+    assert "Did you mean `expertise`" in notices(reply)[0].text
+    assert "Tell me the topic" in notices(say(demo, router, "alex", "whoknows", "   "))[0].text
+
+
+HOSTILE = [
+    "<!channel> <!here> @everyone <@U123> refunds",
+    "%' OR 1=1 -- ; DROP TABLE person; _ \\",
+    "refunds \x00 with a NUL",
+    "remboursement 💸🔥 refunds ✅",
+    "استرداد الأموال refunds החזר כספי",
+    "refunds " + "x" * 50_000,
+]
+
+
+def test_hostile_text_gets_a_clear_reply_and_breaks_nothing(demo: Services, router: Router) -> None:
+    for text in HOSTILE:
+        reply = say(demo, router, "alex", "whoknows", text)
+        assert isinstance(reply, Reply)
+        assert not [n for n in notices(reply) if n.severity == "error"], (text[:40], reply)
+        assert any(isinstance(e, Text) for e in reply.elements)
+    long_reply = say(demo, router, "alex", "whoknows", HOSTILE[-1])
+    assert any(isinstance(e, Notice) and "first 2,000" in e.text for e in long_reply.elements)
+    # The literal SQL was searched for, not run: everyone is still there.
+    assert cards(say(demo, router, "alex", "whoknows", "refunds"))
+    assert len(_queries(demo)) == len(HOSTILE) + 2
