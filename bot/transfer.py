@@ -15,16 +15,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.db import Database
-from bot.db.models import KnowledgeEntry, Person, Role, Skill, SkillSource
+from bot.db import Database, revision
+from bot.db.models import (
+    KnowledgeAuthor,
+    KnowledgeEntry,
+    KnowledgeTag,
+    Person,
+    Role,
+    Skill,
+    SkillSource,
+)
 from bot.services import knowledge, people, presence
 from bot.services.audit import record
-from bot.services.expertise import ensure_tag, parse_skill_spec
+from bot.services.expertise import ensure_tag, normalise_tag, parse_skill_spec, valid_tag_name
 
 BATCH = 500
+KNOWLEDGE_BATCH = 2_000
 PEOPLE_COLUMNS = ("id", "name", "team", "timezone", "skills", "role", "hours", "verified")
 Progress = Callable[[int, int], None]
 
@@ -135,7 +144,7 @@ def _person_row(row: dict[str, Any], jsonl: bool) -> PersonRow:
 
 def _csv_skills(row: dict[str, Any]) -> list[tuple[str, int, bool | None]]:
     verified_column = row.get("verified")
-    verified = {part.strip().lower() for part in (verified_column or "").split(";") if part.strip()}
+    verified = {normalise_tag(part) for part in (verified_column or "").split(";") if part.strip()}
     skills = []
     for part in (row.get("skills") or "").split(";"):
         if not part.strip():
@@ -266,30 +275,161 @@ def import_people(
     return _run_import(db, path, apply_row, "import.people", progress)
 
 
-def import_knowledge(db: Database, path: Path, progress: Progress | None = None) -> ImportReport:
-    def apply_row(session: Session, row: dict[str, Any], report: ImportReport) -> None:
-        title = _text(row, "title", required=True, limit=500)
-        body = _text(row, "body", required=True, limit=100_000)
-        tags, authors = row.get("tags") or [], row.get("authors") or []
-        if not all(isinstance(t, str) for t in tags) or not isinstance(tags, list):
-            raise RowError("'tags' must be a list of tag names")
-        if not all(isinstance(a, str) for a in authors) or not isinstance(authors, list):
-            raise RowError("'authors' must be a list of person ids")
-        people_found = []
-        for key in authors:
-            person = people.by_key(session, key)
-            if person is None:
-                raise RowError(f"unknown author '{key}' (import people first)")
-            people_found.append(person)
-        tag_rows = [ensure_tag(session, name) for name in dict.fromkeys(tags) if name.strip()]
-        _, created = knowledge.add_entry(session, title, body, tag_rows, people_found)
-        if created:
-            report.created += 1
-        else:
-            report.updated += 1
-        session.flush()
+@dataclass(frozen=True)
+class EntryRow:
+    line: int
+    title: str
+    body: str
+    tags: tuple[str, ...]
+    authors: tuple[str, ...]
 
-    return _run_import(db, path, apply_row, "import.kb", progress)
+
+def _names(row: dict[str, Any], field_name: str, what: str) -> tuple[str, ...]:
+    value = row.get(field_name) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RowError(f"'{field_name}' must be a list of {what}")
+    return tuple(dict.fromkeys(item for item in value if item.strip()))
+
+
+def _entry_row(line: int, row: dict[str, Any]) -> EntryRow:
+    title = _text(row, "title", required=True, limit=500)
+    body = _text(row, "body", required=True, limit=100_000)
+    try:
+        tags = tuple(valid_tag_name(t) for t in _names(row, "tags", "tag names"))
+    except ValueError as error:
+        raise RowError(str(error)) from None
+    authors = tuple(key.strip().lower() for key in _names(row, "authors", "person ids"))
+    return EntryRow(line, title, body, tags, authors)
+
+
+class _KnowledgeWriter:
+    """Writes entries a batch at a time: a few set-based statements, not a few per row."""
+
+    def __init__(self) -> None:
+        self.person_ids: dict[str, int | None] = {}
+        self.tag_ids: dict[str, int] = {}
+
+    def write(self, session: Session, rows: list[EntryRow], report: ImportReport) -> None:
+        self._resolve_people(session, {key for row in rows for key in row.authors})
+        good = []
+        for row in rows:
+            unknown = [key for key in row.authors if self.person_ids.get(key) is None]
+            if unknown:
+                report.errors.append(
+                    (row.line, f"unknown author '{unknown[0]}' (import people first)")
+                )
+            else:
+                good.append(row)
+        # The last of several rows with the same text wins, as with one-by-one updates.
+        by_key = {knowledge.content_key(row.title, row.body): row for row in good}
+        existing = dict(
+            session.execute(
+                select(KnowledgeEntry.content_key, KnowledgeEntry.id).where(
+                    KnowledgeEntry.content_key.in_(by_key)
+                )
+            ).all()
+        )
+        report.updated += sum(
+            1 for row in good if knowledge.content_key(row.title, row.body) in existing
+        )
+        report.created += sum(
+            1 for row in good if knowledge.content_key(row.title, row.body) not in existing
+        )
+        new = [key for key in by_key if key not in existing]
+        if new:
+            inserted = session.execute(
+                insert(KnowledgeEntry).returning(KnowledgeEntry.content_key, KnowledgeEntry.id),
+                [
+                    {
+                        "title": by_key[k].title,
+                        "body": by_key[k].body,
+                        "content_key": k,
+                        "version": 1,
+                    }
+                    for k in new
+                ],
+            ).all()
+            existing.update(dict(inserted))
+        ids = [existing[key] for key in by_key]
+        session.execute(delete(KnowledgeTag).where(KnowledgeTag.entry_id.in_(ids)))
+        session.execute(delete(KnowledgeAuthor).where(KnowledgeAuthor.entry_id.in_(ids)))
+        tag_links = [
+            {"entry_id": existing[key], "tag_id": self._tag_id(session, name)}
+            for key, row in by_key.items()
+            for name in row.tags
+        ]
+        author_links = [
+            {"entry_id": existing[key], "person_id": self.person_ids[person]}
+            for key, row in by_key.items()
+            for person in row.authors
+        ]
+        if tag_links:
+            session.execute(insert(KnowledgeTag), _unique(tag_links))
+        if author_links:
+            session.execute(insert(KnowledgeAuthor), _unique(author_links))
+        revision.bump(session, revision.KNOWLEDGE)
+
+    def _resolve_people(self, session: Session, keys: set[str]) -> None:
+        missing = [key for key in keys if key not in self.person_ids]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            found = dict(
+                session.execute(
+                    select(Person.key, Person.id).where(
+                        Person.key.in_(chunk), Person.deleted_at.is_(None)
+                    )
+                ).all()
+            )
+            self.person_ids.update({key: found.get(key) for key in chunk})
+
+    def _tag_id(self, session: Session, name: str) -> int:
+        if name not in self.tag_ids:
+            self.tag_ids[name] = ensure_tag(session, name).id
+        return self.tag_ids[name]
+
+
+def _unique(rows: list[dict[str, int]]) -> list[dict[str, int]]:
+    return [dict(items) for items in dict.fromkeys(tuple(row.items()) for row in rows)]
+
+
+def import_knowledge(db: Database, path: Path, progress: Progress | None = None) -> ImportReport:
+    report = ImportReport()
+    total = _count_lines(path)
+    writer = _KnowledgeWriter()
+    rows = _rows(path)
+    while True:
+        batch: list[EntryRow] = []
+        last_line = 0
+        for line, raw in rows:
+            last_line = line
+            try:
+                if isinstance(raw, RowError):
+                    raise raw
+                batch.append(_entry_row(line, raw))
+            except RowError as error:
+                report.errors.append((line, str(error)))
+            if len(batch) == KNOWLEDGE_BATCH:
+                break
+        if batch:
+            with db.unit_of_work() as session:
+                writer.write(session, batch, report)
+        if progress is not None and last_line:
+            progress(last_line, total)
+        if len(batch) < KNOWLEDGE_BATCH:
+            break
+    report.errors.sort()
+    with db.unit_of_work() as session:
+        record(
+            session,
+            None,
+            "import.kb",
+            f"file:{path.name}",
+            actor_label="import",
+            created=report.created,
+            updated=report.updated,
+            failed=len(report.errors),
+        )
+    return report
 
 
 # ---------------------------------------------------------------- exporting

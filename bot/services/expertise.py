@@ -16,6 +16,7 @@ from bot.services.audit import Denied, record
 from bot.services.people import require_manager
 
 DEFAULT_LEVEL = 3
+MAX_TAG_CHARS = 120
 _SPACES = re.compile(r"\s+")
 
 
@@ -34,7 +35,17 @@ class SkillSpec:
 
 
 def normalise_tag(name: str) -> str:
-    return _SPACES.sub(" ", name.replace("_", " ").strip().lower())
+    return _SPACES.sub(" ", name.replace("\x00", "").replace("_", " ").strip().lower())
+
+
+def valid_tag_name(text: str) -> str:
+    """The normalised tag name; raises ValueError with a reason."""
+    name = normalise_tag(text)
+    if not name:
+        raise ValueError(messages.EMPTY_TAG)
+    if len(name) > MAX_TAG_CHARS:
+        raise ValueError(messages.TAG_TOO_LONG.format(limit=MAX_TAG_CHARS))
+    return name
 
 
 def parse_skill_spec(text: str) -> SkillSpec:
@@ -42,9 +53,7 @@ def parse_skill_spec(text: str) -> SkillSpec:
     name, sep, level_text = text.strip().rpartition(":")
     if not sep:
         name, level_text = level_text, ""
-    name = normalise_tag(name)
-    if not name:
-        raise ValueError(messages.EMPTY_TAG)
+    name = valid_tag_name(name)
     if not level_text.strip():
         return SkillSpec(name)
     if not level_text.strip().isdigit() or not 1 <= int(level_text) <= 5:

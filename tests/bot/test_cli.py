@@ -1,0 +1,181 @@
+"""The `whoknows` command line, driven for real: in-process, and once as the console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect
+
+from bot.cli import main
+from bot.db import Database
+from bot.demo import data
+from bot.services.presence import LABELS
+
+QUESTION = "refund for a prepaid top-up"
+PEOPLE_CSV = "id,name,team,timezone,skills\nana,Ana,Billing,Europe/London,refunds:4\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ask_json(capsys: pytest.CaptureFixture[str], url: str, *argv: str) -> dict[str, Any]:
+    code, out, _ = run(capsys, "--db", url, "ask", *argv, "--json")
+    assert code == 0
+    return json.loads(out)
+
+
+def expert_ids(answer: dict[str, Any]) -> list[str]:
+    return [expert["id"] for expert in answer["experts"]]
+
+
+def demo_holders_of(*tags: str) -> set[str]:
+    return {p["handle"] for p in data.PEOPLE if any(s[0] in tags for s in p["skills"])}
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def demo_url(url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert run(capsys, "--db", url, "demo") == (0, "demo org seeded\n", "")
+    return url
+
+
+def console_script() -> Path:
+    # bot/cli.py has no `if __name__ == "__main__"` guard, so `python -m bot.cli` does nothing.
+    script = Path(sys.executable).parent / "whoknows"
+    assert script.is_file(), "install the project (pip install -e .) for the console script"
+    return script
+
+
+def test_console_script_seeds_the_demo_and_answers_who_knows_as_json(url: str) -> None:
+    def whoknows(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(console_script()), "--db", url, *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    seeded = whoknows("demo")
+    assert (seeded.returncode, seeded.stdout) == (0, "demo org seeded\n")
+    asked = whoknows("ask", QUESTION, "--json")
+    assert asked.returncode == 0, asked.stderr
+    assert len(asked.stdout.splitlines()) == 1
+    answer = json.loads(asked.stdout)
+    assert set(answer) == {"query", "experts", "articles", "confident"}
+    assert answer["query"] == QUESTION
+    assert answer["confident"] is True
+    assert answer["experts"], "the demo org has refund experts"
+    for expert in answer["experts"]:
+        assert set(expert) == {"id", "name", "score", "presence", "reasons"}
+        assert isinstance(expert["score"], float) and expert["presence"] in LABELS
+        assert expert["reasons"] and all(isinstance(r, str) and r for r in expert["reasons"])
+    assert expert_ids(answer)[0] in demo_holders_of("refunds", "prepaid top-up")
+
+
+def test_ask_limit_caps_the_number_of_experts(
+    capsys: pytest.CaptureFixture[str], demo_url: str
+) -> None:
+    assert len(ask_json(capsys, demo_url, QUESTION)["experts"]) > 2
+    assert len(ask_json(capsys, demo_url, QUESTION, "--limit", "2")["experts"]) == 2
+
+
+def test_ask_as_someone_never_suggests_themselves(
+    capsys: pytest.CaptureFixture[str], demo_url: str
+) -> None:
+    assert "maria" in expert_ids(ask_json(capsys, demo_url, QUESTION))
+    answer = ask_json(capsys, demo_url, QUESTION, "--as", "maria")
+    assert answer["experts"] and "maria" not in expert_ids(answer)
+
+
+def test_a_nonsense_question_is_not_confident(
+    capsys: pytest.CaptureFixture[str], demo_url: str
+) -> None:
+    assert ask_json(capsys, demo_url, "zebra crossing lollipop")["confident"] is False
+
+
+def test_import_people_exits_0_when_every_row_lands(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(PEOPLE_CSV + "bo,Bo,Tech,UTC,\n", encoding="utf-8")
+    code, out, _ = run(capsys, "--db", url, "import", "people", str(source))
+    assert (code, out) == (0, "2 created, 0 updated, 0 failed\n")
+
+
+def test_import_people_exits_1_and_names_the_lines_when_some_rows_fail(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(PEOPLE_CSV + "bo,Bo,,Mars/Olympus,\n,Nobody,,,\n", encoding="utf-8")
+    code, out, _ = run(capsys, "--db", url, "import", "people", str(source))
+    assert code == 1
+    assert out.splitlines() == [
+        "1 created, 0 updated, 2 failed",
+        "  line 3: unknown time zone 'Mars/Olympus' (use an IANA name like Europe/London)",
+        "  line 4: 'id' is empty",
+    ]
+
+
+def test_import_of_a_missing_file_exits_2(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.csv"
+    code, out, err = run(capsys, "--db", url, "import", "people", str(missing))
+    assert (code, out) == (2, "")
+    assert f"no such file: {missing}" in err
+
+
+def test_export_people_as_jsonl_writes_the_file(
+    capsys: pytest.CaptureFixture[str], demo_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "people.jsonl"
+    code, out, _ = run(
+        capsys, "--db", demo_url, "export", "people", "--format", "jsonl", "-o", str(target)
+    )
+    assert (code, out) == (0, "")
+    rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == sorted(p["handle"] for p in data.PEOPLE)
+    maria = next(row for row in rows if row["id"] == "maria")
+    assert {"tag": "refunds", "level": 4, "verified": True} in maria["skills"]
+
+
+def test_db_upgrade_creates_a_fresh_database_and_says_it_is_up_to_date(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "new" / "place" / "fresh.db"
+    fresh = f"sqlite:///{path}"
+    code, out, _ = run(capsys, "--db", fresh, "db", "upgrade")
+    assert (code, out) == (0, f"database at {fresh} is up to date\n")
+    assert path.is_file()
+    database = Database(fresh)
+    try:
+        assert {"person", "skill", "alembic_version"} <= set(
+            inspect(database.engine).get_table_names()
+        )
+    finally:
+        database.dispose()
+
+
+def test_an_unreachable_postgresql_fails_without_showing_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", "postgresql://u:s3cret@127.0.0.1:1/x", "db", "upgrade"])
+    message = exit_info.value.code
+    # A string code makes Python print it to stderr and exit with status 1.
+    assert isinstance(message, str) and message.startswith("whoknows: cannot open the database")
+    assert "u:***@127.0.0.1:1/x" in message
+    out, err = capsys.readouterr()
+    assert "s3cret" not in message + out + err
