@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import revision
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -48,6 +50,18 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+# Full-text search lives where the models do not look: SQLite FTS5 tables and a
+# PostgreSQL expression index.
+UNMODELLED_PREFIXES = ("knowledge_fts", "ix_knowledge_entry_fts")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """For Alembic: leave the full-text tables out of schema comparisons."""
+    return not (type_ in {"table", "index"} and (name or "").startswith(UNMODELLED_PREFIXES))
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -62,6 +76,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        revision.track_changes(self._sessions)
 
     @property
     def backend(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -333,3 +334,23 @@ class AuditEntry(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class Embedding(Base):
+    """A stored sentence vector: computed once per text and model, reused by every worker."""
+
+    __tablename__ = "embedding"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # "knowledge" or "tag"
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Revision(Base):
+    """Change counters that tell each worker when its in-memory matching index is stale."""
+
+    __tablename__ = "revision"
+
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.db import Database, open_database
+from bot.db.engine import include_object
 from bot.db.models import Base
 
 
@@ -17,7 +18,10 @@ def test_migrations_build_the_whole_model_from_empty(empty_database_url: str) ->
         assert set(Base.metadata.tables) <= tables
         with database.engine.connect() as connection:
             # The migrations and the models describe the same schema.
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            context = MigrationContext.configure(
+                connection, opts={"include_object": include_object}
+            )
+            diff = compare_metadata(context, Base.metadata)
         assert diff == []
     finally:
         database.dispose()

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from bot.db.engine import include_object
 from bot.db.models import Base
 
 engine = context.config.attributes["engine"]
@@ -12,6 +13,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,59 @@
+"""Change counters for the in-memory matching index.
+
+Each worker keeps its index in memory and checks these counters (one small
+query) before it ranks; a change by any worker makes the others reload. ORM
+writes bump them automatically (`track_changes`); set-based writes that bypass
+the ORM call `bump` themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import (
+    KnowledgeAuthor,
+    KnowledgeEntry,
+    KnowledgeTag,
+    Person,
+    Revision,
+    Skill,
+    Tag,
+    TagAlias,
+)
+
+PEOPLE = "people"
+KNOWLEDGE = "knowledge"
+_PARTS: dict[type, str] = {
+    Person: PEOPLE,
+    Skill: PEOPLE,
+    Tag: PEOPLE,
+    TagAlias: PEOPLE,
+    KnowledgeEntry: KNOWLEDGE,
+    KnowledgeAuthor: KNOWLEDGE,
+    KnowledgeTag: KNOWLEDGE,
+}
+
+
+def bump(session: Session, part: str) -> None:
+    session.execute(update(Revision).where(Revision.part == part).values(value=Revision.value + 1))
+
+
+def current(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Revision.part, Revision.value)).tuples().all())
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    changed = {
+        _PARTS[type(obj)]
+        for obj in (*session.new, *session.deleted, *session.dirty)
+        if type(obj) in _PARTS and (obj not in session.dirty or session.is_modified(obj))
+    }
+    for part in sorted(changed):
+        bump(session, part)
+
+
+def track_changes(factory: sessionmaker[Session]) -> None:
+    event.listen(factory, "before_flush", _before_flush)
