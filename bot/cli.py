@@ -13,6 +13,7 @@ from typing import TextIO
 from bot import matching
 from bot.config import Settings, redact_url
 from bot.db import open_database
+from bot.matching.vectors import index_all
 from bot.services import Services, people
 from bot.transfer import (
     ImportReport,
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import", help="import people (CSV/JSONL) or knowledge (JSONL)")
     imp.add_argument("kind", choices=["people", "kb"])
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--no-index", action="store_true", help="leave sentence vectors for `whoknows index`"
+    )
 
     exp = commands.add_parser("export", help="export people or knowledge")
     exp.add_argument("kind", choices=["people", "kb"])
@@ -56,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print JSON")
     ask.add_argument("--limit", type=int, default=5)
     ask.add_argument("--as", dest="handle", metavar="ID", help="ask as this person")
+    ask.add_argument(
+        "--batch", type=Path, metavar="FILE", help="one question a line; prints JSON lines"
+    )
+
+    commands.add_parser("index", help="compute the sentence vectors entries lack")
 
     commands.add_parser("demo", help="seed the demo org into an empty database")
     return parser
@@ -79,7 +88,9 @@ def _seed_if_empty(services: Services) -> bool:
         if people.count_people(session):
             return False
         seed_demo(session, services.clock())
-        return True
+    if services.matcher.encoder is not None:
+        index_all(services.db, services.matcher.encoder)
+    return True
 
 
 def _chat(services: Services, handle: str | None, demo: bool) -> int:
@@ -95,7 +106,7 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
     return run_chat(services, build_router(), handle.lstrip("@").lower(), sys.stdin, sys.stdout)
 
 
-def _progress_bar(label: str, out: TextIO) -> Progress | None:
+def progress_bar(label: str, out: TextIO) -> Progress | None:
     if not out.isatty():
         return None
     last = 0.0
@@ -116,17 +127,19 @@ def _progress_bar(label: str, out: TextIO) -> Progress | None:
     return show
 
 
-def _import(services: Services, kind: str, path: Path) -> int:
+def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     if not path.is_file():
         print(f"whoknows: no such file: {path}", file=sys.stderr)
         return 2
-    progress = _progress_bar(f"importing {path.name}", sys.stderr)
+    progress = progress_bar(f"importing {path.name}", sys.stderr)
     report: ImportReport
     if kind == "people":
         report = import_people(services.db, path, services.clock(), progress)
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())
+    if index and kind == "kb" and services.matcher.encoder is not None:
+        _index(services)
     return 0 if report.ok else 1
 
 
@@ -165,33 +178,59 @@ def ranking_json(ranking: matching.Ranking) -> dict[str, object]:
     }
 
 
-def _ask(
-    services: Services, text: str | None, as_json: bool, limit: int, handle: str | None
-) -> int:
-    if not text or not text.strip():
+def _ask(services: Services, args: argparse.Namespace) -> int:
+    if args.batch is not None and args.text:
+        print("whoknows: give a question or --batch FILE, not both", file=sys.stderr)
+        return 2
+    if args.batch is not None:
+        if not args.batch.is_file():
+            print(f"whoknows: no such file: {args.batch}", file=sys.stderr)
+            return 2
+        questions = [line.strip() for line in args.batch.open(encoding="utf-8")]
+        as_json = True
+    elif args.text and args.text.strip():
+        questions, as_json = [args.text], args.json
+    else:
         print(
             'whoknows: what is the question? e.g. whoknows ask "refund a top-up"', file=sys.stderr
         )
         return 2
     with services.db.unit_of_work() as session:
-        requester = people.by_key(session, handle) if handle else None
-        if handle and requester is None:
-            print(f"whoknows: nobody has the id '{handle}'", file=sys.stderr)
+        requester = people.by_key(session, args.handle) if args.handle else None
+        if args.handle and requester is None:
+            print(f"whoknows: nobody has the id '{args.handle}'", file=sys.stderr)
             return 2
-        ranking = matching.rank(
-            session,
-            text,
-            services.clock(),
-            requester_id=requester.id if requester else None,
-            limit=limit,
-        )
-    if as_json:
-        print(json.dumps(ranking_json(ranking), ensure_ascii=False))
-        return 0
+        for question in questions:
+            ranking = services.matcher.rank(
+                session,
+                question,
+                services.clock(),
+                requester_id=requester.id if requester else None,
+                limit=args.limit,
+            )
+            if as_json:
+                print(json.dumps(ranking_json(ranking), ensure_ascii=False))
+            else:
+                _print_ranking(ranking)
+    return 0
+
+
+def _print_ranking(ranking: matching.Ranking) -> None:
     from adapters.console.render import render
     from bot.types import Reply
 
     print(render(Reply((*ranking.articles, *ranking.experts))) or "Nobody matches that yet.")
+
+
+def _index(services: Services) -> int:
+    encoder = services.matcher.encoder
+    if encoder is None:
+        print(
+            "whoknows: sentence vectors need the semantic extra (pip install 'whoknows[semantic]')"
+        )
+        return 1
+    added = index_all(services.db, encoder, progress_bar("computing vectors", sys.stderr))
+    print(f"{added} knowledge entries indexed")
     return 0
 
 
@@ -210,9 +249,10 @@ def _demo(services: Services) -> int:
 RUNNERS = {
     "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
     "db": lambda services, args: _upgrade(services),
-    "import": lambda services, args: _import(services, args.kind, args.file),
+    "import": lambda services, args: _import(services, args.kind, args.file, not args.no_index),
     "export": lambda services, args: _export(services, args.kind, args.format, args.output),
-    "ask": lambda services, args: _ask(services, args.text, args.json, args.limit, args.handle),
+    "ask": _ask,
+    "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),
 }
 

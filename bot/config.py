@@ -18,6 +18,8 @@ class Settings:
     escalation_timeout_s: int = 180
     # Channel for huddle threads when a team has none configured.
     huddle_channel: str | None = None
+    # Sentence-embedding signals, when the `semantic` extra is installed.
+    semantic: bool = True
 
     @classmethod
     def from_env(
@@ -31,6 +33,7 @@ class Settings:
             home=home,
             escalation_timeout_s=int(env.get("WHOKNOWS_ESCALATION_TIMEOUT", "180")),
             huddle_channel=env.get("WHOKNOWS_HUDDLE_CHANNEL") or None,
+            semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},
         )
 
 

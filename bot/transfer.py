@@ -31,6 +31,7 @@ from bot.db.models import (
 from bot.services import knowledge, people, presence
 from bot.services.audit import record
 from bot.services.expertise import ensure_tag, normalise_tag, parse_skill_spec, valid_tag_name
+from bot.text import clean_text
 
 BATCH = 500
 KNOWLEDGE_BATCH = 2_000
@@ -112,7 +113,7 @@ def _text(row: dict[str, Any], name: str, *, required: bool = False, limit: int 
         return ""
     if not isinstance(value, str):
         raise RowError(f"'{name}' must be text")
-    value = knowledge.clean_text(value).strip()
+    value = clean_text(value).strip()
     if len(value) > limit:
         raise RowError(f"'{name}' is longer than {limit} characters")
     return value

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot import matching, messages
+from bot import messages
 from bot.db.models import QueryLog
 from bot.router import UMBRELLA, Context, Router
-from bot.services.knowledge import MAX_QUERY_CHARS, clean_text
+from bot.text import MAX_QUERY_CHARS, clean_text
 from bot.types import Element, Notice, Reply, Text
 
 
@@ -20,7 +20,9 @@ def who_knows(ctx: Context) -> Reply:
         )
         query = query[:MAX_QUERY_CHARS]
     actor = ctx.actor()
-    ranking = matching.rank(ctx.session, query, ctx.services.clock(), requester_id=actor.id)
+    ranking = ctx.services.matcher.rank(
+        ctx.session, query, ctx.services.clock(), requester_id=actor.id
+    )
     ctx.session.add(
         QueryLog(
             person_id=actor.id,

@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings
 from bot.db import open_database
 from bot.demo import seed_demo
+from bot.matching.embeddings import load_encoder
+from bot.matching.vectors import index_all
 from bot.router import Router
 from bot.services import Services
 from skills import build_router
@@ -28,9 +30,13 @@ TEMPLATES = {"migrated": "whoknows_template", "demo": "whoknows_demo_template"}
 
 
 def _seed(url: str) -> None:
+    """The demo org with its vectors, so tests copy them instead of encoding again."""
     database = open_database(url)
     with database.unit_of_work() as session:
         seed_demo(session, NOW)
+    encoder = load_encoder()
+    if encoder is not None:
+        index_all(database, encoder)
     database.dispose()
 
 

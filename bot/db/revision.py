@@ -42,7 +42,7 @@ def bump(session: Session, part: str) -> None:
 
 
 def current(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Revision.part, Revision.value)).tuples().all())
+    return {part: value for part, value in session.execute(select(Revision.part, Revision.value))}
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:

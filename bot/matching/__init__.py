@@ -1,48 +1,101 @@
 """Who knows about X: candidate signals, one ranking function, availability after relevance.
 
-Signals, each carrying the reason it can explain:
-- tags: a tag name or alias found in the query, exactly or with a typo (rapidfuzz
-  over the tag vocabulary, never over people); a parent tag lends its children
-  part of its score and a child lends its parent less;
-- knowledge evidence: people who wrote entries that match the query.
-Relevance is a weighted sum (`WEIGHTS`); availability only orders people of
-similar relevance and never hides anyone.
+Signals, each explained in the reason it leaves on a card:
+- **named**: a tag name or alias in the question, exactly, as a plural or with a
+  typo (`lexical.TermIndex`: an inverted index over the tag vocabulary, rapidfuzz
+  for typos; never a scan over people). A parent tag lends its children part of
+  its strength, a child lends its parent less.
+- **semantic**: cosine similarity between the question and each tag name
+  (`embeddings`, when the `semantic` extra is installed).
+- **evidence** (document-centric expert finding): knowledge entries close to the
+  question vote for the people who wrote them — the nearest neighbours by
+  vector, weighted by a softmax with a low temperature, plus full-text (BM25)
+  hits. A person's votes also count for every tag they hold, so colleagues who
+  share a skill share the evidence of their answers.
+
+`rank` fuses them with the named `WEIGHTS` into a relevance per tag and per
+person, scaled by proficiency (level, verification), diversified so that an
+uncertain question shows holders of its next-best topic too, then ordered by
+availability within bands of similar relevance. Nobody is hidden for being
+away; the asker is never suggested.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.db.models import Person, Skill, Tag, TagAlias
-from bot.services import knowledge, presence
+from bot.db.models import (
+    Huddle,
+    HuddleParticipant,
+    HuddleState,
+    KnowledgeEntry,
+    Person,
+    QueryLog,
+    Skill,
+)
+from bot.matching import lexical
+from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
+from bot.services import presence
+from bot.text import terms
 from bot.types import Article, PersonCard, TagMatch
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.matching.embeddings import Encoder
+
 WEIGHTS = {
-    "tag": 1.0,  # how well the query names the tag (1 exact … 0.85 fuzzy)
-    "level": 0.5,  # proficiency, level 5 = full weight
-    "verified": 0.25,  # a lead vouched for it
-    "evidence": 0.6,  # wrote knowledge entries that match the query
+    "named": 1.0,  # a tag named in the question: 1 exact, less for an alias or a typo
+    # The same beside sentence vectors, which already rate a named tag close, and
+    # which a common word in a tag name ("balance") would otherwise outvote.
+    "named_beside_semantic": 0.1,
+    "semantic": 0.5,  # question ~ tag name, above SEMANTIC_FLOOR
+    "evidence": 1.0,  # share of the answer evidence held by the tag's holders
+    "own_evidence": 1.0,  # share of the answer evidence a person wrote themself
+    "fulltext": 1.0,  # full-text votes, relative to nearest-neighbour votes
 }
-PARENT_SHARE = 0.6  # a child tag's holders when the query names its parent
-CHILD_SHARE = 0.4  # a parent tag's holders when the query names a child
-FUZZY_THRESHOLD = 85
-CONFIDENT_TAG = 0.85
-CONFIDENT_ARTICLE = 0.6
+PARENT_SHARE = 0.6  # a child tag's strength when the question names its parent
+CHILD_SHARE = 0.4  # a parent tag's strength when the question names a child
+SEMANTIC_FLOOR = 0.3  # cosine below which a tag name is unrelated
+NEIGHBOURS = 40  # knowledge entries that vote
+TEMPERATURE = 0.1  # softmax temperature of neighbour votes: low = the closest decide
+FULLTEXT_HITS = 40
+DIVERSITY = 0.5  # each earlier pick from the same topic multiplies a candidate by this
+FAIRNESS = 0.05  # each time someone was the first suggestion in the last hour
+HUDDLE_LOAD = 0.2  # each open huddle someone is in
+RECENT = timedelta(hours=1)
+PROFICIENCY = 0.04  # level 5 over level 1; half as much again for a lead's verification
+BANDS = 2  # relevance bands (halves of the best) within which availability decides
+SHORTLIST = 6  # candidates looked at closely (presence, load), per expert shown
+
+# When to say "I am not sure" (cosines of all-MiniLM-L6-v2; see bench/routing.py).
+CONFIDENT_NAMED = 0.85
+# A tag name close in meaning is the only semantic evidence without a knowledge
+# base; with one, close answers must back it up or the tag must be much closer.
+CONFIDENT_TAG_SIMILARITY = 0.30
+CONFIDENT_TAG_SIMILARITY_WITH_KNOWLEDGE = 0.45
+CONFIDENT_NEIGHBOURS = 0.53  # mean cosine of the five nearest entries
+CONFIDENT_FULLTEXT = 0.6  # share of the question's words in the best entry (no vectors)
+ARTICLE_SIMILARITY = 0.45
+ARTICLE_COVERAGE = 0.5
+
+
+EXPLAINED_FIRST = ("named", "alias", "typo", "parent", "child")
 
 
 @dataclass(frozen=True)
-class TagHit:
+class TagSignal:
     tag_id: int
     name: str
-    strength: float
-    how: str  # "named", "alias", "typo", "parent", "child"
+    relevance: float
+    how: str  # named, alias, typo, parent, child, similar, evidence
 
 
 @dataclass
@@ -50,175 +103,369 @@ class Ranking:
     query: str
     experts: list[PersonCard]
     articles: list[Article]
-    tags: list[TagHit]
+    tags: list[TagSignal]
     confident: bool
     nearest_tags: list[str] = field(default_factory=list)
 
 
-def _phrase_strength(query_words: list[str], term: str) -> float:
-    """1.0 when every word of the term is in the query, less for typos, 0 otherwise."""
-    term_words = term.split()
-    scores = []
-    for term_word in term_words:
-        best = 0.0
-        for word in query_words:
-            if word == term_word or (
-                len(term_word) > 3 and word.rstrip("s") == term_word.rstrip("s")
-            ):
-                best = 1.0
-                break
-            if len(term_word) > 4 and len(word) > 3:
-                ratio = fuzz.ratio(word, term_word)
-                if ratio >= FUZZY_THRESHOLD:
-                    best = max(best, ratio / 100 * 0.95)
-        scores.append(best)
-    if not scores or min(scores) == 0:
-        return 0.0
-    return sum(scores) / len(scores)
+@dataclass
+class _Evidence:
+    entries: dict[int, float]  # entry id → vote weight (sums to 1)
+    similarity: dict[int, float]  # entry id → cosine, for the nearest neighbours
+    fulltext: dict[int, float]  # entry id → full-text score scaled to 0..1
+    neighbour_mean: float = 0.0
 
 
-def match_tags(session: Session, query: str) -> list[TagHit]:
-    words = knowledge.terms(query)
-    if not words:
-        return []
-    tags = session.scalars(select(Tag)).all()
-    aliases = session.execute(select(TagAlias.alias, TagAlias.tag_id)).all()
-    best: dict[int, TagHit] = {}
+class Matcher:
+    """Ranks colleagues for a question; one per worker, holding its index cache."""
 
-    def offer(tag: Tag, strength: float, how: str) -> None:
-        if strength > 0 and (tag.id not in best or best[tag.id].strength < strength):
-            best[tag.id] = TagHit(tag.id, tag.name, round(strength, 4), how)
+    def __init__(self, encoder: Encoder | None) -> None:
+        self.encoder = encoder
+        self.cache = IndexCache(encoder)
 
-    by_id = {tag.id: tag for tag in tags}
-    for tag in tags:
-        strength = _phrase_strength(words, tag.name)
-        offer(tag, strength, "named" if strength == 1.0 else "typo")
-    for alias, tag_id in aliases:
-        offer(by_id[tag_id], _phrase_strength(words, alias) * 0.95, "alias")
-    direct = list(best.values())
-    for hit in direct:
-        for tag in tags:
-            if tag.parent_id == hit.tag_id:
-                offer(tag, hit.strength * PARENT_SHARE, "parent")
-        parent_id = by_id[hit.tag_id].parent_id
-        if parent_id is not None:
-            offer(by_id[parent_id], hit.strength * CHILD_SHARE, "child")
-    return sorted(best.values(), key=lambda h: -h.strength)
+    def rank(
+        self,
+        session: Session,
+        query: str,
+        now: datetime,
+        *,
+        requester_id: int | None = None,
+        limit: int = 5,
+        article_limit: int = 3,
+    ) -> Ranking:
+        people, knowledge = self.cache.get(session, now)
+        vector = self.encoder.encode([query])[0] if self.encoder is not None else None
+        evidence = _evidence(session, query, vector, knowledge)
+        votes = _person_votes(evidence, knowledge)
+        signals, named, similar = _tag_signals(query, vector, people, evidence, knowledge, votes)
+        scores, best_tag = _person_scores(people, signals, votes, requester_id)
+        shortlist = sorted(scores, key=lambda p: -scores[p])[: limit * SHORTLIST]
+        rows = _people(session, shortlist)
+        load = _recent_load(session, list(rows.values()), now)
+        fair = {p: scores[p] / (1 + load[p]) for p in rows}
+        order = _diversify(fair, best_tag, limit * 3)
+        cards = _cards(session, order, rows, scores, people, signals, votes, best_tag, now, limit)
+        articles, coverage = _articles(session, query, evidence, article_limit)
+        if vector is not None:
+            tag_bar = (
+                CONFIDENT_TAG_SIMILARITY_WITH_KNOWLEDGE
+                if evidence.similarity
+                else CONFIDENT_TAG_SIMILARITY
+            )
+            sure = similar >= tag_bar or evidence.neighbour_mean >= CONFIDENT_NEIGHBOURS
+        else:
+            sure = coverage >= CONFIDENT_FULLTEXT
+        confident = bool(cards) and (named >= CONFIDENT_NAMED or sure)
+        ranked_tags = sorted(signals.values(), key=lambda s: -s.relevance)
+        nearest = [] if confident else [signal.name for signal in ranked_tags[:3]]
+        return Ranking(query, cards, articles, ranked_tags, confident, nearest)
 
 
-def _reason(skill_hits: list[tuple[TagHit, Skill]], wrote: int) -> str:
+def _evidence(
+    session: Session, query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex
+) -> _Evidence:
+    import numpy as np
+
+    entries: dict[int, float] = defaultdict(float)
+    similarity: dict[int, float] = {}
+    neighbour_mean = 0.0
+    if vector is not None and knowledge.vectors is not None and len(knowledge.vectors):
+        sims = knowledge.vectors @ vector
+        k = min(NEIGHBOURS, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        weights = np.exp((sims[top] - sims[top[0]]) / TEMPERATURE)
+        weights /= weights.sum()
+        for position, weight in zip(top, weights, strict=True):
+            entry_id = int(knowledge.entry_ids[position])
+            entries[entry_id] += float(weight)
+            similarity[entry_id] = float(sims[position])
+        neighbour_mean = float(sims[top[:5]].mean())
+    fulltext = dict(lexical.search_entries(session, query, FULLTEXT_HITS))
+    total = sum(fulltext.values())
+    share = WEIGHTS["fulltext"] if entries else 1.0
+    for entry_id, score in fulltext.items():
+        entries[entry_id] += share * score / total
+    norm = sum(entries.values()) or 1.0
+    return _Evidence(
+        {e: w / norm for e, w in entries.items()}, similarity, fulltext, neighbour_mean
+    )
+
+
+def _person_votes(evidence: _Evidence, knowledge: KnowledgeIndex) -> dict[int, float]:
+    votes: dict[int, float] = defaultdict(float)
+    for entry_id, weight in evidence.entries.items():
+        authors = knowledge.authors.get(entry_id, ())
+        fresh = knowledge.freshness.get(entry_id, 1.0)
+        for person_id in authors:
+            votes[person_id] += weight * fresh / len(authors)
+    return votes
+
+
+def _tag_signals(
+    query: str,
+    vector: np.ndarray | None,
+    people: PeopleIndex,
+    evidence: _Evidence,
+    knowledge: KnowledgeIndex,
+    votes: dict[int, float],
+) -> tuple[dict[int, TagSignal], float, float]:
+    """Each tag's relevance, the strongest tag named, and the closest tag in meaning."""
+    parts: dict[int, dict[str, float]] = defaultdict(dict)
+    named_max = similarity_max = 0.0
+
+    def offer(tag_id: int, how: str, value: float) -> None:
+        if value > parts[tag_id].get(how, 0.0):
+            parts[tag_id][how] = value
+
+    semantic = vector is not None and people.tag_vectors is not None
+    named_weight = WEIGHTS["named_beside_semantic" if semantic else "named"]
+    for tag_id, (strength, alias) in people.terms.match(query).items():
+        how = "alias" if alias else "named" if strength >= 1.0 else "typo"
+        offer(tag_id, how, named_weight * strength)
+        named_max = max(named_max, strength)
+        for child in people.children.get(tag_id, ()):
+            offer(child, "parent", named_weight * strength * PARENT_SHARE)
+        parent = people.parents.get(tag_id)
+        if parent is not None:
+            offer(parent, "child", named_weight * strength * CHILD_SHARE)
+    if semantic and len(people.tag_ids):
+        sims = people.tag_vectors @ vector
+        similarity_max = float(sims.max())
+        for tag_id, sim in zip(people.tag_ids, sims.tolist(), strict=True):
+            if sim > SEMANTIC_FLOOR:
+                offer(tag_id, "similar", WEIGHTS["semantic"] * (sim - SEMANTIC_FLOOR))
+    tag_evidence: dict[int, float] = defaultdict(float)
+    for person_id, vote in votes.items():
+        for holding in people.held.get(person_id, ()):
+            tag_evidence[holding.tag_id] += vote
+    for entry_id, weight in evidence.entries.items():
+        for tag_id in knowledge.tags.get(entry_id, ()):
+            tag_evidence[tag_id] += weight
+    for tag_id, value in tag_evidence.items():
+        offer(tag_id, "evidence", WEIGHTS["evidence"] * value)
+    signals = {}
+    for tag_id, contributions in parts.items():
+        if tag_id not in people.names:
+            continue
+        relevance = sum(contributions.values())
+        # Explain by what the asker can see first: the name they typed, then meaning.
+        how = next(
+            (h for h in EXPLAINED_FIRST if h in contributions),
+            max(contributions, key=lambda h: contributions[h]),
+        )
+        signals[tag_id] = TagSignal(tag_id, people.names[tag_id], relevance, how)
+    return signals, named_max, similarity_max
+
+
+def proficiency(holding: Holding) -> float:
+    """1.00 (level 1, self-declared) … 1.06 (level 5, verified).
+
+    Small on purpose: it orders the holders of one topic, but must not make a
+    strong holder of a less relevant topic outrank the right one.
+    """
+    return 1 + PROFICIENCY * ((holding.level - 1) / 4 + holding.verified / 2)
+
+
+def _person_scores(
+    people: PeopleIndex,
+    signals: dict[int, TagSignal],
+    votes: dict[int, float],
+    requester_id: int | None,
+) -> tuple[dict[int, float], dict[int, Holding | None]]:
+    scores: dict[int, float] = {}
+    best_tag: dict[int, Holding | None] = {}
+    candidates = {h.person_id for t in signals for h in people.holders.get(t, ())} | set(votes)
+    candidates.discard(requester_id)  # type: ignore[arg-type]
+    for person_id in candidates:
+        best, best_value = None, 0.0
+        for holding in people.held.get(person_id, ()):
+            signal = signals.get(holding.tag_id)
+            if signal is not None and signal.relevance * proficiency(holding) > best_value:
+                best, best_value = holding, signal.relevance * proficiency(holding)
+        scores[person_id] = best_value + WEIGHTS["own_evidence"] * votes.get(person_id, 0.0)
+        best_tag[person_id] = best
+    return scores, best_tag
+
+
+def _diversify(
+    scores: dict[int, float], best_tag: dict[int, Holding | None], count: int
+) -> list[int]:
+    """Greedy picks, each discounted by how many earlier picks share its best topic."""
+    pool = sorted(scores, key=lambda p: -scores[p])
+    topic = {p: (best_tag[p].tag_id if best_tag[p] else -p) for p in pool}
+    taken: Counter[int] = Counter()
+    order: list[int] = []
+    while pool and len(order) < count:
+        person = max(pool, key=lambda p: scores[p] * DIVERSITY ** taken[topic[p]])
+        order.append(person)
+        taken[topic[person]] += 1
+        pool.remove(person)
+    return order
+
+
+def _recent_load(session: Session, people: list[Person], now: datetime) -> dict[int, float]:
+    """How much each person has been asked lately: first suggestions and open huddles."""
+    firsts = Counter(
+        suggested.split(",", 1)[0]
+        for suggested in session.scalars(
+            select(QueryLog.suggested)
+            .where(QueryLog.created_at > now - RECENT, QueryLog.suggested != "")
+            .order_by(QueryLog.id.desc())
+            .limit(500)
+        )
+    )
+    huddles = dict(
+        session.execute(
+            select(HuddleParticipant.person_id, func.count())
+            .join(Huddle)
+            .where(
+                Huddle.state == HuddleState.OPEN,
+                HuddleParticipant.person_id.in_([p.id for p in people]),
+            )
+            .group_by(HuddleParticipant.person_id)
+        ).all()
+    )
+    return {
+        p.id: FAIRNESS * firsts.get(p.key, 0) + HUDDLE_LOAD * huddles.get(p.id, 0) for p in people
+    }
+
+
+def _reason(
+    holding: Holding | None,
+    signal: TagSignal | None,
+    verifier: str | None,
+    wrote: float,
+) -> str:
     parts = []
-    for hit, skill in skill_hits[:2]:
+    if holding is not None and signal is not None:
         vouched = (
-            f"verified by {skill.verified_by.display_name}"
-            if skill.verified_by is not None
+            f"verified by {verifier}"
+            if verifier
             else "verified"
-            if skill.verified
+            if holding.verified
             else "self-declared"
         )
-        via = {"parent": " (part of what you asked)", "child": " (the broader topic)"}.get(
-            hit.how, ""
-        )
-        parts.append(f"{skill.tag.name} level {skill.level}, {vouched}{via}")
-    if wrote:
-        parts.append(f"wrote {wrote} matching answer{'s' if wrote > 1 else ''}")
+        via = {
+            "alias": " (another name for what you asked)",
+            "typo": " (close to what you typed)",
+            "parent": " (part of what you asked)",
+            "child": " (the broader topic)",
+            "similar": " (close in meaning)",
+            "evidence": " (colleagues with this skill answered similar questions)",
+        }.get(signal.how, "")
+        parts.append(f"{signal.name} level {holding.level}, {vouched}{via}")
+    if wrote >= 0.05:
+        parts.append("wrote answers to similar questions")
     return "; ".join(parts)
 
 
-def rank(
+def _people(session: Session, ids: list[int]) -> dict[int, Person]:
+    return {
+        p.id: p
+        for p in session.scalars(
+            select(Person)
+            .where(Person.id.in_(ids), Person.deleted_at.is_(None))
+            .options(selectinload(Person.presence), selectinload(Person.team))
+        )
+    }
+
+
+def _cards(
     session: Session,
-    query: str,
+    order: list[int],
+    rows: dict[int, Person],
+    scores: dict[int, float],
+    people: PeopleIndex,
+    signals: dict[int, TagSignal],
+    votes: dict[int, float],
+    best_tag: dict[int, Holding | None],
     now: datetime,
-    *,
-    requester_id: int | None = None,
-    limit: int = 5,
-    article_limit: int = 3,
-) -> Ranking:
-    tag_hits = match_tags(session, query)
-    hits = knowledge.search(session, query, limit=20)
-    scores: dict[int, float] = defaultdict(float)
-    people: dict[int, Person] = {}
-    matched: dict[int, list[tuple[TagHit, Skill]]] = defaultdict(list)
-
-    if tag_hits:
-        strength = {hit.tag_id: hit for hit in tag_hits}
-        skills = session.scalars(
+    limit: int,
+) -> list[PersonCard]:
+    if not order:
+        return []
+    verifiers = {
+        (skill.person_id, skill.tag_id): skill.verified_by.display_name
+        for skill in session.scalars(
             select(Skill)
-            .where(Skill.tag_id.in_(strength))
-            .options(
-                selectinload(Skill.person).selectinload(Person.presence),
-                selectinload(Skill.person).selectinload(Person.team),
-                selectinload(Skill.tag),
-                selectinload(Skill.verified_by),
-            )
-        ).all()
-        for skill in skills:
-            hit = strength[skill.tag_id]
-            value = hit.strength * (
-                WEIGHTS["tag"]
-                + WEIGHTS["level"] * skill.level / 5
-                + WEIGHTS["verified"] * skill.verified
-            )
-            pid = skill.person_id
-            matched[pid].append((hit, skill))
-            # The best tag counts fully; further matching tags add a little.
-            scores[pid] = max(scores[pid], value) + 0.1 * min(scores[pid], value)
-            people[pid] = skill.person
-
-    wrote: dict[int, int] = defaultdict(int)
-    for hit in hits:
-        for author in hit.entry.authors:
-            wrote[author.id] += 1
-            # Diminishing returns: the tenth matching answer adds less than the first.
-            scores[author.id] += WEIGHTS["evidence"] * hit.score / math.sqrt(wrote[author.id])
-            people[author.id] = author
-
+            .where(Skill.person_id.in_(order), Skill.verified_by_id.is_not(None))
+            .options(selectinload(Skill.verified_by))
+        )
+    }
+    best = max(scores[p] for p in order) or 1.0
     cards = []
-    for pid, score in scores.items():
-        person = people[pid]
-        if pid == requester_id or person.deleted_at is not None:
-            continue
-        skill_hits = sorted(matched[pid], key=lambda hs: -hs[0].strength)
+    for rank, person_id in enumerate(order):
+        person, holding = rows[person_id], best_tag[person_id]
+        matched = [h for h in people.held.get(person_id, ()) if h.tag_id in signals]
+        matched.sort(key=lambda h: -signals[h.tag_id].relevance)
         view = presence.current(person, now)
-        cards.append(
-            PersonCard(
-                person_id=pid,
-                key=person.key,
-                name=person.display_name,
-                team=person.team.name if person.team else None,
-                presence=view,
-                tags=tuple(TagMatch(s.tag.name, s.level, s.verified) for _, s in skill_hits),
-                reason=_reason(skill_hits, wrote[pid]),
-                score=round(score, 4),
+        signal = signals.get(holding.tag_id) if holding else None
+        verifier = verifiers.get((person_id, holding.tag_id)) if holding else None
+        card = PersonCard(
+            person_id=person_id,
+            key=person.key,
+            name=person.display_name,
+            team=person.team.name if person.team else None,
+            presence=view,
+            tags=tuple(TagMatch(people.names[h.tag_id], h.level, h.verified) for h in matched[:3]),
+            reason=_reason(holding, signal, verifier, votes.get(person_id, 0.0)),
+            score=round(scores[person_id], 4),
+        )
+        # Bands by relevance (never lowered by fairness or diversity, so nobody
+        # strong is buried); within a band, availability, then the picked order.
+        band = math.ceil(scores[person_id] / best * BANDS)
+        cards.append((-band, presence.TIERS[view.status], rank, card))
+    cards.sort(key=lambda item: item[:3])
+    return [card for *_, card in cards[:limit]]
+
+
+def _articles(
+    session: Session, query: str, evidence: _Evidence, limit: int
+) -> tuple[list[Article], float]:
+    """The entries worth reading first, and the best share of the question's words in one."""
+    ranked = sorted(evidence.entries, key=lambda e: -evidence.entries[e])[: limit * 3]
+    if not ranked:
+        return [], 0.0
+    entries = {
+        e.id: e
+        for e in session.scalars(
+            select(KnowledgeEntry)
+            .where(KnowledgeEntry.id.in_(ranked))
+            .options(selectinload(KnowledgeEntry.tags))
+        )
+    }
+    words = set(terms(query))
+    articles = []
+    best_coverage = 0.0
+    for entry_id in ranked:
+        entry = entries.get(entry_id)
+        if entry is None:
+            continue
+        coverage = _coverage(words, entry)
+        best_coverage = max(best_coverage, coverage)
+        if entry_id in evidence.similarity:
+            score = evidence.similarity[entry_id]
+            relevant = score >= ARTICLE_SIMILARITY
+        else:
+            score = coverage
+            relevant = score >= ARTICLE_COVERAGE
+        if relevant:
+            articles.append(
+                Article(
+                    entry_id=entry.id,
+                    title=entry.title,
+                    snippet=entry.body[:240],
+                    tags=tuple(t.name for t in entry.tags),
+                    score=round(score, 4),
+                    helpful=entry.helpful_count,
+                )
             )
-        )
-    best_score = max((c.score for c in cards), default=0.0)
-
-    def order(card: PersonCard) -> tuple[float, ...]:
-        # Relevance bands first (so a weak match never jumps a strong one), then presence.
-        band = round(card.score / best_score * 4) if best_score else 0
-        return (-band, presence.TIERS[card.presence.status], -card.score)
-
-    cards.sort(key=order)
-    articles = [
-        Article(
-            entry_id=hit.entry.id,
-            title=hit.entry.title,
-            snippet=hit.entry.body[:240],
-            tags=tuple(t.name for t in hit.entry.tags),
-            score=hit.score,
-            helpful=hit.entry.helpful_count,
-        )
-        for hit in hits[:article_limit]
-    ]
-    top_tag = tag_hits[0].strength if tag_hits else 0.0
-    top_article = hits[0].score if hits else 0.0
-    confident = bool(cards) and (top_tag >= CONFIDENT_TAG or top_article >= CONFIDENT_ARTICLE)
-    nearest = [] if confident else knowledge_nearest_tags(session, query)
-    return Ranking(query, cards[:limit], articles, tag_hits, confident, nearest)
+    return articles[:limit], best_coverage
 
 
-def knowledge_nearest_tags(session: Session, query: str, limit: int = 3) -> list[str]:
-    from bot.services.expertise import suggest_tags
-
-    return suggest_tags(session, query, limit)
+def _coverage(words: set[str], entry: KnowledgeEntry) -> float:
+    if not words:
+        return 0.0
+    entry_words = {lexical.stem(w) for w in terms(f"{entry.title} {entry.body}")}
+    return len({lexical.stem(w) for w in words} & entry_words) / len(words)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.db import Database
 from bot.db.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.matching import Matcher
 
 
 @dataclass
@@ -17,3 +21,16 @@ class Services:
     settings: Settings
     # Injected so tests can stand at any hour in any time zone.
     clock: Callable[[], datetime] = field(default=utcnow)
+    _matcher: Matcher | None = field(default=None, repr=False)
+
+    @property
+    def matcher(self) -> Matcher:
+        """This worker's matcher, made on first use (loading the model takes a second)."""
+        # Imported here: matching builds on the services, not the other way round.
+        from bot.matching import Matcher
+        from bot.matching.embeddings import load_encoder
+
+        if self._matcher is None:
+            encoder = load_encoder() if self.settings.semantic else None
+            self._matcher = Matcher(encoder)
+        return self._matcher

@@ -3,89 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db.models import KnowledgeEntry, Person, Tag
+from bot.matching.lexical import search_entries
+from bot.text import clean_text, terms
 
-WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "the",
-        "to",
-        "what",
-        "when",
-        "where",
-        "who",
-        "why",
-        "with",
-        "you",
-        "your",
-        "me",
-        "we",
-        "they",
-        "this",
-        "that",
-        "there",
-        "customer",
-        "customers",
-        "about",
-        "has",
-        "have",
-        "need",
-        "help",
-    ]
-)
-MAX_QUERY_CHARS = 2_000
-CANDIDATES = 200
-
-
-def clean_text(text: str) -> str:
-    """PostgreSQL refuses NUL in text, and no user means one: drop it everywhere."""
-    return text.replace("\x00", "")
-
-
-def terms(text: str) -> list[str]:
-    """Lower-cased content words, in order, without repeats."""
-    words = (w.lower() for w in WORD.findall(clean_text(text)[:MAX_QUERY_CHARS]))
-    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and len(w) > 1))
+CANDIDATES = 50
 
 
 def content_key(title: str, body: str) -> str:
     normal = " ".join(clean_text(title).split()).lower() + "\n" + " ".join(body.split()).lower()
     return hashlib.sha256(normal.encode()).hexdigest()
-
-
-def like_pattern(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 @dataclass(frozen=True)
@@ -96,27 +29,23 @@ class Hit:
 
 
 def search(session: Session, query: str, limit: int = 5) -> list[Hit]:
-    """Entries sharing content words with the query, best first."""
-    words = terms(query)[:12]
-    if not words:
+    """Full-text matches, re-scored by how much of the question they cover, best first."""
+    found = dict(search_entries(session, query, CANDIDATES))
+    if not found:
         return []
-    title, body = func.lower(KnowledgeEntry.title), func.lower(KnowledgeEntry.body)
-    clauses = [
-        column.like(like_pattern(word), escape="\\") for word in words for column in (title, body)
-    ]
+    words = terms(query)
     entries = session.scalars(
         select(KnowledgeEntry)
-        .where(or_(*clauses))
+        .where(KnowledgeEntry.id.in_(found))
         .options(selectinload(KnowledgeEntry.tags), selectinload(KnowledgeEntry.authors))
-        .limit(CANDIDATES * 5)
     ).all()
     hits = []
     for entry in entries:
         text = f"{entry.title}\n{entry.body}".lower()
         matched = tuple(w for w in words if w in text)
-        coverage = len(matched) / len(words)
         closeness = fuzz.token_set_ratio(" ".join(words), entry.title.lower()) / 100
-        hits.append(Hit(entry, round(0.7 * coverage + 0.3 * closeness, 4), matched))
+        score = 0.5 * found[entry.id] + 0.3 * len(matched) / len(words) + 0.2 * closeness
+        hits.append(Hit(entry, round(score, 4), matched))
     hits.sort(key=lambda hit: (-hit.score, -hit.entry.helpful_count, hit.entry.id))
     return hits[:limit]
 

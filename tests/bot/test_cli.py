@@ -179,3 +179,17 @@ def test_an_unreachable_postgresql_fails_without_showing_the_password(
     assert "u:***@127.0.0.1:1/x" in message
     out, err = capsys.readouterr()
     assert "s3cret" not in message + out + err
+
+
+def test_ask_batch_answers_each_line_in_order_as_json(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'batch.db'}"
+    assert main(["--db", url, "demo"]) == 0
+    batch = tmp_path / "questions.txt"
+    batch.write_text("refunds\nzebra crossing lollipop\nsim swap\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--db", url, "ask", "--batch", str(batch), "--limit", "3"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["query"] for line in lines] == ["refunds", "zebra crossing lollipop", "sim swap"]
+    assert [line["confident"] for line in lines] == [True, False, True]
+    assert all(len(line["experts"]) <= 3 for line in lines)
+    assert main(["--db", url, "ask", "refunds", "--batch", str(batch)]) == 2

@@ -1,0 +1,156 @@
+"""The in-memory matching index: tags, who holds them, who wrote what, and vectors.
+
+Built from the database once per worker and rebuilt, part by part, when the
+revision counters say another writer changed it. Safe to lose: it is a cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import revision
+from bot.db.models import (
+    KnowledgeAuthor,
+    KnowledgeEntry,
+    KnowledgeTag,
+    Person,
+    Skill,
+    Tag,
+    TagAlias,
+)
+from bot.matching import vectors
+from bot.matching.lexical import TermIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.matching.embeddings import Encoder
+
+log = logging.getLogger(__name__)
+
+FRESHNESS_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Holding:
+    person_id: int
+    tag_id: int
+    level: int
+    verified: bool
+
+
+@dataclass
+class PeopleIndex:
+    revision: int
+    names: dict[int, str]
+    parents: dict[int, int | None]
+    children: dict[int, list[int]]
+    terms: TermIndex
+    holders: dict[int, list[Holding]]
+    held: dict[int, list[Holding]]
+    tag_ids: list[int] = field(default_factory=list)
+    tag_vectors: np.ndarray | None = None
+
+
+@dataclass
+class KnowledgeIndex:
+    revision: int
+    authors: dict[int, tuple[int, ...]]
+    tags: dict[int, tuple[int, ...]]
+    # Entry id → 0.5..1: how much an answer still says about its authors today.
+    freshness: dict[int, float] = field(default_factory=dict)
+    entry_ids: np.ndarray | None = None
+    vectors: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.authors)
+
+
+def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
+    tags = session.execute(select(Tag.id, Tag.name, Tag.parent_id)).all()
+    aliases = session.execute(select(TagAlias.tag_id, TagAlias.alias)).all()
+    skills = session.execute(
+        select(Skill.person_id, Skill.tag_id, Skill.level, Skill.verified_at.is_not(None))
+        .join(Person, Person.id == Skill.person_id)
+        .where(Person.deleted_at.is_(None))
+    ).all()
+    names = {tag_id: name for tag_id, name, _ in tags}
+    parents = {tag_id: parent for tag_id, _, parent in tags}
+    children: dict[int, list[int]] = defaultdict(list)
+    for tag_id, parent in parents.items():
+        if parent is not None:
+            children[parent].append(tag_id)
+    holders: dict[int, list[Holding]] = defaultdict(list)
+    held: dict[int, list[Holding]] = defaultdict(list)
+    for person_id, tag_id, level, verified in skills:
+        holding = Holding(person_id, tag_id, level, bool(verified))
+        holders[tag_id].append(holding)
+        held[person_id].append(holding)
+    terms = TermIndex(
+        [(tag_id, name, False) for tag_id, name in names.items()]
+        + [(tag_id, alias, True) for tag_id, alias in aliases]
+    )
+    index = PeopleIndex(rev, names, parents, dict(children), terms, dict(holders), dict(held))
+    if encoder is not None and names:
+        index.tag_ids, index.tag_vectors = vectors.tag_vectors(session, encoder, names)
+    return index
+
+
+def freshness(age: timedelta) -> float:
+    """1 for an answer written today, halfway to 0.5 after a year."""
+    return 0.5 + 0.5 * math.exp(-max(age.days, 0) / FRESHNESS_DAYS)
+
+
+def load_knowledge(
+    session: Session, rev: int, encoder: Encoder | None, now: datetime
+) -> KnowledgeIndex:
+    authors: dict[int, list[int]] = defaultdict(list)
+    for entry_id, person_id in session.execute(
+        select(KnowledgeAuthor.entry_id, KnowledgeAuthor.person_id)
+    ):
+        authors[entry_id].append(person_id)
+    tags: dict[int, list[int]] = defaultdict(list)
+    for entry_id, tag_id in session.execute(select(KnowledgeTag.entry_id, KnowledgeTag.tag_id)):
+        tags[entry_id].append(tag_id)
+    index = KnowledgeIndex(
+        rev,
+        {entry: tuple(people) for entry, people in authors.items()},
+        {entry: tuple(ids) for entry, ids in tags.items()},
+        {
+            entry: freshness(now - updated)
+            for entry, updated in session.execute(
+                select(KnowledgeEntry.id, KnowledgeEntry.updated_at)
+            )
+        },
+    )
+    if encoder is not None:
+        index.entry_ids, index.vectors = vectors.knowledge_vectors(session, encoder)
+    return index
+
+
+class IndexCache:
+    """One worker's index, refreshed when the database's revisions move on."""
+
+    def __init__(self, encoder: Encoder | None) -> None:
+        self.encoder = encoder
+        self.people: PeopleIndex | None = None
+        self.knowledge: KnowledgeIndex | None = None
+
+    def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
+        revs = revision.current(session)
+        people_rev, knowledge_rev = revs.get(revision.PEOPLE, 0), revs.get(revision.KNOWLEDGE, 0)
+        if self.people is None or self.people.revision != people_rev:
+            self.people = load_people(session, people_rev, self.encoder)
+        if self.knowledge is None or self.knowledge.revision != knowledge_rev:
+            self.knowledge = load_knowledge(session, knowledge_rev, self.encoder, now)
+            log.info("knowledge index loaded: %d entries", self.knowledge.size)
+        return self.people, self.knowledge

@@ -1,0 +1,141 @@
+"""Sentence vectors for tags and knowledge: computed once, stored, loaded as one matrix."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Embedding, KnowledgeEntry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.db import Database
+    from bot.matching.embeddings import Encoder
+
+log = logging.getLogger(__name__)
+
+TAG = "tag"
+KNOWLEDGE = "knowledge"
+# Entries without vectors that a reload encodes on the spot (a new answer or two);
+# more than this is a bulk job for `whoknows index`, not for someone's question.
+INLINE_LIMIT = 64
+BATCH = 256
+
+
+def entry_text(title: str, body: str) -> str:
+    return title if body.strip() == title.strip() else f"{title}\n{body}"
+
+
+def _model() -> str:
+    from bot.matching.embeddings import MODEL_ID
+
+    return MODEL_ID
+
+
+def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> None:
+    if ids:
+        session.execute(
+            insert(Embedding),
+            [
+                {"kind": kind, "item_id": item, "model": _model(), "vector": row.tobytes()}
+                for item, row in zip(ids, matrix, strict=True)
+            ],
+        )
+
+
+def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
+    import numpy as np
+
+    from bot.matching.embeddings import DIMENSIONS
+
+    rows = session.execute(
+        select(Embedding.item_id, Embedding.vector)
+        .where(Embedding.kind == kind, Embedding.model == _model())
+        .order_by(Embedding.item_id)
+    ).all()
+    ids = [item for item, _ in rows]
+    matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+    return ids, matrix.reshape(len(ids), DIMENSIONS)
+
+
+def tag_vectors(
+    session: Session, encoder: Encoder, names: dict[int, str]
+) -> tuple[list[int], np.ndarray]:
+    import numpy as np
+
+    ids, matrix = _load(session, TAG)
+    known = set(ids)
+    missing = [tag_id for tag_id in names if tag_id not in known]
+    if missing:
+        fresh = encoder.encode([names[tag_id] for tag_id in missing])
+        _store(session, TAG, missing, fresh)
+        ids, matrix = ids + missing, np.vstack([matrix, fresh])
+    keep = [i for i, tag_id in enumerate(ids) if tag_id in names]
+    return [ids[i] for i in keep], matrix[keep]
+
+
+def _entries_without_vectors(session: Session, limit: int | None) -> list[tuple[int, str, str]]:
+    stored = select(Embedding.item_id).where(
+        Embedding.kind == KNOWLEDGE, Embedding.model == _model()
+    )
+    query = (
+        select(KnowledgeEntry.id, KnowledgeEntry.title, KnowledgeEntry.body)
+        .where(KnowledgeEntry.id.not_in(stored))
+        .order_by(KnowledgeEntry.id)
+    )
+    return [tuple(row) for row in session.execute(query.limit(limit)).all()]  # type: ignore[misc]
+
+
+def knowledge_vectors(session: Session, encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    pending = _entries_without_vectors(session, INLINE_LIMIT + 1)
+    if 0 < len(pending) <= INLINE_LIMIT:
+        ids = [entry_id for entry_id, _, _ in pending]
+        _store(session, KNOWLEDGE, ids, encoder.encode([entry_text(t, b) for _, t, b in pending]))
+    elif pending:
+        log.warning("knowledge entries without vectors: run `whoknows index` to add them")
+    ids, matrix = _load(session, KNOWLEDGE)
+    return np.asarray(ids, dtype=np.int64), matrix
+
+
+def index_knowledge(
+    db: Database, encoder: Encoder, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Compute and store the vectors every knowledge entry lacks; returns how many."""
+    with db.unit_of_work() as session:
+        total = len(_entries_without_vectors(session, None))
+    done = 0
+    while True:
+        with db.unit_of_work() as session:
+            batch = _entries_without_vectors(session, BATCH)
+            if not batch:
+                return done
+            ids = [entry_id for entry_id, _, _ in batch]
+            _store(session, KNOWLEDGE, ids, encoder.encode([entry_text(t, b) for _, t, b in batch]))
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
+
+
+def index_all(
+    db: Database, encoder: Encoder, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Vectors for every tag and knowledge entry that lacks one."""
+    from bot.db.models import Tag
+
+    with db.unit_of_work() as session:
+        tag_vectors(session, encoder, dict(session.execute(select(Tag.id, Tag.name)).all()))
+    return index_knowledge(db, encoder, progress)
+
+
+def forget_entry(session: Session, entry_id: int) -> None:
+    """Drop an entry's vector after its text changed; the next reload recomputes it."""
+    session.execute(
+        delete(Embedding).where(Embedding.kind == KNOWLEDGE, Embedding.item_id == entry_id)
+    )

@@ -1,0 +1,248 @@
+"""The matching engine: each signal, proficiency, availability rules and confidence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bot.db.models import Person, QueryLog, Role, Skill, SkillSource, Status, Tag, TagAlias
+from bot.matching import Matcher, Ranking
+from bot.matching.embeddings import load_encoder
+from bot.services import Services, knowledge, presence
+from bot.services.expertise import SkillSpec, tag_person
+from bot.services.people import by_key
+from tests.conftest import NOW
+
+needs_model = pytest.mark.skipif(load_encoder() is None, reason="semantic extra not installed")
+
+
+class Org:
+    """A small org built in one unit of work: people, tags and skills by name."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.tags: dict[str, Tag] = {}
+        self.people: dict[str, Person] = {}
+
+    def tag(self, name: str, parent: str | None = None, aliases: tuple[str, ...] = ()) -> Tag:
+        tag = Tag(name=name, parent=self.tags.get(parent) if parent else None)
+        tag.aliases = [TagAlias(alias=a) for a in aliases]
+        self.session.add(tag)
+        self.tags[name] = tag
+        return tag
+
+    def person(self, key: str, *skills: tuple[str, int, bool], tz: str = "Europe/London") -> Person:
+        person = Person(key=key, display_name=key.title(), timezone=tz, role=Role.AGENT)
+        self.session.add(person)
+        for name, level, verified in skills:
+            self.session.add(
+                Skill(
+                    person=person,
+                    tag=self.tags[name],
+                    level=level,
+                    source=SkillSource.LEAD if verified else SkillSource.SELF,
+                    verified_at=NOW if verified else None,
+                )
+            )
+        self.people[key] = person
+        return person
+
+
+def rank(services: Services, query: str, *, matcher: Matcher | None = None, **kw) -> Ranking:  # type: ignore[no-untyped-def]
+    with services.db.unit_of_work() as session:
+        return (matcher or services.matcher).rank(session, query, kw.pop("now", NOW), **kw)
+
+
+def keys(ranking: Ranking) -> list[str]:
+    return [card.key for card in ranking.experts]
+
+
+@pytest.fixture
+def org(services: Services) -> Services:
+    with services.db.unit_of_work() as session:
+        org = Org(session)
+        org.tag("billing")
+        org.tag("refunds", parent="billing", aliases=("money back",))
+        org.tag("chargebacks", parent="billing")
+        org.tag("prepaid top-up", aliases=("recharge",))
+        org.tag("sim")
+        org.person("ana", ("refunds", 5, True))
+        org.person("ben", ("refunds", 5, False))
+        org.person("cy", ("refunds", 2, True))
+        org.person("dee", ("chargebacks", 4, True))
+        org.person("eli", ("prepaid top-up", 3, True), ("refunds", 1, False))
+        org.person("fay", ("billing", 4, True))
+        org.person("gus", ("sim", 4, True))
+    return services
+
+
+@pytest.fixture
+def lexical() -> Matcher:
+    """A matcher without sentence vectors, with an index cache of its own."""
+    return Matcher(None)
+
+
+def test_a_named_tag_ranks_its_holders_by_level_then_verification(
+    org: Services, lexical: Matcher
+) -> None:
+    ranking = rank(org, "refunds", matcher=lexical)
+    assert keys(ranking)[:3] == ["ana", "ben", "cy"]
+    assert ranking.confident
+    assert ranking.experts[0].reason == "refunds level 5, verified"
+    assert "self-declared" in ranking.experts[1].reason
+
+
+def test_plurals_aliases_typos_and_multi_word_tags(org: Services, lexical: Matcher) -> None:
+    assert keys(rank(org, "a refund please", matcher=lexical))[0] == "ana"
+    alias = rank(org, "customer wants their money back", matcher=lexical)
+    assert keys(alias)[0] == "ana" and "another name" in alias.experts[0].reason
+    typo = rank(org, "chargbacks on a card", matcher=lexical)
+    assert keys(typo)[0] == "dee" and "close to what you typed" in typo.experts[0].reason
+    assert keys(rank(org, "prepaid top-up failed", matcher=lexical))[0] == "eli"
+    # Half of a multi-word name is not that tag.
+    assert "eli" not in keys(rank(org, "prepaid phone", matcher=lexical))
+
+
+def test_parent_and_child_tags_lend_each_other_strength(org: Services, lexical: Matcher) -> None:
+    broad = rank(org, "billing", matcher=lexical)
+    assert keys(broad)[0] == "fay"
+    assert {"ana", "dee"} <= set(keys(broad))  # children of billing
+    narrow = rank(org, "refunds", matcher=lexical, limit=10)
+    assert "fay" in keys(narrow)  # the parent, lower
+    assert keys(narrow).index("fay") > keys(narrow).index("cy")
+    assert "broader topic" in narrow.experts[keys(narrow).index("fay")].reason
+
+
+def test_knowledge_evidence_credits_authors(org: Services, lexical: Matcher) -> None:
+    with org.db.unit_of_work() as session:
+        gus = by_key(session, "gus")
+        knowledge.add_entry(
+            session,
+            "Reversing a duplicate direct debit collection",
+            "Raise an indemnity claim with the bank after checking the mandate reference.",
+            [],
+            [gus],
+        )
+    ranking = rank(org, "duplicate direct debit collection", matcher=lexical)
+    assert keys(ranking)[0] == "gus"
+    assert "wrote answers to similar questions" in ranking.experts[0].reason
+    assert ranking.articles and ranking.articles[0].title.startswith("Reversing")
+
+
+@needs_model
+def test_meaning_without_shared_words(org: Services) -> None:
+    ranking = rank(org, "reimbursement of an overpaid amount")
+    assert keys(ranking)[0] in {"ana", "ben"}
+    assert "close in meaning" in ranking.experts[0].reason
+
+
+def test_the_asker_and_deleted_people_are_never_suggested(org: Services, lexical: Matcher) -> None:
+    with org.db.unit_of_work() as session:
+        by_key(session, "ben").deleted_at = NOW
+    ranking = rank(org, "refunds", matcher=lexical, requester_id=org_person_id(org, "ana"))
+    assert "ana" not in keys(ranking) and "ben" not in keys(ranking)
+    assert keys(ranking)[0] == "cy"
+
+
+def test_a_busy_status_orders_below_available_peers_until_it_expires(
+    org: Services, lexical: Matcher
+) -> None:
+    with org.db.unit_of_work() as session:
+        ana = by_key(session, "ana")
+        presence.set_status(session, ana, Status.BUSY, NOW, timedelta(minutes=30))
+    now_busy = keys(rank(org, "refunds", matcher=lexical))
+    # Everyone available in ana's relevance band now comes first, ana still shows.
+    assert now_busy[0] == "ben" and now_busy.index("ana") > now_busy.index("cy")
+    later = rank(org, "refunds", matcher=lexical, now=NOW + timedelta(minutes=31))
+    assert keys(later)[:2] == ["ana", "ben"]
+
+
+def test_people_off_shift_in_their_time_zone_still_show_but_lower(
+    org: Services, lexical: Matcher
+) -> None:
+    with org.db.unit_of_work() as session:
+        by_key(session, "ana").timezone = "Asia/Tokyo"  # 19:00 there
+    ranking = rank(org, "refunds", matcher=lexical, limit=10)
+    assert keys(ranking)[0] == "ben" and keys(ranking).index("ana") > keys(ranking).index("cy")
+    card = ranking.experts[keys(ranking).index("ana")]
+    assert (card.presence.status, card.presence.local_time) == ("off_shift", "19:00")
+
+
+def test_fairness_spreads_questions_away_from_the_usual_star(
+    org: Services, lexical: Matcher
+) -> None:
+    with org.db.unit_of_work() as session:
+        for minute in range(20):
+            session.add(
+                QueryLog(
+                    platform="test",
+                    text="refunds",
+                    confident=True,
+                    suggested="ana,ben",
+                    created_at=NOW - timedelta(minutes=minute),
+                )
+            )
+    now = keys(rank(org, "refunds", matcher=lexical, limit=10))
+    assert now[0] == "ben" and now.index("ana") > now.index("cy")
+    # An hour later the streak no longer counts.
+    assert keys(rank(org, "refunds", matcher=lexical, now=NOW + timedelta(hours=2)))[0] == "ana"
+
+
+def test_a_question_nobody_matches_is_not_confident_and_suggests_nothing_wrong(
+    org: Services, lexical: Matcher
+) -> None:
+    ranking = rank(org, "zebra crossing lollipop", matcher=lexical)
+    assert not ranking.confident
+    assert ranking.experts == []
+
+
+def test_the_index_follows_changes_made_through_any_session(org: Services) -> None:
+    matcher = Matcher(None)
+    assert "gus" not in keys(rank(org, "refunds", matcher=matcher))
+    with org.db.unit_of_work() as session:
+        gus = by_key(session, "gus")
+        tag_person(session, gus, gus, SkillSpec("refunds", 5), NOW)
+    assert "gus" in keys(rank(org, "refunds", matcher=matcher, limit=10))
+
+
+def test_demo_answers_a_customer_problem_in_plain_words(demo: Services) -> None:
+    ranking = rank(demo, "customer topped up the wrong number and wants the money back")
+    assert ranking.confident
+    assert ranking.articles[0].title == "Refund for a prepaid top-up made to the wrong number"
+    assert keys(ranking)[0] in {"maria", "ewa", "priya", "joy"}
+
+
+def org_person_id(services: Services, key: str) -> int:
+    with services.db.unit_of_work() as session:
+        return by_key(session, key).id
+
+
+def test_working_hours_default_and_clock_are_respected() -> None:
+    person = Person(
+        key="x",
+        display_name="X",
+        timezone="UTC",
+        work_start_min=540,
+        work_end_min=1020,
+        work_days="12345",
+    )
+    assert presence.on_shift(person, datetime(2026, 11, 23, 9, 0, tzinfo=NOW.tzinfo))
+    assert not presence.on_shift(person, datetime(2026, 11, 22, 12, 0, tzinfo=NOW.tzinfo))  # Sunday
+
+
+def test_recent_answers_count_for_more_than_old_ones(org: Services, lexical: Matcher) -> None:
+    with org.db.unit_of_work() as session:
+        for key, updated in (("gus", NOW - timedelta(days=3 * 365)), ("dee", NOW)):
+            entry, _ = knowledge.add_entry(
+                session,
+                f"Porting a number with a PAC code ({key})",
+                "Ask for the PAC code, check it matches the number, submit the port.",
+                [],
+                [by_key(session, key)],
+            )
+            session.flush()
+            entry.updated_at = updated
+    ranking = rank(org, "porting a number with a PAC code", matcher=lexical)
+    assert keys(ranking)[:2] == ["dee", "gus"]
