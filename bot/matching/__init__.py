@@ -22,7 +22,6 @@ away; the asker is never suggested.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,7 +54,7 @@ WEIGHTS = {
     "named": 1.0,  # a tag named in the question: 1 exact, less for an alias or a typo
     # The same beside sentence vectors, which already rate a named tag close, and
     # which a common word in a tag name ("balance") would otherwise outvote.
-    "named_beside_semantic": 0.1,
+    "named_beside_semantic": 0.05,
     "semantic": 0.5,  # question ~ tag name, above SEMANTIC_FLOOR
     "evidence": 1.0,  # share of the answer evidence held by the tag's holders
     "own_evidence": 1.0,  # share of the answer evidence a person wrote themself
@@ -67,12 +66,13 @@ SEMANTIC_FLOOR = 0.3  # cosine below which a tag name is unrelated
 NEIGHBOURS = 40  # knowledge entries that vote
 TEMPERATURE = 0.1  # softmax temperature of neighbour votes: low = the closest decide
 FULLTEXT_HITS = 40
-DIVERSITY = 0.5  # each earlier pick from the same topic multiplies a candidate by this
+DIVERSITY = 0.3  # each earlier pick from the same topic multiplies a candidate by this
+CLEAR_LEAD = 2.0  # a topic this far ahead of the next is not hedged with others
 FAIRNESS = 0.05  # each time someone was the first suggestion in the last hour
 HUDDLE_LOAD = 0.2  # each open huddle someone is in
 RECENT = timedelta(hours=1)
-PROFICIENCY = 0.04  # level 5 over level 1; half as much again for a lead's verification
-BANDS = 2  # relevance bands (halves of the best) within which availability decides
+PROFICIENCY = 0.02  # level 5 over level 1; half as much again for a lead's verification
+TOP_BAND = 0.3  # share of the best relevance that puts someone in the top band
 SHORTLIST = 6  # candidates looked at closely (presence, load), per expert shown
 
 # When to say "I am not sure" (cosines of all-MiniLM-L6-v2; see bench/routing.py).
@@ -143,7 +143,12 @@ class Matcher:
         rows = _people(session, shortlist)
         load = _recent_load(session, list(rows.values()), now)
         fair = {p: scores[p] / (1 + load[p]) for p in rows}
-        order = _diversify(fair, best_tag, limit * 3)
+        ranked_tags = sorted(signals.values(), key=lambda s: -s.relevance)
+        clear = (
+            len(ranked_tags) < 2
+            or ranked_tags[0].relevance >= CLEAR_LEAD * ranked_tags[1].relevance
+        )
+        order = _diversify(fair, best_tag, limit * 3, 1.0 if clear else DIVERSITY)
         cards = _cards(session, order, rows, scores, people, signals, votes, best_tag, now, limit)
         articles, coverage = _articles(session, query, evidence, article_limit)
         if vector is not None:
@@ -156,7 +161,6 @@ class Matcher:
         else:
             sure = coverage >= CONFIDENT_FULLTEXT
         confident = bool(cards) and (named >= CONFIDENT_NAMED or sure)
-        ranked_tags = sorted(signals.values(), key=lambda s: -s.relevance)
         nearest = [] if confident else [signal.name for signal in ranked_tags[:3]]
         return Ranking(query, cards, articles, ranked_tags, confident, nearest)
 
@@ -259,7 +263,7 @@ def _tag_signals(
 
 
 def proficiency(holding: Holding) -> float:
-    """1.00 (level 1, self-declared) … 1.06 (level 5, verified).
+    """1.00 (level 1, self-declared) … 1.03 (level 5, verified).
 
     Small on purpose: it orders the holders of one topic, but must not make a
     strong holder of a less relevant topic outrank the right one.
@@ -289,7 +293,7 @@ def _person_scores(
 
 
 def _diversify(
-    scores: dict[int, float], best_tag: dict[int, Holding | None], count: int
+    scores: dict[int, float], best_tag: dict[int, Holding | None], count: int, diversity: float
 ) -> list[int]:
     """Greedy picks, each discounted by how many earlier picks share its best topic."""
     pool = sorted(scores, key=lambda p: -scores[p])
@@ -297,7 +301,7 @@ def _diversify(
     taken: Counter[int] = Counter()
     order: list[int] = []
     while pool and len(order) < count:
-        person = max(pool, key=lambda p: scores[p] * DIVERSITY ** taken[topic[p]])
+        person = max(pool, key=lambda p: scores[p] * diversity ** taken[topic[p]])
         order.append(person)
         taken[topic[person]] += 1
         pool.remove(person)
@@ -412,10 +416,10 @@ def _cards(
             reason=_reason(holding, signal, verifier, votes.get(person_id, 0.0)),
             score=round(scores[person_id], 4),
         )
-        # Bands by relevance (never lowered by fairness or diversity, so nobody
-        # strong is buried); within a band, availability, then the picked order.
-        band = math.ceil(scores[person_id] / best * BANDS)
-        cards.append((-band, presence.TIERS[view.status], rank, card))
+        # The top band by relevance (never lowered by fairness or diversity, so
+        # nobody strong is buried); within a band, availability, then the picks.
+        band = scores[person_id] >= TOP_BAND * best
+        cards.append((not band, presence.TIERS[view.status], rank, card))
     cards.sort(key=lambda item: item[:3])
     return [card for *_, card in cards[:limit]]
 
