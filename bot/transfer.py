@@ -238,6 +238,9 @@ def import_people(
     db: Database, path: Path, now: datetime, progress: Progress | None = None
 ) -> ImportReport:
     jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
+    # Rows are validated before they write, so an id cached here never belongs
+    # to a tag rolled back with a failed row.
+    tag_ids: dict[str, int] = {}
 
     def apply_row(session: Session, raw: dict[str, Any], report: ImportReport) -> None:
         row = _person_row(raw, jsonl)
@@ -259,12 +262,14 @@ def import_people(
         if not person.identities:
             people.link_identity(session, person, "console", person.key)
         for tag_name, level, verified in row.skills:
-            tag = ensure_tag(session, tag_name)
+            if tag_name not in tag_ids:
+                tag_ids[tag_name] = ensure_tag(session, tag_name).id
+            tag_id = tag_ids[tag_name]
             skill = session.scalar(
-                select(Skill).where(Skill.person_id == person.id, Skill.tag_id == tag.id)
+                select(Skill).where(Skill.person_id == person.id, Skill.tag_id == tag_id)
             )
             if skill is None:
-                skill = Skill(person=person, tag=tag, source=SkillSource.IMPORT)
+                skill = Skill(person=person, tag_id=tag_id, source=SkillSource.IMPORT)
                 session.add(skill)
             skill.level = level
             if verified is True and skill.verified_at is None:

@@ -46,14 +46,23 @@ def current(session: Session) -> dict[str, int]:
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # Once per part per (sub)transaction: autoflush runs before every query.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    done = session.info.setdefault(("revision", id(transaction)), set())
     changed = {
         _PARTS[type(obj)]
         for obj in (*session.new, *session.deleted, *session.dirty)
         if type(obj) in _PARTS and (obj not in session.dirty or session.is_modified(obj))
     }
-    for part in sorted(changed):
+    for part in sorted(changed - done):
         bump(session, part)
+        done.add(part)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    session.info.pop(("revision", id(transaction)), None)
 
 
 def track_changes(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "after_transaction_end", _after_transaction_end)
