@@ -29,7 +29,7 @@ def who_knows(ctx: Context) -> Reply:
             platform=ctx.command.platform,
             text=query,
             confident=ranking.confident,
-            suggested=",".join(card.key for card in ranking.experts),
+            suggested=",".join(card.key for card in ranking.experts) if ranking.confident else "",
             created_at=ctx.services.clock(),
         )
     )
@@ -44,9 +44,10 @@ def who_knows(ctx: Context) -> Reply:
         if ranking.nearest_tags:
             nearest = ", ".join(ranking.nearest_tags)
             elements.append(Text(messages.WHOKNOWS_NEAREST.format(tags=nearest)))
-    if ranking.experts:
+    # A weak guess at a person wastes a colleague's time: only clear matches show.
+    if ranking.confident:
         elements.extend(ranking.experts)
-    elif ranking.confident or not ranking.articles:
+    elif not ranking.articles and not ranking.nearest_tags:
         elements.append(Text(messages.WHOKNOWS_NOBODY))
     return Reply(tuple(elements))
 

@@ -161,7 +161,12 @@ class Matcher:
         else:
             sure = coverage >= CONFIDENT_FULLTEXT
         confident = bool(cards) and (named >= CONFIDENT_NAMED or sure)
-        nearest = [] if confident else [signal.name for signal in ranked_tags[:3]]
+        # Topics to suggest: ones the question names or resembles, not mere evidence.
+        nearest = (
+            []
+            if confident
+            else [s.name for s in ranked_tags if s.how not in {"evidence", "parent", "child"}][:3]
+        )
         return Ranking(query, cards, articles, ranked_tags, confident, nearest)
 
 
