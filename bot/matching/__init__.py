@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from bot.matching.embeddings import Encoder
 
 WEIGHTS = {
-    "named": 1.0,  # a tag named in the question: 1 exact, less for an alias or a typo
+    "named": 0.3,  # a tag named in the question: 1 exact, less for an alias or a typo
     # The same beside sentence vectors, which already rate a named tag close, and
     # which a common word in a tag name ("balance") would otherwise outvote.
     "named_beside_semantic": 0.05,
