@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot import messages
+from bot.db.models import KnowledgeEntry
 from bot.router import Context, Router, UsageError
 from bot.services import knowledge
 from bot.types import Article, Reply, Text
 
 
-def _article(hit: knowledge.Hit | None, entry: knowledge.KnowledgeEntry, full: bool) -> Article:
+def _article(hit: knowledge.Hit | None, entry: KnowledgeEntry, full: bool) -> Article:
     return Article(
         entry_id=entry.id,
         title=entry.title,

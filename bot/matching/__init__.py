@@ -112,7 +112,6 @@ class Ranking:
 class _Evidence:
     entries: dict[int, float]  # entry id → vote weight (sums to 1)
     similarity: dict[int, float]  # entry id → cosine, for the nearest neighbours
-    fulltext: dict[int, float]  # entry id → full-text score scaled to 0..1
     neighbour_mean: float = 0.0
 
 
@@ -196,9 +195,7 @@ def _evidence(
     for entry_id, score in fulltext.items():
         entries[entry_id] += share * score / total
     norm = sum(entries.values()) or 1.0
-    return _Evidence(
-        {e: w / norm for e, w in entries.items()}, similarity, fulltext, neighbour_mean
-    )
+    return _Evidence({e: w / norm for e, w in entries.items()}, similarity, neighbour_mean)
 
 
 def _person_votes(evidence: _Evidence, knowledge: KnowledgeIndex) -> dict[int, float]:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Embedding, KnowledgeEntry
@@ -132,10 +132,3 @@ def index_all(
     with db.unit_of_work() as session:
         tag_vectors(session, encoder, dict(session.execute(select(Tag.id, Tag.name)).all()))
     return index_knowledge(db, encoder, progress)
-
-
-def forget_entry(session: Session, entry_id: int) -> None:
-    """Drop an entry's vector after its text changed; the next reload recomputes it."""
-    session.execute(
-        delete(Embedding).where(Embedding.kind == KNOWLEDGE, Embedding.item_id == entry_id)
-    )

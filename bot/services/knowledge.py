@@ -25,7 +25,6 @@ def content_key(title: str, body: str) -> str:
 class Hit:
     entry: KnowledgeEntry
     score: float  # 0..1
-    matched: tuple[str, ...]
 
 
 def search(session: Session, query: str, limit: int = 5) -> list[Hit]:
@@ -42,10 +41,10 @@ def search(session: Session, query: str, limit: int = 5) -> list[Hit]:
     hits = []
     for entry in entries:
         text = f"{entry.title}\n{entry.body}".lower()
-        matched = tuple(w for w in words if w in text)
+        coverage = sum(word in text for word in words) / len(words)
         closeness = fuzz.token_set_ratio(" ".join(words), entry.title.lower()) / 100
-        score = 0.5 * found[entry.id] + 0.3 * len(matched) / len(words) + 0.2 * closeness
-        hits.append(Hit(entry, round(score, 4), matched))
+        score = 0.5 * found[entry.id] + 0.3 * coverage + 0.2 * closeness
+        hits.append(Hit(entry, round(score, 4)))
     hits.sort(key=lambda hit: (-hit.score, -hit.entry.helpful_count, hit.entry.id))
     return hits[:limit]
 

@@ -15,12 +15,6 @@ from bot.services.audit import Denied
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-def active_people(session: Session) -> list[Person]:
-    return list(
-        session.scalars(select(Person).where(Person.deleted_at.is_(None)).order_by(Person.key))
-    )
-
-
 def by_key(session: Session, key: str) -> Person | None:
     return session.scalar(
         select(Person).where(Person.key == key.strip().lower(), Person.deleted_at.is_(None))
