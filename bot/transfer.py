@@ -193,6 +193,19 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
             yield from _csv_rows(handle)
 
 
+def _audit(session: Session, action: str, path: Path, report: ImportReport) -> None:
+    record(
+        session,
+        None,
+        action,
+        f"file:{path.name}",
+        actor_label="import",
+        created=report.created,
+        updated=report.updated,
+        failed=len(report.errors),
+    )
+
+
 def _run_import(
     db: Database,
     path: Path,
@@ -221,16 +234,7 @@ def _run_import(
                     break
             else:
                 done = True
-                record(
-                    session,
-                    None,
-                    action,
-                    f"file:{path.name}",
-                    actor_label="import",
-                    created=report.created,
-                    updated=report.updated,
-                    failed=len(report.errors),
-                )
+                _audit(session, action, path, report)
     return report
 
 
@@ -425,16 +429,7 @@ def import_knowledge(db: Database, path: Path, progress: Progress | None = None)
             break
     report.errors.sort()
     with db.unit_of_work() as session:
-        record(
-            session,
-            None,
-            "import.kb",
-            f"file:{path.name}",
-            actor_label="import",
-            created=report.created,
-            updated=report.updated,
-            failed=len(report.errors),
-        )
+        _audit(session, "import.kb", path, report)
     return report
 
 
