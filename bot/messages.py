@@ -20,6 +20,20 @@ WHOKNOWS_NOT_CONFIDENT = (
 )
 WHOKNOWS_NEAREST = "Nearest topics: {tags}."
 WHOKNOWS_NOBODY = "Nobody is tagged for this yet."
+# The one-line reason on an expert card.
+REASON_SKILL = "{tag} level {level}, {vouched}{via}"
+REASON_VERIFIED_BY = "verified by {name}"
+REASON_VERIFIED = "verified"
+REASON_SELF_DECLARED = "self-declared"
+REASON_VIA = {
+    "alias": " (another name for what you asked)",
+    "typo": " (close to what you typed)",
+    "parent": " (part of what you asked)",
+    "child": " (the broader topic)",
+    "similar": " (close in meaning)",
+    "evidence": " (colleagues with this skill answered similar questions)",
+}
+REASON_WROTE = "wrote answers to similar questions"
 
 # Expertise
 EXPERTISE_USAGE = (
@@ -55,6 +69,7 @@ KB_USAGE = "Usage: `kb <words>` to search, `kb show <number>` to read an entry."
 KB_NONE = "No knowledge entries match “{query}”."
 KB_HEADER = "Knowledge entries for “{query}”"
 KB_NOT_FOUND = "There is no knowledge entry #{id}."
+KB_AUTHORS = "Written by {names}."
 
 # Help
 HELP_HEADER = "whoknows finds the colleague who knows, so you never put a customer on hold to hunt."

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from bot import messages
-from bot.db.models import KnowledgeEntry
 from bot.router import Context, Router, UsageError
 from bot.services import knowledge
-from bot.types import Article, Reply, Text
-
-
-def _article(hit: knowledge.Hit | None, entry: KnowledgeEntry, full: bool) -> Article:
-    return Article(
-        entry_id=entry.id,
-        title=entry.title,
-        snippet=entry.body if full else entry.body[:240],
-        tags=tuple(tag.name for tag in entry.tags),
-        score=hit.score if hit else 0.0,
-        helpful=entry.helpful_count,
-    )
+from bot.types import Reply, Text
 
 
 def search_kb(ctx: Context) -> Reply:
@@ -32,14 +20,17 @@ def search_kb(ctx: Context) -> Reply:
         if entry is None:
             raise UsageError(messages.KB_NOT_FOUND.format(id=number[:12]))
         authors = ", ".join(author.display_name for author in entry.authors)
-        return Reply.of(_article(None, entry, full=True), Text(f"Written by {authors}."))
+        return Reply.of(
+            knowledge.as_article(entry, 0.0, full=True),
+            Text(messages.KB_AUTHORS.format(names=authors)),
+        )
     query = " ".join(words)
     hits = knowledge.search(ctx.session, query, limit=5)
     if not hits:
         return Reply.notice(messages.KB_NONE.format(query=query[:80]))
     return Reply.of(
         Text(messages.KB_HEADER.format(query=query[:80])),
-        *(_article(hit, hit.entry, full=False) for hit in hits),
+        *(knowledge.as_article(hit.entry, hit.score) for hit in hits),
     )
 
 

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot import messages
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -41,13 +43,12 @@ from bot.db.models import (
 )
 from bot.matching import lexical
 from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
+from bot.services import knowledge as knowledge_service
 from bot.services import presence
 from bot.text import terms
 from bot.types import Article, PersonCard, TagMatch
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from bot.matching.embeddings import Encoder
 
 WEIGHTS = {
@@ -172,8 +173,6 @@ class Matcher:
 def _evidence(
     session: Session, query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex
 ) -> _Evidence:
-    import numpy as np
-
     entries: dict[int, float] = defaultdict(float)
     similarity: dict[int, float] = {}
     neighbour_mean = 0.0
@@ -238,9 +237,10 @@ def _tag_signals(
     if semantic and len(people.tag_ids):
         sims = people.tag_vectors @ vector
         similarity_max = float(sims.max())
-        for tag_id, sim in zip(people.tag_ids, sims.tolist(), strict=True):
-            if sim > SEMANTIC_FLOOR:
-                offer(tag_id, "similar", WEIGHTS["semantic"] * (sim - SEMANTIC_FLOOR))
+        # Only the few tags above the floor, not a Python loop over the vocabulary.
+        for position in np.flatnonzero(sims > SEMANTIC_FLOOR):
+            value = WEIGHTS["semantic"] * (float(sims[position]) - SEMANTIC_FLOOR)
+            offer(people.tag_ids[position], "similar", value)
     tag_evidence: dict[int, float] = defaultdict(float)
     for person_id, vote in votes.items():
         for holding in people.held.get(person_id, ()):
@@ -345,24 +345,22 @@ def _reason(
 ) -> str:
     parts = []
     if holding is not None and signal is not None:
-        vouched = (
-            f"verified by {verifier}"
-            if verifier
-            else "verified"
-            if holding.verified
-            else "self-declared"
+        if verifier:
+            vouched = messages.REASON_VERIFIED_BY.format(name=verifier)
+        else:
+            vouched = (
+                messages.REASON_VERIFIED if holding.verified else messages.REASON_SELF_DECLARED
+            )
+        parts.append(
+            messages.REASON_SKILL.format(
+                tag=signal.name,
+                level=holding.level,
+                vouched=vouched,
+                via=messages.REASON_VIA.get(signal.how, ""),
+            )
         )
-        via = {
-            "alias": " (another name for what you asked)",
-            "typo": " (close to what you typed)",
-            "parent": " (part of what you asked)",
-            "child": " (the broader topic)",
-            "similar": " (close in meaning)",
-            "evidence": " (colleagues with this skill answered similar questions)",
-        }.get(signal.how, "")
-        parts.append(f"{signal.name} level {holding.level}, {vouched}{via}")
     if wrote >= 0.05:
-        parts.append("wrote answers to similar questions")
+        parts.append(messages.REASON_WROTE)
     return "; ".join(parts)
 
 
@@ -457,16 +455,7 @@ def _articles(
             score = coverage
             relevant = score >= ARTICLE_COVERAGE
         if relevant:
-            articles.append(
-                Article(
-                    entry_id=entry.id,
-                    title=entry.title,
-                    snippet=entry.body[:240],
-                    tags=tuple(t.name for t in entry.tags),
-                    score=round(score, 4),
-                    helpful=entry.helpful_count,
-                )
-            )
+            articles.append(knowledge_service.as_article(entry, score))
     return articles[:limit], best_coverage
 
 

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, selectinload
 from bot.db.models import KnowledgeEntry, Person, Tag
 from bot.matching.lexical import search_entries
 from bot.text import clean_text, terms
+from bot.types import Article
 
 CANDIDATES = 50
+SNIPPET_CHARS = 240
 
 
 def content_key(title: str, body: str) -> str:
@@ -47,6 +49,18 @@ def search(session: Session, query: str, limit: int = 5) -> list[Hit]:
         hits.append(Hit(entry, round(score, 4)))
     hits.sort(key=lambda hit: (-hit.score, -hit.entry.helpful_count, hit.entry.id))
     return hits[:limit]
+
+
+def as_article(entry: KnowledgeEntry, score: float, *, full: bool = False) -> Article:
+    """An entry as a reply element: the whole answer, or its opening lines."""
+    return Article(
+        entry_id=entry.id,
+        title=entry.title,
+        snippet=entry.body if full else entry.body[:SNIPPET_CHARS],
+        tags=tuple(tag.name for tag in entry.tags),
+        score=round(score, 4),
+        helpful=entry.helpful_count,
+    )
 
 
 def get(session: Session, entry_id: int) -> KnowledgeEntry | None:
