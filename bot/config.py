@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DB_FILE_NAME = "whoknows.db"
+# The escalation ladder's steps: the next experts, the team's channel, the team lead.
+LADDER_STEPS = ("experts", "channel", "lead")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,12 @@ class Settings:
     escalation_timeout_s: int = 180
     # Channel for huddle threads when a team has none configured.
     huddle_channel: str | None = None
+    # What happens, one step per timeout, while no invited expert has replied.
+    escalation_ladder: tuple[str, ...] = LADDER_STEPS
+    # Experts a huddle invites when nobody is named, and at each "experts" step.
+    huddle_experts: int = 2
+    # An open huddle with no activity for this long expires.
+    huddle_expiry_s: int = 8 * 3600
     # Sentence-embedding signals, when the `semantic` extra is installed.
     semantic: bool = True
 
@@ -33,8 +41,25 @@ class Settings:
             home=home,
             escalation_timeout_s=int(env.get("WHOKNOWS_ESCALATION_TIMEOUT", "180")),
             huddle_channel=env.get("WHOKNOWS_HUDDLE_CHANNEL") or None,
+            escalation_ladder=parse_ladder(env.get("WHOKNOWS_ESCALATION_LADDER")),
+            huddle_experts=int(env.get("WHOKNOWS_HUDDLE_EXPERTS", "2")),
+            huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
             semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},
         )
+
+
+def parse_ladder(text: str | None) -> tuple[str, ...]:
+    """`experts,experts,channel,lead`: any order, steps may repeat; empty = no escalation."""
+    if text is None:
+        return LADDER_STEPS
+    steps = tuple(step.strip().lower() for step in text.split(",") if step.strip())
+    unknown = [step for step in steps if step not in LADDER_STEPS]
+    if unknown:
+        raise ValueError(
+            f"WHOKNOWS_ESCALATION_LADDER: unknown step {unknown[0]!r} "
+            f"(use {', '.join(LADDER_STEPS)})"
+        )
+    return steps
 
 
 def sqlite_url(path: Path) -> str:

@@ -1,6 +1,11 @@
 """The delivery port: how the core causes effects on a platform.
 
 Each adapter implements it with its platform's API; the core never imports one.
+The core writes what to deliver to the outbox in the same transaction as the
+change it reports (`bot.outbox`), and a worker hands it to the platform's
+Messenger after the commit. People to notify are `Mention` elements in the
+reply, their platform handles filled in before delivery: a renderer turns
+those, and only those, into pings.
 """
 
 from __future__ import annotations
@@ -8,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.types import Reply, Where
+from bot.types import Reply
 
 
 @dataclass(frozen=True)
@@ -20,12 +25,20 @@ class MessageRef:
 
 
 class Messenger(Protocol):
-    async def post(self, where: Where, reply: Reply) -> MessageRef: ...
+    platform: str
 
-    async def reply_in_thread(self, ref: MessageRef, reply: Reply) -> MessageRef: ...
+    async def post(self, channel: str, reply: Reply) -> MessageRef:
+        """A new message in a channel (a huddle's thread root, a team announcement)."""
+        ...
 
-    async def direct_message(self, person_id: int, reply: Reply) -> MessageRef: ...
+    async def reply_in_thread(self, root: MessageRef, reply: Reply) -> MessageRef: ...
+
+    async def direct_message(self, handle: str, reply: Reply) -> MessageRef:
+        """A one-to-one message to the person with this platform handle."""
+        ...
 
     async def update(self, ref: MessageRef, reply: Reply) -> None: ...
 
-    def mention(self, person_id: int) -> str: ...
+
+class DeliveryError(Exception):
+    """The platform refused a message for good (no retry will help)."""

@@ -49,6 +49,23 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A person named so that the platform notifies them (the only way to ping)."""
+
+    person_id: int
+    name: str
+    # Their id on the platform the message goes to; filled in at delivery.
+    handle: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """Plain text with people mentioned in it; the strings are user text, escaped on render."""
+
+    parts: tuple[str | Mention, ...]
+
+
+@dataclass(frozen=True)
 class TagMatch:
     name: str
     level: int
@@ -119,9 +136,11 @@ class Form:
     action_id: str
     fields: tuple[FormField, ...]
     submit_label: str = "Save"
+    # Comes back as the submission's Command.text (which huddle, which entry).
+    value: str = ""
 
 
-Element = Text | Notice | PersonCard | Article | Actions | Form
+Element = Text | Notice | Line | PersonCard | Article | Actions | Form
 
 
 @dataclass(frozen=True)

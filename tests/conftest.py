@@ -22,6 +22,7 @@ from bot.matching.vectors import index_all
 from bot.router import Router
 from bot.services import Services
 from skills import build_router
+from tests.helpers import Clock
 from tests.pg_server import postgres_url_for_tests
 
 # A Monday, 10:00 in London: the demo org's day shift is at work.
@@ -164,7 +165,7 @@ def demo_database_url(
 
 def _services(url: str, tmp_path: Path) -> Iterator[Services]:
     database = open_database(url)
-    yield Services(database, Settings(database_url=url, home=tmp_path), clock=lambda: NOW)
+    yield Services(database, Settings(database_url=url, home=tmp_path), clock=Clock(NOW))
     database.dispose()
 
 

@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.db.models import AuditEntry
 from bot.router import Router
 from bot.services import Services, people
-from bot.types import Command, Notice, PersonCard, Reply
+from bot.types import Actions, Button, Command, Notice, PersonCard, Reply
+
+
+@dataclass
+class Clock:
+    """The services' clock in tests: stands still until a test moves it on."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def buttons(reply: Reply) -> list[Button]:
+    return [b for e in reply.elements if isinstance(e, Actions) for b in e.buttons]
+
+
+def button(reply: Reply, label: str) -> Button:
+    found = [b for b in buttons(reply) if b.label == label]
+    assert found, f"no button {label!r} in {[b.label for b in buttons(reply)]}"
+    return found[0]
+
+
+def press(services: Services, router: Router, key: str, pressed: Button, **values: str) -> Reply:
+    command = Command(
+        "test",
+        person_id(services, key),
+        "",
+        pressed.value,
+        action_id=pressed.action_id,
+        values=values,
+    )
+    return router.dispatch(command, services)
 
 
 def person_id(services: Services, key: str) -> int:

@@ -107,6 +107,8 @@ class Team(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     huddle_channel: Mapped[str | None] = mapped_column(String(200))
+    # The team's own channel: where a huddle nobody answers is announced.
+    channel: Mapped[str | None] = mapped_column(String(200))
 
     people: Mapped[list[Person]] = relationship(back_populates="team")
 
@@ -239,10 +241,15 @@ class Huddle(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    # How far up the escalation ladder it has gone (0: only the first experts).
+    ladder_step: Mapped[int] = mapped_column(Integer, default=0)
 
     participants: Mapped[list[HuddleParticipant]] = relationship(
-        back_populates="huddle", cascade="all, delete-orphan"
+        back_populates="huddle", cascade="all, delete-orphan", order_by="HuddleParticipant.id"
     )
+    requester: Mapped[Person | None] = relationship(foreign_keys=[requester_id])
+    team: Mapped[Team | None] = relationship()
 
 
 class HuddleParticipant(Base):
@@ -255,6 +262,10 @@ class HuddleParticipant(Base):
     invited_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # False for someone who joined the thread without being invited.
+    invited: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 0 for the first experts, then the ladder step that invited them.
+    round: Mapped[int] = mapped_column(Integer, default=0)
 
     huddle: Mapped[Huddle] = relationship(back_populates="participants")
     person: Mapped[Person] = relationship()
@@ -303,6 +314,80 @@ class KnowledgeAuthor(Base):
     person_id: Mapped[int] = mapped_column(
         ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class HelpfulVote(Base):
+    """One person's "this helped" on an entry: counted once, however often clicked."""
+
+    __tablename__ = "helpful_vote"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_entry.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Job(Base):
+    """A timer kept in the database: it survives restarts and fires once across workers."""
+
+    __tablename__ = "job"
+    # One job per step of one huddle's ladder: scheduling it twice is a no-op.
+    __table_args__ = (UniqueConstraint("kind", "huddle_id", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    huddle_id: Mapped[int | None] = mapped_column(ForeignKey("huddle.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    state: Mapped[JobState] = mapped_column(
+        _enum(JobState, "job_state"), default=JobState.PENDING, index=True
+    )
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fired_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Outbox(Base):
+    """A message to deliver, written in the same transaction as the change it reports.
+
+    Delivered after the commit, so a rolled-back command posts nothing and a
+    crash between commit and delivery loses nothing.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # post (to a channel), thread (into a huddle's thread), dm, update (a huddle's root).
+    kind: Mapped[str] = mapped_column(String(16))
+    huddle_id: Mapped[int | None] = mapped_column(ForeignKey("huddle.id", ondelete="CASCADE"))
+    # The huddle's thread root: its reference is saved on the huddle once posted.
+    is_root: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str | None] = mapped_column(String(200))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)  # the Reply as JSON
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class QueryLog(Base):

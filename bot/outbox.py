@@ -1,0 +1,241 @@
+"""The outbox: messages written with the change they report, delivered after the commit.
+
+A command never talks to a platform inside its transaction. It adds outbox
+rows; once the transaction commits, `deliver` claims each row for a short lease,
+hands it to the platform's Messenger, and records the result. So a rolled-back
+command posts nothing, a crash loses nothing (the lease runs out and another
+pass retries), and several workers can deliver side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import codec
+from bot.db import Database
+from bot.db.models import DeliveryState, Huddle, Identity, Outbox
+from bot.ports import DeliveryError, MessageRef, Messenger
+from bot.types import Line, Mention, Reply
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+BATCH = 50
+
+
+def enqueue(
+    session: Session,
+    *,
+    platform: str,
+    kind: str,
+    reply: Reply,
+    now: datetime,
+    huddle: Huddle | None = None,
+    channel: str | None = None,
+    person_id: int | None = None,
+    is_root: bool = False,
+) -> Outbox:
+    """kind: post (to `channel`), thread (into `huddle`'s thread), dm (to `person_id`),
+    update (`huddle`'s thread root)."""
+    row = Outbox(
+        platform=platform,
+        kind=kind,
+        huddle_id=huddle.id if huddle is not None else None,
+        is_root=is_root,
+        channel=channel,
+        person_id=person_id,
+        body=codec.dumps(reply),
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def _handles(session: Session, platform: str, person_ids: set[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(Identity.person_id, Identity.external_id).where(
+                Identity.platform == platform, Identity.person_id.in_(person_ids)
+            )
+        ).all()
+    )
+
+
+def _with_handles(session: Session, platform: str, reply: Reply) -> Reply:
+    """Fill in each mentioned person's handle on the platform the message goes to."""
+    wanted = {
+        part.person_id
+        for element in reply.elements
+        if isinstance(element, Line)
+        for part in element.parts
+        if isinstance(part, Mention)
+    }
+    handles = _handles(session, platform, wanted)
+
+    def fill(element: object) -> object:
+        if not isinstance(element, Line):
+            return element
+        parts = tuple(
+            dataclasses.replace(part, handle=handles.get(part.person_id))
+            if isinstance(part, Mention)
+            else part
+            for part in element.parts
+        )
+        return Line(parts)
+
+    return Reply(tuple(fill(e) for e in reply.elements), private=reply.private)  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Claim:
+    id: int
+    kind: str
+    platform: str
+    reply: Reply
+    channel: str | None
+    handle: str | None
+    root: MessageRef | None
+    huddle_id: int | None
+    is_root: bool
+
+
+def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
+    """Lease one due row: the claim, None when another worker has it, or why it must fail."""
+    row = session.scalar(
+        select(Outbox)
+        .where(
+            Outbox.id == row_id,
+            Outbox.state == DeliveryState.PENDING,
+            Outbox.next_attempt_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return None
+    root = None
+    if row.kind in {"thread", "update"}:
+        huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
+        if huddle is None:
+            return "the huddle is gone"
+        if huddle.thread_ref is None or huddle.channel_ref is None:
+            # The thread root is not posted yet: wait for it, unless it failed.
+            failed = session.scalar(
+                select(Outbox.id).where(
+                    Outbox.huddle_id == huddle.id,
+                    Outbox.is_root.is_(True),
+                    Outbox.state == DeliveryState.FAILED,
+                )
+            )
+            return "the huddle thread could not be posted" if failed else None
+        root = MessageRef(huddle.channel_ref, huddle.thread_ref)
+    handle = None
+    if row.kind == "dm":
+        handle = _handles(session, row.platform, {row.person_id} if row.person_id else set()).get(
+            row.person_id or 0
+        )
+        if handle is None:
+            return f"person {row.person_id} has no {row.platform} account"
+    row.attempts += 1
+    row.next_attempt_at = now + LEASE
+    return _Claim(
+        row.id,
+        row.kind,
+        row.platform,
+        _with_handles(session, row.platform, codec.loads(row.body)),
+        row.channel,
+        handle,
+        root,
+        row.huddle_id,
+        row.is_root,
+    )
+
+
+async def _send(messenger: Messenger, claim: _Claim) -> MessageRef | None:
+    if claim.kind == "post":
+        if claim.channel is None:
+            raise DeliveryError("no channel to post to")
+        return await messenger.post(claim.channel, claim.reply)
+    if claim.kind == "thread":
+        assert claim.root is not None
+        return await messenger.reply_in_thread(claim.root, claim.reply)
+    if claim.kind == "dm":
+        assert claim.handle is not None
+        return await messenger.direct_message(claim.handle, claim.reply)
+    if claim.kind == "update":
+        assert claim.root is not None
+        await messenger.update(claim.root, claim.reply)
+        return claim.root
+    raise DeliveryError(f"unknown delivery kind {claim.kind!r}")
+
+
+def _fail(session: Session, row_id: int, reason: str) -> None:
+    row = session.get(Outbox, row_id)
+    if row is not None:
+        row.state = DeliveryState.FAILED
+        row.error = reason[:2000]
+        log.warning("outbox %d failed for good: %s", row_id, reason)
+
+
+async def deliver(
+    db: Database,
+    messengers: Mapping[str, Messenger],
+    clock: Callable[[], datetime],
+    *,
+    limit: int = BATCH,
+) -> int:
+    """Deliver the due rows for the platforms given, oldest first; the number sent."""
+    with db.unit_of_work() as session:
+        due = session.scalars(
+            select(Outbox.id)
+            .where(
+                Outbox.state == DeliveryState.PENDING,
+                Outbox.next_attempt_at <= clock(),
+                Outbox.platform.in_(list(messengers)),
+            )
+            .order_by(Outbox.id)
+            .limit(limit)
+        ).all()
+    sent = 0
+    for row_id in due:
+        with db.unit_of_work() as session:
+            claim = _claim(session, row_id, clock())
+            if isinstance(claim, str):
+                _fail(session, row_id, claim)
+        if not isinstance(claim, _Claim):
+            continue
+        try:
+            ref = await _send(messengers[claim.platform], claim)
+        except DeliveryError as error:
+            with db.unit_of_work() as session:
+                _fail(session, row_id, str(error))
+            continue
+        except Exception as error:  # a network fault: retry with backoff
+            log.warning("outbox %d: delivery failed: %s", row_id, type(error).__name__)
+            with db.unit_of_work() as session:
+                row = session.get(Outbox, row_id)
+                if row is not None and row.attempts >= MAX_ATTEMPTS:
+                    _fail(session, row_id, f"{type(error).__name__}: {error}")
+                elif row is not None:
+                    row.next_attempt_at = clock() + timedelta(seconds=5 * 2**row.attempts)
+            continue
+        with db.unit_of_work() as session:
+            row = session.get(Outbox, row_id)
+            if row is not None:
+                row.state = DeliveryState.SENT
+                row.sent_at = clock()
+            if claim.is_root and ref is not None and claim.huddle_id is not None:
+                huddle = session.get(Huddle, claim.huddle_id)
+                if huddle is not None:
+                    huddle.channel_ref, huddle.thread_ref = ref.channel, ref.message
+        sent += 1
+    return sent
