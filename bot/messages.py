@@ -65,7 +65,10 @@ BAD_DURATION = (
 )
 
 # Knowledge base
-KB_USAGE = "Usage: `kb <words>` to search, `kb show <number>` to read an entry."
+KB_USAGE = (
+    "Usage: `kb <words>` to search, `kb show N` to read an entry, `kb edit N title | answer"
+    " [| tags]`, `kb delete N`, `kb helpful N`."
+)
 KB_NONE = "No knowledge entries match “{query}”."
 KB_HEADER = "Knowledge entries for “{query}”"
 KB_NOT_FOUND = "There is no knowledge entry #{id}."
@@ -74,3 +77,86 @@ KB_AUTHORS = "Written by {names}."
 # Help
 HELP_HEADER = "whoknows finds the colleague who knows, so you never put a customer on hold to hunt."
 HELP_FOOTER = "Mentions like @name pick a person; everything I answer is visible only to you."
+
+# Huddles ("huddle thread" in the UI: Slack's own audio huddles are something else)
+HUDDLE_USAGE = (
+    "Usage: `huddle <topic> [@person …]` to open a huddle thread, `huddle list [team]`, "
+    "`huddle resolve N [title | answer | tags]`, `huddle cancel N`, `huddle reopen N`, "
+    "`huddle decline N`, `huddle reply N <text>`."
+)
+HUDDLE_EMPTY_TOPIC = (
+    "Say what the huddle is about, for example `huddle refund for a prepaid top-up`."
+)
+HUDDLE_NO_EXPERTS = (
+    "I could not find experts for “{topic}” to invite. Name them: `huddle {topic} @person`."
+)
+HUDDLE_NO_CHANNEL = (
+    "I don't know where to post the huddle thread: ask a lead to set your team's huddle channel."
+)
+HUDDLE_ONLY_YOU = "You cannot huddle with yourself: name a colleague, or leave names out."
+HUDDLE_NOT_FOUND = "There is no huddle #{id}."
+HUDDLE_OPENED = (
+    "Opened huddle thread #{id} in {channel} with {names}. I'll escalate if nobody "
+    "answers within {minutes}."
+)
+HUDDLE_ROOT = "Huddle thread #{id}: “{topic}”, asked by "
+HUDDLE_ROOT_INVITED = ". Invited: "
+HUDDLE_ROOT_OPEN = "Open: reply in this thread to help."
+HUDDLE_ROOT_RESOLVED = "Resolved by {name}: saved as knowledge entry #{entry} “{title}”."
+HUDDLE_ROOT_CANCELLED = "Cancelled by {name}."
+HUDDLE_ROOT_EXPIRED = "Expired after {hours} hours without an answer."
+HUDDLE_DM = "{name} asked for your help: “{topic}”. Huddle thread #{id} in {channel}."
+HUDDLE_DM_HINT = "Reply in the thread to help, or decline so the next expert is asked at once."
+HUDDLE_ESCALATED_EXPERTS = "No answer yet, so I am also inviting "
+HUDDLE_ESCALATED_NOBODY = "No answer yet, and no other expert for this is available."
+HUDDLE_ESCALATED_CHANNEL = "No answer yet, so I asked in {channel}."
+HUDDLE_CHANNEL_CALL = (
+    "Can anyone help with “{topic}”? Huddle thread #{id} in {where} has no answer yet."
+)
+HUDDLE_ESCALATED_LEAD = "No answer yet, so I told the team lead: "
+HUDDLE_ESCALATED_NO_LEAD = "No answer yet, and the team has no lead to tell."
+HUDDLE_LEAD_DM = "Nobody has answered huddle thread #{id} “{topic}” from {name} in {channel} yet."
+HUDDLE_LADDER_DONE = "Nobody has answered yet and I have asked everyone I can. "
+HUDDLE_LADDER_DONE_HINT = "Try naming someone: `huddle reply {id} …` keeps the thread going."
+HUDDLE_DECLINED = "{name} declined."
+HUDDLE_DECLINED_REPLY = "Thanks, you are off huddle thread #{id}."
+HUDDLE_NOT_INVITED = "You were not invited to huddle thread #{id}, so there is nothing to decline."
+HUDDLE_ALREADY_REPLIED = (
+    "You already replied in huddle thread #{id}; resolve it when it is settled."
+)
+HUDDLE_NOT_OPEN = "Huddle thread #{id} is {state}, not open."
+HUDDLE_ALREADY_RESOLVED = "Huddle thread #{id} is already resolved: knowledge entry #{entry}."
+HUDDLE_NOT_ALLOWED = (
+    "Only the asker, an invited expert or a lead of the team may {action} huddle thread #{id}."
+)
+HUDDLE_RESOLVE_FORM = "Resolve huddle thread #{id}: what did you conclude?"
+HUDDLE_RESOLVE_EMPTY = (
+    "A conclusion needs a title and an answer: `huddle resolve {id} title | answer | tags`."
+)
+HUDDLE_RESOLVED = (
+    "Resolved huddle thread #{id}; saved as knowledge entry #{entry}, credited to {names}."
+)
+HUDDLE_CANCELLED = "Cancelled huddle thread #{id}."
+HUDDLE_REOPENED = "Reopened huddle thread #{id}."
+HUDDLE_REOPENED_NOTE = "Reopened by {name}."
+HUDDLE_REPLY_EMPTY = "Say something: `huddle reply {id} <text>`."
+HUDDLE_NOTED = "Posted in huddle thread #{id}."
+HUDDLE_LIST_NONE = "No open huddle threads."
+HUDDLE_LIST_HEADER = "Open huddle threads{scope}:"
+HUDDLE_LIST_LINE = "#{id} “{topic}”, asked by {name} {age} ago, {replies}"
+HUDDLE_START = "Start huddle thread"
+HUDDLE_DECLINE = "Decline"
+HUDDLE_RESOLVE = "Resolve"
+HUDDLE_BAD_BUTTON = "That button has expired. Please ask again."
+
+# Knowledge base changes
+KB_EDIT_USAGE = "Usage: `kb edit N title | answer [| tags]`."
+KB_SAME_AS = "Entry #{id} already says exactly that: edit it, or delete this one."
+KB_EDITED = "Updated knowledge entry #{id}."
+KB_DELETED = "Deleted knowledge entry #{id} “{title}”."
+KB_EDIT_NOT_ALLOWED = "Only an author of entry #{id} or a lead may edit it."
+KB_DELETE_NOT_ALLOWED = "Only a lead or an admin may delete knowledge entry #{id}."
+KB_HELPFUL = "Thanks! {count} found entry #{id} helpful."
+KB_HELPFUL_AGAIN = "You already marked entry #{id} helpful ({count} so far)."
+KB_HELPFUL_BUTTON = "Helpful"
+KB_EDIT_CONFLICT = "Someone changed entry #{id} while you were editing; here it is as it is now."

@@ -1,9 +1,9 @@
 """Skills: one module per user-facing capability, each registering on a Router."""
 
 from bot.router import Router
-from skills import availability, expertise, help, kb, whoknows
+from skills import availability, expertise, help, huddle, kb, whoknows
 
-MODULES = (whoknows, expertise, availability, kb, help)
+MODULES = (whoknows, huddle, expertise, availability, kb, help)
 
 
 def build_router() -> Router:

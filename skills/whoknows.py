@@ -5,8 +5,10 @@ from __future__ import annotations
 from bot import messages
 from bot.db.models import QueryLog
 from bot.router import UMBRELLA, Context, Router
+from bot.services import huddles
 from bot.text import MAX_QUERY_CHARS, clean_text
-from bot.types import Element, Notice, Reply, Text
+from bot.types import Actions, Button, Element, Notice, Reply, Text
+from skills.huddle import start_button_value
 
 
 def who_knows(ctx: Context) -> Reply:
@@ -36,7 +38,11 @@ def who_knows(ctx: Context) -> Reply:
     elements.append(Text(messages.WHOKNOWS_HEADER.format(query=_shorten(query))))
     if ranking.articles:
         elements.append(Text(messages.WHOKNOWS_ARTICLES))
-        elements.extend(ranking.articles)
+        for article in ranking.articles:
+            elements.append(article)
+            elements.append(
+                Actions((Button(messages.KB_HELPFUL_BUTTON, "kb.helpful", str(article.entry_id)),))
+            )
     if not ranking.confident:
         elements.append(
             Notice(messages.WHOKNOWS_NOT_CONFIDENT.format(query=_shorten(query)), "warning")
@@ -47,6 +53,12 @@ def who_knows(ctx: Context) -> Reply:
     # A weak guess at a person wastes a colleague's time: only clear matches show.
     if ranking.confident:
         elements.extend(ranking.experts)
+        picks = huddles.choose_experts(ranking, ctx.services.settings.huddle_experts, {actor.id})
+        if picks:
+            value = start_button_value(query, picks)
+            elements.append(
+                Actions((Button(messages.HUDDLE_START, "huddle.start", value, "primary"),))
+            )
     elif not ranking.articles and not ranking.nearest_tags:
         elements.append(Text(messages.WHOKNOWS_NOBODY))
     return Reply(tuple(elements))

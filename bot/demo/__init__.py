@@ -20,7 +20,9 @@ def _minutes(hhmm: str) -> int:
 def seed_demo(session: Session, now: datetime) -> None:
     teams = {}
     for spec in data.TEAMS:
-        teams[spec["name"]] = team = Team(name=spec["name"], huddle_channel=spec["huddle_channel"])
+        teams[spec["name"]] = team = Team(
+            name=spec["name"], huddle_channel=spec["huddle_channel"], channel=spec["channel"]
+        )
         session.add(team)
     for spec in data.TAGS:
         parent = find_tag(session, spec["parent"]) if spec["parent"] else None

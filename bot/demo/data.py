@@ -11,9 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 TEAMS: list[dict[str, Any]] = [
-    {"name": "Billing", "huddle_channel": "billing-huddles"},
-    {"name": "Devices & Network", "huddle_channel": "devices-network-huddles"},
-    {"name": "Accounts & Retention", "huddle_channel": "accounts-retention-huddles"},
+    {"name": "Billing", "huddle_channel": "billing-huddles", "channel": "billing"},
+    {
+        "name": "Devices & Network",
+        "huddle_channel": "devices-network-huddles",
+        "channel": "devices-network",
+    },
+    {
+        "name": "Accounts & Retention",
+        "huddle_channel": "accounts-retention-huddles",
+        "channel": "accounts-retention",
+    },
 ]
 
 # Two-level taxonomy: 8 parent tags, 32 child tags.

@@ -160,3 +160,23 @@ def verify_skill(
     skill.verified_at, skill.verified_by = now, actor
     record(session, actor.id, "skill.verify", f"person:{target.key}", tag=tag.name)
     return skill
+
+
+def tags_named(session: Session, text: str) -> list[Tag]:
+    """`refunds, prepaid sim`: existing tags only; ValueError naming the unknown one."""
+    tags: list[Tag] = []
+    for name in (part for part in text.replace(";", ",").split(",") if part.strip()):
+        clean = valid_tag_name(name)
+        tag = find_tag(session, clean)
+        if tag is None:
+            suggestions = suggest_tags(session, clean)
+            if suggestions:
+                raise ValueError(
+                    messages.UNKNOWN_TAG_SUGGEST.format(
+                        name=clean, suggestions=", ".join(f"'{s}'" for s in suggestions)
+                    )
+                )
+            raise ValueError(messages.UNKNOWN_TAG.format(name=clean))
+        if tag not in tags:
+            tags.append(tag)
+    return tags

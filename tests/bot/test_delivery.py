@@ -1,0 +1,224 @@
+"""The outbox and the due jobs: delivered after the commit, in order, retried, fired once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import jobs, outbox
+from bot.db import open_database
+from bot.db.models import DeliveryState, Huddle, Job, JobState, Outbox
+from bot.ports import DeliveryError, MessageRef
+from bot.router import Router
+from bot.services import Services, huddles, people
+from bot.types import Line, Mention, Reply, Text, Where
+from tests.helpers import say
+
+
+class Recorder:
+    """A Messenger that records what it was asked to deliver, and fails when told to."""
+
+    platform = "test"
+
+    def __init__(self, failures: int = 0, fatal: bool = False) -> None:
+        self.calls: list[tuple[str, str, Reply]] = []
+        self.failures = failures
+        self.fatal = fatal
+        self.count = 0
+
+    def _record(self, kind: str, target: str, reply: Reply) -> MessageRef:
+        if self.fatal:
+            raise DeliveryError("channel_not_found")
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("timed out")
+        self.calls.append((kind, target, reply))
+        self.count += 1
+        return MessageRef(target.split("/")[0], f"m{self.count}")
+
+    async def post(self, channel: str, reply: Reply) -> MessageRef:
+        return self._record("post", channel, reply)
+
+    async def reply_in_thread(self, root: MessageRef, reply: Reply) -> MessageRef:
+        return self._record("thread", f"{root.channel}/{root.message}", reply)
+
+    async def direct_message(self, handle: str, reply: Reply) -> MessageRef:
+        return self._record("dm", handle, reply)
+
+    async def update(self, ref: MessageRef, reply: Reply) -> None:
+        self._record("update", f"{ref.channel}/{ref.message}", reply)
+
+
+def _deliver(services: Services, messenger: Recorder) -> int:
+    return asyncio.run(outbox.deliver(services.db, {"test": messenger}, services.clock))
+
+
+def _link_test_identities(services: Services) -> None:
+    with services.db.unit_of_work() as session:
+        for key in ("alex", "maria", "omar", "priya"):
+            people.link_identity(session, people.by_key(session, key), "test", f"U-{key}")
+
+
+def test_a_huddle_is_delivered_root_first_with_mentions_as_handles(
+    demo: Services, router: Router
+) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria @omar")
+    say(demo, router, "maria", "huddle", "reply 1 Get the statement")
+    recorder = Recorder()
+    assert _deliver(demo, recorder) == 4
+    kinds = [call[0] for call in recorder.calls]
+    assert sorted(kinds[:3]) == ["dm", "dm", "post"] and kinds[3] == "thread"
+    post = next(call for call in recorder.calls if call[0] == "post")
+    line = next(e for e in post[2].elements if isinstance(e, Line))
+    handles = [p.handle for p in line.parts if isinstance(p, Mention)]
+    assert handles == ["U-alex", "U-maria", "U-omar"]
+    # The thread reply went under the root, whose reference the huddle now keeps.
+    with demo.db.unit_of_work() as session:
+        huddle = session.get(Huddle, 1)
+        assert (huddle.channel_ref, huddle.thread_ref) == (
+            "billing-huddles",
+            "m" + post_ref(recorder),
+        )
+    assert recorder.calls[3][1] == f"billing-huddles/{huddle.thread_ref}"
+    assert _deliver(demo, recorder) == 0  # nothing is delivered twice
+
+
+def post_ref(recorder: Recorder) -> str:
+    return str([call[0] for call in recorder.calls].index("post") + 1)
+
+
+def test_thread_messages_wait_for_their_root(demo: Services, router: Router) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    say(demo, router, "maria", "huddle", "reply 1 On it")
+    # The root fails for good: the thread reply cannot go anywhere, and says why.
+    assert _deliver(demo, Recorder(fatal=True)) == 0
+    with demo.db.unit_of_work() as session:
+        rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        states = {(r.kind, r.state) for r in rows}
+        assert ("post", DeliveryState.FAILED) in states
+        thread = next(r for r in rows if r.kind == "thread")
+        assert thread.state == DeliveryState.FAILED
+        assert "could not be posted" in thread.error
+
+
+def _post(services: Services, text: str) -> None:
+    with services.db.unit_of_work() as session:
+        outbox.enqueue(
+            session,
+            platform="test",
+            kind="post",
+            channel="general",
+            reply=Reply.of(Text(text)),
+            now=services.clock(),
+        )
+
+
+def test_network_faults_are_retried_with_backoff_then_given_up(demo: Services) -> None:
+    _post(demo, "hello")
+    flaky = Recorder(failures=2)
+    assert _deliver(demo, flaky) == 0
+    assert _deliver(demo, flaky) == 0  # not due yet: backing off
+    demo.clock.advance(15)
+    assert _deliver(demo, flaky) == 0  # second failure
+    demo.clock.advance(60)
+    assert _deliver(demo, flaky) == 1
+    assert [call[1] for call in flaky.calls] == ["general"]
+
+    _post(demo, "again")
+    down = Recorder(failures=100)
+    for _ in range(outbox.MAX_ATTEMPTS + 1):
+        _deliver(demo, down)
+        demo.clock.advance(3600)
+    with demo.db.unit_of_work() as session:
+        last = session.scalars(select(Outbox).order_by(Outbox.id.desc())).first()
+        assert last.state == DeliveryState.FAILED
+        assert last.attempts == outbox.MAX_ATTEMPTS
+        assert "ConnectionError" in last.error
+
+
+def test_a_direct_message_to_someone_without_an_account_fails_clearly(demo: Services) -> None:
+    with demo.db.unit_of_work() as session:
+        maria = people.by_key(session, "maria")
+        outbox.enqueue(
+            session,
+            platform="test",
+            kind="dm",
+            person_id=maria.id,
+            reply=Reply.of(Text("hi")),
+            now=demo.clock(),
+        )
+    recorder = Recorder()
+    assert _deliver(demo, recorder) == 0
+    assert recorder.calls == []
+    with demo.db.unit_of_work() as session:
+        row = session.scalars(select(Outbox)).one()
+        assert row.state == DeliveryState.FAILED and "has no test account" in row.error
+
+
+def test_a_rolled_back_command_leaves_nothing_to_deliver(demo: Services) -> None:
+    with pytest.raises(RuntimeError), demo.db.unit_of_work() as session:
+        alex = people.by_key(session, "alex")
+        huddles.open_huddle(
+            demo,
+            session,
+            alex,
+            "chargebacks",
+            [people.by_key(session, "maria")],
+            platform="test",
+            where=Where(channel="general"),
+        )
+        raise RuntimeError("the command failed after opening")
+    with demo.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 0
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_two_workers_racing_for_due_jobs_fire_each_once(demo: Services, router: Router) -> None:
+    count = 12
+    for i in range(count):
+        say(demo, router, "alex", "huddle", f"chargeback dispute number {i} @maria")
+    demo.clock.advance(demo.settings.escalation_timeout_s + 1)
+    workers = [
+        Services(open_database(demo.db.url), demo.settings, clock=demo.clock) for _ in range(2)
+    ]
+    fired: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def work(services: Services, name: str) -> None:
+        try:
+            start.wait()
+            fired.append(jobs.run_due(services, worker=name))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(w, f"worker-{i}")) for i, w in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    for worker in workers:
+        worker.db.dispose()
+    assert errors == []
+    assert sum(fired) == count
+    with demo.db.unit_of_work() as session:
+        done = session.scalars(
+            select(Job).where(Job.kind == "escalate", Job.state == JobState.DONE)
+        ).all()
+        assert len(done) == count
+        assert len({job.huddle_id for job in done}) == count
+        steps = session.scalars(select(Huddle.ladder_step)).all()
+        assert steps == [1] * count
+        notes = session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.kind == "thread", Outbox.body.contains("No answer yet"))
+        )
+        assert notes == count

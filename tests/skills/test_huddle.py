@@ -1,0 +1,281 @@
+"""Huddles through the router: opening, the escalation ladder, declines, resolving, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from adapters.console.render import render
+from bot import codec, jobs
+from bot.db.models import Huddle, HuddleState, KnowledgeEntry, Outbox
+from bot.matching import Ranking, TagSignal
+from bot.router import Router
+from bot.services import Services, huddles
+from bot.types import Command, Form, Line, Mention, PersonCard, PresenceView, TagMatch, Where
+from tests.helpers import audit_rows, button, notices, person_id, press, say
+
+
+def _posted(services: Services) -> list[tuple[str, str | None, int | None, str]]:
+    """The outbox, in order: (kind, channel, person, text)."""
+    with services.db.unit_of_work() as session:
+        rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        return [(r.kind, r.channel, r.person_id, render(codec.loads(r.body))) for r in rows]
+
+
+def _open(services: Services, router: Router, text: str, key: str = "alex") -> int:
+    reply = say(services, router, key, "huddle", text)
+    found = re.search(r"Opened huddle thread #(\d+)", notices(reply)[0].text)
+    assert found, notices(reply)
+    return int(found.group(1))
+
+
+def _invited(services: Services, number: int) -> list[str]:
+    with services.db.unit_of_work() as session:
+        huddle = huddles.get(session, number)
+        return [p.person.key for p in huddle.participants if p.invited]
+
+
+def _card(key: str, tags: list[str], status: str = "available", pid: int = 0) -> PersonCard:
+    return PersonCard(
+        person_id=pid,
+        key=key,
+        name=key,
+        team=None,
+        presence=PresenceView(status, status),
+        tags=tuple(TagMatch(t, 3, False) for t in tags),
+    )
+
+
+def test_a_question_spanning_two_skills_invites_experts_who_cover_both() -> None:
+    ranking = Ranking(
+        "refund for a prepaid top-up",
+        [
+            _card("r1", ["refunds"], pid=1),
+            _card("r2", ["refunds"], pid=2),
+            _card("p1", ["prepaid top-up"], pid=3),
+            _card("both-busy", ["refunds", "prepaid top-up"], status="busy", pid=4),
+        ],
+        [],
+        [TagSignal(10, "refunds", 1.0, "named"), TagSignal(11, "prepaid top-up", 0.9, "named")],
+        True,
+    )
+    # Not the two who know the same half, nor someone busy: one available person per skill.
+    assert huddles.choose_experts(ranking, 2, set()) == [1, 3]
+    # One available person who covers both is enough, then the next best fills in.
+    ranking.experts.insert(0, _card("both", ["refunds", "prepaid top-up"], pid=5))
+    assert huddles.choose_experts(ranking, 2, set()) == [5, 1]
+    assert huddles.choose_experts(ranking, 1, set()) == [5]
+    assert huddles.choose_experts(ranking, 2, {5, 1}) == [2, 3]
+
+
+def test_opening_posts_the_thread_and_messages_each_expert(demo: Services, router: Router) -> None:
+    number = _open(demo, router, "chargeback on a card payment @maria @omar")
+    assert _invited(demo, number) == ["maria", "omar"]
+    posted = _posted(demo)
+    root = [p for p in posted if p[0] == "post"]
+    assert len(root) == 1 and root[0][1] == "billing-huddles"
+    assert "“chargeback on a card payment”, asked by @Alex Turner" in root[0][3]
+    assert "Invited: @Maria Santos, @Omar Haddad" in root[0][3]
+    dms = {p[2] for p in posted if p[0] == "dm"}
+    assert dms == {person_id(demo, "maria"), person_id(demo, "omar")}
+
+
+def test_decline_by_every_invited_expert_climbs_the_ladder_at_once(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "refund for a prepaid top-up")
+    first = _invited(demo, number)
+    say(demo, router, first[0], "huddle", f"decline {number}")
+    assert _invited(demo, number) == first  # one is still thinking about it
+    reply = say(demo, router, first[1], "huddle", f"decline #{number}")
+    assert "off huddle thread" in notices(reply)[0].text
+    now_invited = _invited(demo, number)
+    assert len(now_invited) > 2 and not set(now_invited[2:]) & set(first)
+    notes = [p[3] for p in _posted(demo) if p[0] == "thread"]
+    assert any("declined" in n for n in notes)
+    assert any("No answer yet, so I am also inviting" in n for n in notes)
+    # The timer that was due for this step will not climb a second time.
+    demo.clock.advance(demo.settings.escalation_timeout_s - 1)
+    assert jobs.run_due(demo) == 0
+
+
+def test_the_ladder_goes_to_the_team_channel_then_the_lead_then_tells_the_asker(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "refund for a prepaid top-up")
+    timeout = demo.settings.escalation_timeout_s
+    for _ in demo.settings.escalation_ladder:
+        demo.clock.advance(timeout)
+        assert jobs.run_due(demo) == 1
+    demo.clock.advance(timeout * 10)
+    assert jobs.run_due(demo) == 0  # the ladder has run out; nothing else fires
+    posted = _posted(demo)
+    channel_calls = [p for p in posted if p[0] == "post" and p[1] == "billing"]
+    assert len(channel_calls) == 1 and f"Huddle thread #{number}" in channel_calls[0][3]
+    lead_dms = [p for p in posted if p[0] == "dm" and p[2] == person_id(demo, "priya")]
+    assert lead_dms
+    notes = "\n".join(p[3] for p in posted if p[0] == "thread")
+    assert "so I told the team lead: @Priya Sharma" in notes
+    assert "asked everyone I can. @Alex Turner" in notes
+    with demo.db.unit_of_work() as session:
+        assert session.get(Huddle, number).ladder_step == len(demo.settings.escalation_ladder)
+
+
+def test_a_reply_in_the_platform_thread_counts_and_stops_the_ladder(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "chargeback dispute @maria")
+    with demo.db.unit_of_work() as session:
+        huddle = session.get(Huddle, number)
+        huddle.thread_ref = "1700000000.000100"  # as the platform would, once posted
+        channel = huddle.channel_ref
+    message = Command(
+        "test",
+        person_id(demo, "maria"),
+        "",
+        "Ask for the card statement first",
+        where=Where(channel=channel, thread="1700000000.000100"),
+        action_id="huddle.message",
+    )
+    assert router.dispatch(message, demo).elements == ()
+    replied_at = demo.clock()
+    demo.clock.advance(demo.settings.escalation_timeout_s * 5)
+    assert jobs.run_due(demo) == 0
+    with demo.db.unit_of_work() as session:
+        huddle = session.get(Huddle, number)
+        assert huddle.first_reply_at == replied_at
+        assert huddle.participants[0].first_reply_at == replied_at
+
+
+def test_resolving_saves_the_conclusion_and_credits_who_replied(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "chargeback dispute @maria @omar")
+    say(demo, router, "omar", "huddle", f"reply {number} Check the card statement")
+    form = say(demo, router, "alex", "huddle", f"resolve {number}")
+    (resolve_form,) = [e for e in form.elements if isinstance(e, Form)]
+    done = router.dispatch(
+        Command(
+            "test",
+            person_id(demo, "alex"),
+            "",
+            resolve_form.value,
+            action_id=resolve_form.action_id,
+            values={
+                "title": "Chargeback disputes",
+                "answer": "Ask for the statement.",
+                "tags": "chargebacks",
+            },
+        ),
+        demo,
+    )
+    assert "credited to Omar Haddad" in notices(done)[0].text
+    with demo.db.unit_of_work() as session:
+        entry = session.scalar(select(KnowledgeEntry).where(KnowledgeEntry.huddle_id == number))
+        assert [a.key for a in entry.authors] == ["omar"]
+        assert [t.name for t in entry.tags] == ["chargebacks"]
+    updates = [p[3] for p in _posted(demo) if p[0] == "update"]
+    assert f"saved as knowledge entry #{entry.id}" in updates[-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Usage: `huddle"),
+        ("resolve abc", "Usage: `huddle"),
+        ("resolve 999999 t | a", "There is no huddle #999999"),
+        ("cancel 999999", "There is no huddle #999999"),
+        ("chargebacks @nobody-here", "I don't know anyone called '@nobody-here'"),
+        ("chargebacks @alex", "You cannot huddle with yourself"),
+        ("zzzz qqqq", "I could not find experts"),
+    ],
+)
+def test_bad_huddle_commands_get_a_clear_answer_and_change_nothing(
+    demo: Services, router: Router, text: str, expected: str
+) -> None:
+    reply = say(demo, router, "alex", "huddle", text)
+    assert expected in notices(reply)[0].text
+    assert _posted(demo) == []
+
+
+def test_resolving_needs_rights_a_conclusion_and_happens_once(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "chargeback dispute @maria")
+    # Someone with no part in it, from another team, may not resolve it: refused and audited.
+    refused = say(demo, router, "zoe", "huddle", f"resolve {number} Mine | my answer")
+    assert notices(refused)[0].severity == "error"
+    denial = audit_rows(demo)[-1]
+    assert (denial.action, denial.allowed, denial.target) == (
+        "resolve_huddle",
+        False,
+        f"huddle:{number}",
+    )
+    empty = say(demo, router, "alex", "huddle", f"resolve {number}  |  | ")
+    assert "needs a title and an answer" in notices(empty)[0].text
+    unknown_tag = say(demo, router, "alex", "huddle", f"resolve {number} T | A | chargbacks")
+    assert "Did you mean 'chargebacks'" in notices(unknown_tag)[0].text
+    # The lead of the asker's team may.
+    ok = say(demo, router, "priya", "huddle", f"resolve {number} Disputes | Get the statement")
+    assert notices(ok)[0].severity == "success"
+    twice = say(demo, router, "alex", "huddle", f"resolve {number} Again | Again")
+    assert "already resolved" in notices(twice)[0].text
+    with demo.db.unit_of_work() as session:
+        saved = session.scalars(
+            select(KnowledgeEntry).where(KnowledgeEntry.huddle_id == number)
+        ).all()
+        assert len(saved) == 1
+        # Nobody replied, so the conclusion is credited to who wrote it.
+        assert [a.key for a in saved[0].authors] == ["priya"]
+
+
+def test_cancel_reopen_and_list(demo: Services, router: Router) -> None:
+    number = _open(demo, router, "chargeback dispute @maria")
+    listed = say(demo, router, "maria", "huddle", "list")
+    assert f"#{number} “chargeback dispute”" in render(listed)
+    assert "#" not in render(say(demo, router, "zoe", "huddle", "list")).split(":", 1)[-1]
+    assert "in your team" in render(say(demo, router, "omar", "huddle", "list team"))
+    say(demo, router, "alex", "huddle", f"cancel {number}")
+    with demo.db.unit_of_work() as session:
+        assert session.get(Huddle, number).state == HuddleState.CANCELLED
+    closed = say(demo, router, "alex", "huddle", f"resolve {number} T | A")
+    assert "is cancelled, not open" in notices(closed)[0].text
+    say(demo, router, "alex", "huddle", f"reopen {number}")
+    with demo.db.unit_of_work() as session:
+        assert session.get(Huddle, number).state == HuddleState.OPEN
+
+
+def test_hostile_topics_stay_text_and_ping_nobody(demo: Services, router: Router) -> None:
+    everyone = say(demo, router, "alex", "huddle", "refund @everyone")
+    assert "I don't know anyone called '@everyone'" in notices(everyone)[0].text
+    number = _open(demo, router, "<!channel> <@U123> refund @maria")
+    with demo.db.unit_of_work() as session:
+        huddle = session.get(Huddle, number)
+        assert huddle.topic == "<!channel> <@U123> refund"
+        root = session.scalar(select(Outbox).where(Outbox.kind == "post"))
+        reply = codec.loads(root.body)
+    line = next(e for e in reply.elements if isinstance(e, Line))
+    mentioned = [p.person_id for p in line.parts if isinstance(p, Mention)]
+    # Only the asker and the invited expert are mentions; the topic is a plain string.
+    assert mentioned == [person_id(demo, "alex"), person_id(demo, "maria")]
+    assert any(isinstance(p, str) and "<!channel>" in p for p in line.parts)
+
+
+def test_the_start_button_on_a_who_knows_answer_opens_a_huddle(
+    demo: Services, router: Router
+) -> None:
+    answer = say(demo, router, "alex", "whoknows", "refund for a prepaid top-up")
+    opened = press(demo, router, "alex", button(answer, "Start huddle thread"))
+    assert "Opened huddle thread" in notices(opened)[0].text
+    # A chosen subset (the platform's expert picker) replaces the suggestion.
+    picked = press(
+        demo,
+        router,
+        "alex",
+        button(answer, "Start huddle thread"),
+        experts=str(person_id(demo, "omar")),
+    )
+    number = int(re.search(r"#(\d+)", notices(picked)[0].text).group(1))
+    assert _invited(demo, number) == ["omar"]
