@@ -6,15 +6,21 @@ import hashlib
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import delete as delete_rows
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from bot.db.models import KnowledgeEntry, Person, Tag
+from bot import messages
+from bot.db.models import Embedding, HelpfulVote, KnowledgeEntry, Person, Role, Tag
 from bot.matching.lexical import search_entries
+from bot.services.audit import Denied, record
+from bot.services.people import can_manage
 from bot.text import clean_text, terms
 from bot.types import Article
 
 CANDIDATES = 50
+MAX_TITLE_CHARS = 500
 SNIPPET_CHARS = 240
 
 
@@ -83,3 +89,117 @@ def add_entry(
     if list(entry.authors) != authors:
         entry.authors = authors
     return entry, created
+
+
+def can_edit(actor: Person, entry: KnowledgeEntry) -> bool:
+    """An author, an admin, or a lead of an author's team (any lead for an unsigned entry)."""
+    if actor.role == Role.ADMIN or any(author.id == actor.id for author in entry.authors):
+        return True
+    if actor.role != Role.LEAD:
+        return False
+    return not entry.authors or any(can_manage(actor, author) for author in entry.authors)
+
+
+def _refuse(message: str, actor: Person, action: str, entry: KnowledgeEntry) -> Denied:
+    return Denied(
+        message.format(id=entry.id),
+        actor_id=actor.id,
+        action=action,
+        target=f"knowledge:{entry.id}",
+    )
+
+
+def require_editor(actor: Person, entry: KnowledgeEntry) -> None:
+    if not can_edit(actor, entry):
+        raise _refuse(messages.KB_EDIT_NOT_ALLOWED, actor, "edit_knowledge", entry)
+
+
+def can_delete(actor: Person, entry: KnowledgeEntry) -> bool:
+    """Deleting loses knowledge: admins, and leads over an author, only."""
+    if actor.role == Role.ADMIN:
+        return True
+    return actor.role == Role.LEAD and (
+        not entry.authors or any(can_manage(actor, author) for author in entry.authors)
+    )
+
+
+def edit(
+    session: Session,
+    entry: KnowledgeEntry,
+    actor: Person,
+    *,
+    title: str,
+    body: str,
+    tags: list[Tag] | None,
+) -> None:
+    require_editor(actor, entry)
+    title, body = " ".join(clean_text(title).split())[:MAX_TITLE_CHARS], clean_text(body).strip()
+    if not title or not body:
+        raise ValueError(messages.KB_EDIT_USAGE)
+    key = content_key(title, body)
+    same = session.scalar(
+        select(KnowledgeEntry.id).where(
+            KnowledgeEntry.content_key == key, KnowledgeEntry.id != entry.id
+        )
+    )
+    if same is not None:
+        raise ValueError(messages.KB_SAME_AS.format(id=same))
+    before = entry.title
+    _forget_vector(session, entry.id)
+    entry.title, entry.body, entry.content_key = title, body, key
+    if tags is not None and list(entry.tags) != tags:
+        entry.tags = tags
+    record(
+        session,
+        actor.id,
+        "edit_knowledge",
+        f"knowledge:{entry.id}",
+        title_before=before,
+        title=title,
+        as_author=any(author.id == actor.id for author in entry.authors),
+    )
+
+
+def delete(session: Session, entry: KnowledgeEntry, actor: Person) -> None:
+    if not can_delete(actor, entry):
+        raise _refuse(messages.KB_DELETE_NOT_ALLOWED, actor, "delete_knowledge", entry)
+    record(
+        session,
+        actor.id,
+        "delete_knowledge",
+        f"knowledge:{entry.id}",
+        title=entry.title,
+        authors=[author.key for author in entry.authors],
+        body=entry.body,
+    )
+    _forget_vector(session, entry.id)
+    session.delete(entry)
+
+
+def _forget_vector(session: Session, entry_id: int) -> None:
+    """Its sentence vector no longer says what the entry says; the index makes a new one."""
+    session.execute(
+        delete_rows(Embedding).where(Embedding.kind == "knowledge", Embedding.item_id == entry_id)
+    )
+
+
+def mark_helpful(session: Session, entry: KnowledgeEntry, person: Person) -> tuple[int, bool]:
+    """Count one person's vote once, however often they click; (count, counted now)."""
+    counted = True
+    try:
+        with session.begin_nested():
+            session.add(HelpfulVote(entry_id=entry.id, person_id=person.id))
+    except IntegrityError:
+        counted = False  # an earlier click, or a concurrent one, got there first
+    count = session.scalar(
+        select(func.count()).select_from(HelpfulVote).where(HelpfulVote.entry_id == entry.id)
+    )
+    # A set-based update: a vote does not change what the matching index holds.
+    session.execute(
+        update(KnowledgeEntry)
+        .where(KnowledgeEntry.id == entry.id)
+        .values(helpful_count=count)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(entry, ["helpful_count"])
+    return int(count or 0), counted
