@@ -9,7 +9,10 @@ from functools import singledispatch
 from bot.types import (
     Actions,
     Article,
+    Button,
     Form,
+    Line,
+    Mention,
     Notice,
     PersonCard,
     Reply,
@@ -43,23 +46,44 @@ def _wrap(text: str, indent: str = "   ") -> str:
     )
 
 
+class Buttons:
+    """Numbers the buttons shown in this terminal, so `!N` can press one."""
+
+    def __init__(self) -> None:
+        self.shown: dict[int, Button] = {}
+
+    def number(self, button: Button) -> int:
+        number = len(self.shown) + 1
+        self.shown[number] = button
+        return number
+
+
 @singledispatch
-def render_element(element: object) -> str:
+def render_element(element: object, buttons: Buttons | None = None) -> str:
     raise TypeError(f"no console rendering for {type(element).__name__}")
 
 
 @render_element.register
-def _(element: Text) -> str:
+def _(element: Text, buttons: Buttons | None = None) -> str:
     return safe(element.text)
 
 
 @render_element.register
-def _(element: Notice) -> str:
+def _(element: Notice, buttons: Buttons | None = None) -> str:
     return f"{NOTICE_MARK[element.severity]} {safe(element.text)}"
 
 
+def _mention(part: Mention) -> str:
+    return f"@{safe(part.handle)}" if part.handle else f"@{safe(part.name)}"
+
+
 @render_element.register
-def _(element: PersonCard) -> str:
+def _(element: Line, buttons: Buttons | None = None) -> str:
+    return "".join(_mention(p) if isinstance(p, Mention) else safe(p) for p in element.parts)
+
+
+@render_element.register
+def _(element: PersonCard, buttons: Buttons | None = None) -> str:
     presence = element.presence
     status = presence.label
     if presence.until_local is not None:
@@ -81,22 +105,25 @@ def _(element: PersonCard) -> str:
 
 
 @render_element.register
-def _(element: Article) -> str:
+def _(element: Article, buttons: Buttons | None = None) -> str:
     tags = f"  [{', '.join(safe(t) for t in element.tags)}]" if element.tags else ""
     helpful = f"  ({element.helpful} found it helpful)" if element.helpful else ""
     return f"▤ #{element.entry_id} {safe(element.title)}{tags}{helpful}\n{_wrap(element.snippet)}"
 
 
 @render_element.register
-def _(element: Actions) -> str:
-    return "   " + "  ".join(f"[{safe(button.label)}]" for button in element.buttons)
+def _(element: Actions, buttons: Buttons | None = None) -> str:
+    if buttons is None:
+        return "   " + "  ".join(f"[{safe(button.label)}]" for button in element.buttons)
+    pressed = (f"[!{buttons.number(button)} {safe(button.label)}]" for button in element.buttons)
+    return "   " + "  ".join(pressed)
 
 
 @render_element.register
-def _(element: Form) -> str:
+def _(element: Form, buttons: Buttons | None = None) -> str:
     fields = "\n".join(f"   {safe(field.label)}: {safe(field.value)}" for field in element.fields)
     return f"{safe(element.title)}\n{fields}"
 
 
-def render(reply: Reply) -> str:
-    return "\n".join(render_element(element) for element in reply.elements)
+def render(reply: Reply, buttons: Buttons | None = None) -> str:
+    return "\n".join(render_element(element, buttons) for element in reply.elements)
