@@ -22,6 +22,8 @@ _TYPES: dict[str, type] = {
         types.PersonCard,
         types.Article,
         types.Button,
+        types.Option,
+        types.Picker,
         types.Actions,
         types.FormField,
         types.Form,

@@ -116,8 +116,26 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Picker:
+    """A multi-select beside buttons; its choice comes back in Command.values[name]
+    (comma-separated values) when one of those buttons is pressed."""
+
+    name: str
+    label: str
+    options: tuple[Option, ...]
+    selected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Actions:
     buttons: tuple[Button, ...]
+    picker: Picker | None = None
 
 
 @dataclass(frozen=True)

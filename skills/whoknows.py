@@ -7,7 +7,7 @@ from bot.db.models import QueryLog
 from bot.router import UMBRELLA, Context, Router
 from bot.services import huddles
 from bot.text import MAX_QUERY_CHARS, clean_text
-from bot.types import Actions, Button, Element, Notice, Reply, Text
+from bot.types import Actions, Button, Element, Notice, Option, Picker, Reply, Text
 from skills.huddle import start_button_value
 
 
@@ -56,8 +56,14 @@ def who_knows(ctx: Context) -> Reply:
         picks = huddles.choose_experts(ranking, ctx.services.settings.huddle_experts, {actor.id})
         if picks:
             value = start_button_value(query, picks)
+            experts = Picker(
+                "experts",
+                messages.HUDDLE_PICK_EXPERTS,
+                tuple(Option(str(c.person_id), c.name) for c in ranking.experts),
+                tuple(str(i) for i in picks if any(c.person_id == i for c in ranking.experts)),
+            )
             elements.append(
-                Actions((Button(messages.HUDDLE_START, "huddle.start", value, "primary"),))
+                Actions((Button(messages.HUDDLE_START, "huddle.start", value, "primary"),), experts)
             )
     elif not ranking.articles and not ranking.nearest_tags:
         elements.append(Text(messages.WHOKNOWS_NOBODY))
