@@ -161,3 +161,13 @@ KB_HELPFUL = "Thanks! {count} found entry #{id} helpful."
 KB_HELPFUL_AGAIN = "You already marked entry #{id} helpful ({count} so far)."
 KB_HELPFUL_BUTTON = "Helpful"
 KB_EDIT_CONFLICT = "Someone changed entry #{id} while you were editing; here it is as it is now."
+
+# Home tab
+HOME_SKILLS = "Your expertise"
+HOME_SKILL = "{tag}: level {level}, {vouched}"
+HOME_NO_SKILLS = "None yet. Add what you know with `/expertise tag refunds:3`; a lead verifies it."
+HOME_HUDDLES = "Your open huddle threads"
+HOME_HELPED = "Answers credited to you"
+HOME_COVERAGE = "{team}: {tags} topics covered"
+HOME_SINGLE_EXPERT = "Only one person knows: {tags}."
+HOME_GAPS = "Asked in the last {days} days, and nobody clearly knows:"

@@ -1,9 +1,9 @@
 """Skills: one module per user-facing capability, each registering on a Router."""
 
 from bot.router import Router
-from skills import availability, expertise, help, huddle, kb, whoknows
+from skills import availability, expertise, help, home, huddle, kb, whoknows
 
-MODULES = (whoknows, huddle, expertise, availability, kb, help)
+MODULES = (whoknows, huddle, expertise, availability, kb, help, home)
 
 
 def build_router() -> Router:

@@ -390,6 +390,17 @@ class Outbox(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class PlatformEvent(Base):
+    """An inbound platform event already handled: retries and duplicates stop here."""
+
+    __tablename__ = "platform_event"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Slack "team_id:event_id", a Teams activity id.
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class QueryLog(Base):
     """Every who-knows question: the raw material of gap reports and KPIs."""
 

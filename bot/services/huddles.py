@@ -207,11 +207,16 @@ def _dm(session: Session, huddle: Huddle, person: Person, reply: Reply, now: dat
 def _invite(
     session: Session, huddle: Huddle, people: list[Person], round_: int, now: datetime
 ) -> None:
-    requester = huddle.requester.display_name if huddle.requester else "A colleague"
     for person in people:
         huddle.participants.append(
             HuddleParticipant(person=person, invited_at=now, invited=True, round=round_)
         )
+
+
+def _message_invited(session: Session, huddle: Huddle, people: list[Person], now: datetime) -> None:
+    """A direct message to each invited expert, pointing at the thread."""
+    requester = huddle.requester.display_name if huddle.requester else "A colleague"
+    for person in people:
         dm = Reply.of(
             Text(
                 messages.HUDDLE_DM.format(
@@ -293,6 +298,7 @@ def open_huddle(
         reply=root_reply(session, huddle),
         now=now,
     )
+    _message_invited(session, huddle, chosen, now)
     _schedule_ladder(services, session, huddle, now)
     _schedule_expiry(services, session, huddle, now)
     return Opened(huddle, chosen)
@@ -376,6 +382,7 @@ def _escalate(
         people = list(session.scalars(select(Person).where(Person.id.in_(ids))))
         people.sort(key=lambda p: ids.index(p.id))
         _invite(session, huddle, people, huddle.ladder_step, now)
+        _message_invited(session, huddle, people, now)
         parts: list[str | Mention] = [messages.HUDDLE_ESCALATED_EXPERTS]
         for i, person in enumerate(people):
             parts.extend([", "] if i else [])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.models import Identity, Person, Role, Team
+from bot.db.models import Identity, Person, Role, Team, utcnow
 from bot.services.audit import Denied
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -86,3 +88,61 @@ def require_manager(actor: Person, target: Person, action: str) -> None:
             action=action,
             target=f"person:{target.key}",
         )
+
+
+def free_key(session: Session, hint: str) -> str:
+    """A handle from a name ("Maria Santos" → maria.santos), numbered if taken."""
+    base = re.sub(r"[^a-z0-9._-]+", ".", hint.strip().lower()).strip("._-")[:60] or "person"
+    if not base[0].isalnum():
+        base = "p" + base
+    key, n = base, 1
+    while session.scalar(select(Person.id).where(Person.key == key)) is not None:
+        n += 1
+        key = f"{base}{n}"
+    return key
+
+
+def provision(
+    session: Session,
+    platform: str,
+    external_id: str,
+    *,
+    name: str,
+    timezone: str | None = None,
+    key_hint: str | None = None,
+    deleted: bool = False,
+    now: datetime | None = None,
+) -> Person:
+    """The person behind a platform account, created on first contact, kept up to date.
+
+    A deleted account (Slack's `deleted: true`) is marked deleted, so it is no
+    longer suggested; its knowledge stays.
+    """
+    person = session.scalar(
+        select(Person)
+        .join(Identity)
+        .where(Identity.platform == platform, Identity.external_id == external_id)
+    )
+    name = " ".join(name.split())[:200] or external_id
+    if person is None:
+        person = Person(key=free_key(session, key_hint or name), display_name=name)
+        session.add(person)
+        session.flush()
+        link_identity(session, person, platform, external_id)
+    elif person.display_name != name:
+        person.display_name = name
+    if timezone and _valid_zone(timezone) and person.timezone != timezone:
+        person.timezone = timezone
+    if deleted and person.deleted_at is None:
+        person.deleted_at = now or utcnow()
+    elif not deleted and person.deleted_at is not None:
+        person.deleted_at = None
+    return person
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -1,0 +1,59 @@
+"""The background worker of a server process: fire due jobs, deliver the outbox.
+
+It wakes every `interval` seconds, or at once when a request has just written
+something to deliver (`kick`). Several processes may run one each: jobs and
+deliveries are claimed in the database, so none is done twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from bot import jobs, outbox
+from bot.ports import Messenger
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self, services: Services, messengers: Mapping[str, Messenger], interval: float = 1.0
+    ) -> None:
+        self.services = services
+        self.messengers = dict(messengers)
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def kick(self) -> None:
+        """Something was written to deliver: do not wait for the next tick."""
+        self._wake.set()
+
+    async def run_once(self) -> None:
+        await asyncio.to_thread(jobs.run_due, self.services)
+        if self.messengers:
+            await outbox.deliver(self.services.db, self.messengers, self.services.clock)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except Exception:  # the next tick tries again; nothing is lost
+                log.exception("worker tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="whoknows-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
