@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--as", dest="handle", metavar="HANDLE", help="act as this person")
     chat.add_argument("--no-demo", action="store_true", help="do not seed the demo org")
 
+    serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
 
@@ -104,6 +108,13 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
             default = people.by_key(session, DEMO_DEFAULT_HANDLE) if demo else None
             handle = (default or people.ensure_console_person(session)).key
     return run_chat(services, build_router(), handle.lstrip("@").lower(), sys.stdin, sys.stdout)
+
+
+def _serve(services: Services, host: str, port: int) -> int:
+    from adapters.server import serve
+    from skills import build_router
+
+    return serve(services, build_router(), host, port)
 
 
 def progress_bar(label: str, out: TextIO) -> Progress | None:
@@ -254,6 +265,7 @@ RUNNERS = {
     "ask": _ask,
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),
+    "serve": lambda services, args: _serve(services, args.host, args.port),
 }
 
 

@@ -1,0 +1,75 @@
+"""`whoknows serve`: one aiohttp application for every configured platform.
+
+Slack at /slack/events (and Socket Mode when SLACK_APP_TOKEN is set), Teams
+at /api/messages, /healthz; one background worker per process fires due
+jobs and delivers the outbox through each platform's Messenger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bot.router import Router
+from bot.services import Services
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+WORKER = web.AppKey("worker", Worker)
+ADAPTERS = web.AppKey("adapters", dict)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "platforms": sorted(request.app[ADAPTERS])})
+
+
+def build_app(
+    services: Services,
+    router: Router,
+    env: Mapping[str, str] | None = None,
+    *,
+    worker_interval: float = 1.0,
+) -> web.Application:
+    from adapters.slack.settings import SlackSettings
+
+    web_app = web.Application(client_max_size=1024**2)
+    web_app.router.add_get("/healthz", healthz)
+    adapters: dict[str, Any] = {}
+    worker = Worker(services, {}, interval=worker_interval)
+    slack_settings = SlackSettings.from_env(env)
+    if slack_settings.enabled:
+        from adapters.slack.app import SlackAdapter
+
+        slack = SlackAdapter(services, router, slack_settings, kick=worker.kick)
+        slack.mount(web_app)
+        adapters["slack"] = slack
+        worker.messengers["slack"] = slack.messenger
+    web_app[ADAPTERS] = adapters
+    web_app[WORKER] = worker
+
+    async def start(app: web.Application) -> None:
+        worker.start()
+        slack_adapter = adapters.get("slack")
+        if slack_adapter is not None and slack_adapter.settings.app_token:
+            app["socket_mode"] = await slack_adapter.connect_socket_mode()
+
+    async def stop(app: web.Application) -> None:
+        handler = app.get("socket_mode")
+        if handler is not None:
+            await handler.close_async()
+        await worker.stop()
+
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)
+    return web_app
+
+
+def serve(services: Services, router: Router, host: str, port: int) -> int:
+    web_app = build_app(services, router)
+    platforms = ", ".join(sorted(web_app[ADAPTERS])) or "no platform (set SLACK_* or MICROSOFT_*)"
+    print(f"whoknows serving {platforms} on http://{host}:{port}")
+    web.run_app(web_app, host=host, port=port, print=None, access_log=None)
+    return 0

@@ -1,0 +1,1 @@
+"""The Slack app: slash commands, Block Kit, huddle threads, App Home (slack-bolt, async)."""

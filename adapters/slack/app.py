@@ -1,0 +1,374 @@
+"""The Slack app: bolt listeners that translate, dispatch through the router, and render.
+
+Every listener acks first (Slack's 3-second rule), then does the work: the
+router runs in a worker thread (it talks to the database), the answer goes
+back through `response_url` as an ephemeral message, and anything the command
+wrote to the outbox is delivered by the worker, which is kicked at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from adapters.slack import translate
+from adapters.slack.messenger import SlackMessenger
+from adapters.slack.render import (
+    LINK_ACTION,
+    action_name,
+    fallback_text,
+    form_values,
+    home_view,
+    modal_view,
+    picker_values,
+    render_blocks,
+)
+from adapters.slack.settings import SlackSettings
+from adapters.slack.verify import verify_signature
+from bot import events
+from bot.db.models import Identity, Person, Status
+from bot.router import Router
+from bot.services import Services, people, presence
+from bot.types import Command, Form, Notice, PersonCard, Reply
+
+log = logging.getLogger(__name__)
+PLATFORM = translate.PLATFORM
+# Slack statuses that say someone cannot take a question now.
+STATUS_EMOJI = {
+    ":spiral_calendar_pad:": Status.BUSY,
+    ":calendar:": Status.BUSY,
+    ":headphones:": Status.BUSY,
+    ":phone:": Status.ON_CALL,
+    ":telephone_receiver:": Status.ON_CALL,
+    ":palm_tree:": Status.AWAY,
+    ":face_with_thermometer:": Status.OFF,
+    ":house_with_garden:": Status.AWAY,
+}
+
+
+COMMANDS = ("/whoknows", "/kb", "/expertise")
+SHORTCUTS = ("find_expert",)
+
+
+class SlackAdapter:
+    def __init__(
+        self,
+        services: Services,
+        router: Router,
+        settings: SlackSettings,
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.services = services
+        self.router = router
+        self.settings = settings
+        self.kick = kick
+        client_args: dict[str, Any] = {
+            "token": settings.bot_token,
+            "retry_handlers": [
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        }
+        if settings.api_url:
+            client_args["base_url"] = settings.api_url.rstrip("/") + "/"
+        self.client = AsyncWebClient(**client_args)
+        self.app = AsyncApp(
+            # The token travels with the client (with our base URL and retry handlers).
+            signing_secret=settings.signing_secret,
+            client=self.client,
+            # Our handler verifies first and strictly (see verify.py); bolt checks again.
+            request_verification_enabled=True,
+        )
+        self.messenger = SlackMessenger(self.client)
+        self._people: dict[str, int] = {}  # Slack user id → person id; safe to lose
+        self._register()
+
+    # --- HTTP -------------------------------------------------------------------------
+    def mount(self, web_app: web.Application) -> None:
+        web_app.router.add_post("/slack/events", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        assert self.settings.signing_secret is not None
+        if not verify_signature(self.settings.signing_secret, request.headers, body, time.time()):
+            return web.Response(status=401, text="invalid request signature")
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def _dedupe(self, body: dict, next: Callable[[], Any]) -> BoltResponse | None:
+        """Slack retries events and bolt does not deduplicate: only the first delivery acts.
+
+        A middleware, so Socket Mode deliveries are covered as well as HTTP ones.
+        """
+        if body.get("type") == "event_callback":
+            key = f"{body.get('team_id', '')}:{body.get('event_id', '')}"
+            if not await asyncio.to_thread(self._record_event, key):
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    def _record_event(self, key: str) -> bool:
+        with self.services.db.unit_of_work() as session:
+            return events.first_delivery(session, PLATFORM, key, self.services.clock())
+
+    # --- people -----------------------------------------------------------------------
+    async def person_id(self, user_id: str) -> int:
+        if user_id in self._people:
+            return self._people[user_id]
+        found = await asyncio.to_thread(self._lookup, user_id)
+        if found is None:
+            try:
+                info = (await self.client.users_info(user=user_id))["user"]
+            except Exception:  # no profile: a placeholder the next sync fills in
+                log.warning("users.info failed for a new user; provisioning without a profile")
+                info = {"id": user_id, "name": user_id}
+            found = await asyncio.to_thread(self._sync_user, info)
+        self._people[user_id] = found
+        return found
+
+    def _lookup(self, user_id: str) -> int | None:
+        with self.services.db.unit_of_work() as session:
+            person = people.by_identity(session, PLATFORM, user_id)
+            return person.id if person else None
+
+    def _sync_user(self, user: dict[str, Any]) -> int:
+        profile = user.get("profile") or {}
+        with self.services.db.unit_of_work() as session:
+            person = people.provision(
+                session,
+                PLATFORM,
+                str(user["id"]),
+                name=profile.get("real_name") or user.get("real_name") or user.get("name") or "",
+                timezone=user.get("tz"),
+                key_hint=user.get("name"),
+                deleted=bool(user.get("deleted")),
+                now=self.services.clock(),
+            )
+            session.flush()
+            return person.id
+
+    async def _mentions(self, text: str) -> dict[str, int]:
+        return {
+            token: await self.person_id(user)
+            for token, user in translate.mentioned_users(text).items()
+        }
+
+    def _handles(self, reply: Reply) -> dict[int, str]:
+        """Slack user ids of the people on cards, so they render as mentions and links."""
+        ids = [e.person_id for e in reply.elements if isinstance(e, PersonCard)]
+        if not ids:
+            return {}
+        with self.services.db.unit_of_work() as session:
+            return dict(
+                session.execute(
+                    select(Identity.person_id, Identity.external_id).where(
+                        Identity.platform == PLATFORM, Identity.person_id.in_(ids)
+                    )
+                ).all()
+            )
+
+    # --- running a command ------------------------------------------------------------
+    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
+        reply = await asyncio.to_thread(self.router.dispatch, command, self.services)
+        handles = await asyncio.to_thread(self._handles, reply)
+        self.kick()
+        return reply, handles
+
+    async def answer(
+        self,
+        reply: Reply,
+        handles: dict[int, str],
+        *,
+        respond: Any = None,
+        trigger_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """A form opens as a modal; anything else goes back to the person who asked."""
+        forms = [e for e in reply.elements if isinstance(e, Form)]
+        if forms and trigger_id:
+            await self.client.views_open(trigger_id=trigger_id, view=modal_view(forms[0]))
+            reply = Reply(tuple(e for e in reply.elements if not isinstance(e, Form)))
+        if not reply.elements:
+            return
+        blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
+        if respond is not None:
+            await respond(
+                blocks=blocks,
+                text=text,
+                response_type="ephemeral" if reply.private else "in_channel",
+                replace_original=False,
+            )
+        elif user_id is not None:
+            # No response_url (the home tab, a modal): the app's direct message.
+            await self.client.chat_postMessage(channel=user_id, blocks=blocks, text=text)
+
+    # --- listeners --------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.app
+        app.middleware(self._dedupe)
+        names = "|".join(re.escape(c.lstrip("/")) for c in COMMANDS)
+        app.command(re.compile(rf"^/({names})$"))(self.on_command)
+        app.action(re.compile(r".+"))(self.on_action)
+        app.view(re.compile(r".+"))(self.on_view)
+        for callback_id in SHORTCUTS:
+            app.shortcut(callback_id)(self.on_shortcut)
+        for name, method in self.event_listeners().items():
+            app.event(name)(method)
+
+    def event_listeners(self) -> dict[str, Callable[..., Awaitable[None]]]:
+        """Every event the manifest subscribes to, and what handles it."""
+        return {
+            "app_mention": self.on_app_mention,
+            # message.channels / message.groups: replies in huddle threads.
+            "message": self.on_message,
+            "app_home_opened": self.on_home,
+            "team_join": self.on_user,
+            "user_change": self.on_user,
+            "user_huddle_changed": self.on_user_huddle,
+            "user_status_changed": self.on_user_status,
+        }
+
+    async def on_command(self, ack: Any, command: dict, respond: Any) -> None:
+        await ack()
+        person = await self.person_id(command["user_id"])
+        mentions = await self._mentions(command.get("text", ""))
+        reply, handles = await self.run(translate.slash_command(command, person, mentions))
+        await self.answer(reply, handles, respond=respond, trigger_id=command.get("trigger_id"))
+
+    async def on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
+        await ack()
+        if action.get("type") not in {"button", None} or action.get("action_id") == LINK_ACTION:
+            # A picker changed (its choice travels with the button press), or a link
+            # button opened a DM in Slack itself: nothing for us to do.
+            return
+        person = await self.person_id(body["user"]["id"])
+        values = picker_values((body.get("state") or {}).get("values") or {})
+        command = translate.button_press(
+            body, action_name(action["action_id"]), action.get("value", ""), person, values
+        )
+        reply, handles = await self.run(command)
+        has_url = bool(body.get("response_url"))
+        await self.answer(
+            reply,
+            handles,
+            respond=respond if has_url else None,
+            trigger_id=body.get("trigger_id"),
+            user_id=body["user"]["id"],
+        )
+
+    async def on_view(self, ack: Any, body: dict, view: dict) -> None:
+        person = await self.person_id(body["user"]["id"])
+        command = translate.view_submission(view, person, form_values(view))
+        reply, handles = await self.run(command)
+        problems = [e for e in reply.elements if isinstance(e, Notice) and e.severity != "success"]
+        fields = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
+        if problems and problems[0].severity in {"warning", "error"} and fields:
+            # Keep the dialog open with the reason under the first field.
+            await ack(response_action="errors", errors={fields[0]: problems[0].text[:150]})
+            return
+        await ack()
+        await self.answer(reply, handles, user_id=body["user"]["id"])
+
+    async def on_shortcut(self, ack: Any, body: dict, respond: Any) -> None:
+        await ack()
+        person = await self.person_id(body["user"]["id"])
+        reply, handles = await self.run(translate.message_shortcut(body, person))
+        await self.answer(reply, handles, respond=respond, user_id=body["user"]["id"])
+
+    async def on_app_mention(self, event: dict, context: Any) -> None:
+        person = await self.person_id(event["user"])
+        mentions = await self._mentions(event.get("text", ""))
+        command = translate.app_mention(event, person, context.get("bot_user_id"), mentions)
+        reply, handles = await self.run(command)
+        if reply.elements:
+            await self.client.chat_postMessage(
+                channel=event["channel"],
+                thread_ts=event.get("thread_ts") or event.get("ts"),
+                blocks=render_blocks(reply, handles=handles),
+                text=fallback_text(reply),
+            )
+
+    async def on_message(self, event: dict) -> None:
+        if not translate.is_thread_reply(event):
+            return
+        person = await self.person_id(event["user"])
+        await self.run(translate.thread_message(event, person))
+
+    async def on_home(self, event: dict) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        person = await self.person_id(event["user"])
+        command = Command(PLATFORM, person, "", action_id="home.open")
+        reply, _ = await self.run(command)
+        await self.client.views_publish(user_id=event["user"], view=home_view(reply))
+
+    async def on_user(self, event: dict) -> None:
+        user = event.get("user") or {}
+        if isinstance(user, dict) and user.get("id") and not user.get("is_bot"):
+            self._people[user["id"]] = await asyncio.to_thread(self._sync_user, user)
+
+    async def on_user_huddle(self, event: dict) -> None:
+        user = event.get("user") or {}
+        in_huddle = (user.get("profile") or {}).get("huddle_state") == "in_a_huddle"
+        await self._set_presence(user.get("id"), Status.BUSY if in_huddle else None, None)
+
+    async def on_user_status(self, event: dict) -> None:
+        user = event.get("user") or {}
+        profile = user.get("profile") or {}
+        status = STATUS_EMOJI.get(profile.get("status_emoji") or "")
+        expires = profile.get("status_expiration") or 0
+        await self._set_presence(user.get("id"), status, int(expires) or None)
+
+    async def _set_presence(
+        self, user_id: str | None, status: Status | None, until_epoch: int | None
+    ) -> None:
+        if not user_id:
+            return
+        person_id = await self.person_id(user_id)
+
+        def write() -> None:
+            with self.services.db.unit_of_work() as session:
+                person = session.get(Person, person_id)
+                if person is None:
+                    return
+                now = self.services.clock()
+                current = person.presence
+                if status is None:
+                    # Only undo what Slack set; a status set in the bot stands.
+                    if current is not None and current.source == PLATFORM:
+                        presence.set_status(session, person, Status.AVAILABLE, now, None, PLATFORM)
+                    return
+                duration = None
+                if until_epoch:
+                    duration = timedelta(seconds=max(0, until_epoch - int(now.timestamp())))
+                presence.set_status(session, person, status, now, duration, PLATFORM)
+
+        await asyncio.to_thread(write)
+
+    # --- Socket Mode ------------------------------------------------------------------
+    async def connect_socket_mode(self) -> Any:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.app, self.settings.app_token)
+        await handler.connect_async()
+        return handler

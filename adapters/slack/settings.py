@@ -1,0 +1,39 @@
+"""Slack's settings, under Slack's customary environment variable names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: str | None = None
+    signing_secret: str | None = None
+    # Socket Mode: the bot connects out, no public URL needed.
+    app_token: str | None = None
+    # Multi-workspace installs (OAuth).
+    client_id: str | None = None
+    client_secret: str | None = None
+    # The Web API's base URL ("https://slack.com/api/" unless told otherwise).
+    api_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SlackSettings:
+        env = os.environ if env is None else env
+        return cls(
+            bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            app_token=env.get("SLACK_APP_TOKEN") or None,
+            client_id=env.get("SLACK_CLIENT_ID") or None,
+            client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+            api_url=env.get("SLACK_API_URL") or None,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.signing_secret and (self.bot_token or self.client_id))
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"SlackSettings(enabled={self.enabled}, socket_mode={bool(self.app_token)})"

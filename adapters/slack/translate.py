@@ -1,0 +1,124 @@
+"""Slack payloads → neutral Commands (one function per kind of payload)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.router import UMBRELLA
+from bot.types import Command, Where
+
+PLATFORM = "slack"
+# `<@U123>` or, with should_escape on, `<@U123|maria>`.
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def mentioned_users(text: str) -> dict[str, str]:
+    """Mention token → Slack user id, for every user mentioned in the text."""
+    return {match.group(0): match.group(1) for match in USER_MENTION.finditer(text or "")}
+
+
+def slash_command(payload: Mapping[str, Any], person_id: int, mentions: dict[str, int]) -> Command:
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name=str(payload.get("command", "")).lstrip("/"),
+        text=str(payload.get("text", "")),
+        where=Where(channel=payload.get("channel_id"), team=payload.get("team_id")),
+        mentions=mentions,
+    )
+
+
+def _where(body: Mapping[str, Any]) -> Where:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    message = body.get("message") or {}
+    return Where(
+        channel=channel,
+        thread=message.get("thread_ts") or message.get("ts"),
+        team=(body.get("team") or {}).get("id"),
+    )
+
+
+def button_press(
+    body: Mapping[str, Any], action_id: str, value: str, person_id: int, values: dict[str, str]
+) -> Command:
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name="",
+        text=value,
+        where=_where(body),
+        action_id=action_id,
+        values=values,
+    )
+
+
+def view_submission(view: Mapping[str, Any], person_id: int, values: dict[str, str]) -> Command:
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name="",
+        text=str(view.get("private_metadata", "")),
+        action_id=str(view.get("callback_id", "")),
+        values=values,
+    )
+
+
+def message_shortcut(body: Mapping[str, Any], person_id: int) -> Command:
+    """*Find an expert for this* on a message: who-knows on that message's text."""
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name=UMBRELLA,
+        text=str((body.get("message") or {}).get("text", "")),
+        where=_where(body),
+    )
+
+
+def app_mention(
+    event: Mapping[str, Any], person_id: int, bot_user_id: str | None, mentions: dict[str, int]
+) -> Command:
+    """`@whoknows refunds prepaid` in a channel: the bot's own mention stripped."""
+    text = str(event.get("text", ""))
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name=UMBRELLA,
+        text=" ".join(text.split()),
+        where=Where(
+            channel=event.get("channel"),
+            thread=event.get("thread_ts") or event.get("ts"),
+            team=event.get("team"),
+        ),
+        mentions=mentions,
+        private=False,
+    )
+
+
+def thread_message(event: Mapping[str, Any], person_id: int) -> Command:
+    """Someone wrote in a thread: the huddle skill records it if the thread is a huddle's."""
+    return Command(
+        platform=PLATFORM,
+        person_id=person_id,
+        name="",
+        text=str(event.get("text", "")),
+        where=Where(channel=event.get("channel"), thread=event.get("thread_ts")),
+        action_id="huddle.message",
+    )
+
+
+def is_thread_reply(event: Mapping[str, Any]) -> bool:
+    """A person's message in a thread (not the root, not a bot, not an edit or join)."""
+    thread = event.get("thread_ts")
+    return bool(
+        thread
+        and thread != event.get("ts")
+        and event.get("user")
+        and not event.get("bot_id")
+        and not event.get("subtype")
+    )

@@ -1,0 +1,515 @@
+"""The Slack app tested against Slack's protocol: signed requests in, Web API calls out.
+
+Requests carry real v0 signatures and go to the real aiohttp application
+(`whoknows serve`'s); a local server plays the Slack Web API and response_url.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from adapters.server import build_app
+from adapters.slack.verify import sign
+from bot.db.models import Huddle, HuddleState, KnowledgeEntry, Person
+from bot.router import Router
+from bot.services import Services, people
+from tests.adapters.slack.fake_slack import TEAM, FakeSlack
+
+SECRET = "test-signing-secret"
+SLACK_IDS = {"alex": "UALEX", "maria": "UMARIA", "omar": "UOMAR", "priya": "UPRIYA"}
+
+
+def _link(services: Services) -> None:
+    with services.db.unit_of_work() as session:
+        for key, user in SLACK_IDS.items():
+            people.link_identity(session, people.by_key(session, key), "slack", user)
+
+
+Scenario = Callable[[TestClient, FakeSlack], Awaitable[None]]
+
+
+def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
+    """Start the fake Slack and our server, run the scenario, stop both."""
+    _link(services)
+    fake = FakeSlack()
+
+    async def main() -> None:
+        await fake.start()
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+        }
+        app = build_app(services, router, env, worker_interval=0.05)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            await scenario(client, fake)
+        finally:
+            await client.close()
+            await fake.close()
+
+    asyncio.run(main())
+    return fake
+
+
+async def post(
+    client: TestClient,
+    body: bytes,
+    content_type: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timestamp: int | None = None,
+) -> Any:
+    signed = sign(SECRET, body, timestamp or int(time.time()))
+    return await client.post(
+        "/slack/events",
+        data=body,
+        headers={"Content-Type": content_type, **signed, **(headers or {})},
+    )
+
+
+def form(**fields: str) -> bytes:
+    return urlencode(fields).encode()
+
+
+def slash(fake: FakeSlack, text: str, user: str = "UALEX", command: str = "/whoknows") -> bytes:
+    return form(
+        command=command,
+        text=text,
+        user_id=user,
+        team_id=TEAM,
+        channel_id="CGENERAL",
+        response_url=fake.response_url(),
+        trigger_id="trigger-1",
+        token="legacy",
+    )
+
+
+def interactive(payload: dict[str, Any]) -> bytes:
+    return form(payload=json.dumps(payload))
+
+
+def event(event_body: dict[str, Any], event_id: str = "Ev1") -> bytes:
+    return json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM,
+            "api_app_id": "A1",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": event_body,
+        }
+    ).encode()
+
+
+def all_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+# --- signatures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "body changed",
+        "too old",
+        "no headers",
+        "ts abc",
+        "ts empty",
+        "ts 1.5",
+        "ts 5000 digits",
+        "non-ascii signature",
+    ],
+)
+def test_a_request_slack_did_not_sign_gets_401_and_does_nothing(
+    demo: Services, router: Router, tamper: str
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        body = slash(fake, "refunds")
+        now = int(time.time())
+        headers = sign(SECRET, body, now)
+        if tamper == "body changed":
+            body = body.replace(b"refunds", b"refundz")
+        elif tamper == "too old":
+            headers = sign(SECRET, body, now - 301)
+        elif tamper == "no headers":
+            headers = {}
+        elif tamper.startswith("ts "):
+            value = {"abc": "abc", "empty": "", "1.5": "1.5", "5000 digits": "9" * 5000}
+            headers["X-Slack-Request-Timestamp"] = value[tamper[3:]]
+        else:
+            headers["X-Slack-Signature"] = headers["X-Slack-Signature"][:-1] + "é"
+        response = await client.post(
+            "/slack/events",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        )
+        assert response.status == 401
+        await asyncio.sleep(0.3)
+        assert fake.calls == []
+
+    run(demo, router, scenario)
+
+
+def test_ssl_check_with_a_bad_signature_runs_no_listener(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        response = await client.post(
+            "/slack/events",
+            data=form(ssl_check="1", token="x"),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": str(int(time.time())),
+                "X-Slack-Signature": "v0=" + "0" * 64,
+            },
+        )
+        assert response.status == 401
+        assert fake.calls == []
+
+    run(demo, router, scenario)
+
+
+def test_url_verification_echoes_the_challenge(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "t"})
+        response = await post(client, body.encode(), "application/json")
+        assert response.status == 200
+        assert "abc123" in await response.text()
+
+    run(demo, router, scenario)
+
+
+# --- commands and answers ---------------------------------------------------------------
+
+
+def test_whoknows_acks_at_once_and_answers_privately_with_cards(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        started = time.monotonic()
+        response = await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        assert response.status == 200
+        assert time.monotonic() - started < 3
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        (answer,) = fake.called("response_url")
+        assert answer["response_type"] == "ephemeral"
+        text = all_text(answer["blocks"])
+        assert "<@UMARIA>" in text  # a card for someone with a Slack account mentions them
+        assert "Refund for a prepaid top-up made to the wrong number" in text
+        actions = [b for b in answer["blocks"] if b["type"] == "actions"]
+        assert any(e.get("action_id") == "huddle.start" for b in actions for e in b["elements"])
+
+    run(demo, router, scenario)
+
+
+def test_hostile_knowledge_text_is_escaped(demo: Services, router: Router) -> None:
+    with demo.db.unit_of_work() as session:
+        from bot.services import knowledge
+
+        knowledge.add_entry(
+            session, "Zebra crossing <!channel> & <@U1>", "Zebra body <!here> text", [], []
+        )
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await post(
+            client,
+            slash(fake, "zebra crossing", command="/kb"),
+            "application/x-www-form-urlencoded",
+        )
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        text = all_text(fake.called("response_url")[0]["blocks"])
+        assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in text
+        assert "<!channel>" not in text and "<!here>" not in text
+
+    run(demo, router, scenario)
+
+
+def test_a_huddle_from_the_button_to_the_saved_answer(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        blocks = fake.called("response_url")[0]["blocks"]
+        start = next(
+            e
+            for b in blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e.get("action_id") == "huddle.start"
+        )
+        maria = person_id(demo, "maria")
+        omar = person_id(demo, "omar")
+        # The asker changes the picker to Maria and Omar, then presses Start.
+        press = {
+            "type": "block_actions",
+            "user": {"id": "UALEX"},
+            "team": {"id": TEAM},
+            "channel": {"id": "CGENERAL"},
+            "trigger_id": "trigger-2",
+            "response_url": fake.response_url("r2"),
+            "container": {"type": "message", "channel_id": "CGENERAL"},
+            "message": {"ts": "1700000000.000001"},
+            "state": {
+                "values": {
+                    "b1": {
+                        "experts": {
+                            "type": "multi_static_select",
+                            "selected_options": [{"value": str(maria)}, {"value": str(omar)}],
+                        }
+                    }
+                }
+            },
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": start["action_id"],
+                    "value": start["value"],
+                    "block_id": "b2",
+                }
+            ],
+        }
+        response = await post(client, interactive(press), "application/x-www-form-urlencoded")
+        assert response.status == 200
+        # The thread root in the team's huddle channel, and a DM to each expert.
+        await fake.wait_for(lambda f: len(f.called("chat.postMessage")) >= 3)
+        posts = fake.called("chat.postMessage")
+        root = next(p for p in posts if p["channel"] == "billing-huddles")
+        assert "<@UMARIA>" in all_text(root["blocks"]) and "<@UOMAR>" in all_text(root["blocks"])
+        assert {c["users"] for c in fake.called("conversations.open")} == {"UMARIA", "UOMAR"}
+        root_ts = next(
+            c.args.get("ts")
+            for c in fake.calls
+            if c.method == "chat.postMessage" and c.args["channel"] == "billing-huddles"
+        )
+        with demo.db.unit_of_work() as session:
+            huddle = session.scalars(select(Huddle)).one()
+            assert huddle.platform == "slack" and huddle.thread_ref is not None
+            thread_ts, number = huddle.thread_ref, huddle.id
+        del root_ts
+
+        # Omar answers in the thread: recorded, once, even when Slack retries the event.
+        reply = {
+            "type": "message",
+            "user": "UOMAR",
+            "text": "Raise a Top-up Reversal",
+            "channel": "billing-huddles",
+            "ts": "1700000999.000200",
+            "thread_ts": thread_ts,
+        }
+        await post(client, event(reply, "EvReply"), "application/json")
+        await post(
+            client, event(reply, "EvReply"), "application/json", headers={"X-Slack-Retry-Num": "1"}
+        )
+
+        def replied(_: FakeSlack) -> bool:
+            with demo.db.unit_of_work() as session:
+                return session.get(Huddle, number).first_reply_at is not None
+
+        await fake.wait_for(replied)
+
+        # Resolve opens a modal; submitting it saves the entry and updates the root.
+        resolve = dict(
+            press,
+            actions=[{"type": "button", "action_id": "huddle.resolve", "value": str(number)}],
+            trigger_id="trigger-3",
+        )
+        await post(client, interactive(resolve), "application/x-www-form-urlencoded")
+        await fake.wait_for(lambda f: bool(f.called("views.open")))
+        view = fake.called("views.open")[0]["view"]
+        assert view["callback_id"] == "huddle.resolve.submit"
+        submission = {
+            "type": "view_submission",
+            "user": {"id": "UALEX"},
+            "team": {"id": TEAM},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "blocks": view["blocks"],
+                "state": {
+                    "values": {
+                        "title": {
+                            "title": {"type": "plain_text_input", "value": "Wrong-number top-ups"}
+                        },
+                        "answer": {
+                            "answer": {"type": "plain_text_input", "value": "Reverse with TU-07."}
+                        },
+                        "tags": {"tags": {"type": "plain_text_input", "value": "refunds"}},
+                    }
+                },
+            },
+        }
+        response = await post(client, interactive(submission), "application/x-www-form-urlencoded")
+        assert response.status == 200
+        await fake.wait_for(lambda f: bool(f.called("chat.update")))
+        update = fake.called("chat.update")[-1]
+        assert update["channel"] == "billing-huddles" and update["ts"] == thread_ts
+        assert "saved as knowledge entry" in all_text(update["blocks"])
+
+    run(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        huddle = session.scalars(select(Huddle)).one()
+        assert huddle.state == HuddleState.RESOLVED
+        assert [p.person.key for p in huddle.participants if p.first_reply_at] == ["omar"]
+        entry = session.scalar(select(KnowledgeEntry).where(KnowledgeEntry.huddle_id == huddle.id))
+        assert [a.key for a in entry.authors] == ["omar"]
+
+
+def person_id(services: Services, key: str) -> int:
+    with services.db.unit_of_work() as session:
+        return people.by_key(session, key).id
+
+
+def test_a_retried_mention_is_answered_once(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        mention = {
+            "type": "app_mention",
+            "user": "UALEX",
+            "text": "<@UBOT> refund for a prepaid top-up",
+            "channel": "CGENERAL",
+            "ts": "1700000500.000100",
+        }
+        for retry in (None, "1", "2"):
+            headers = {"X-Slack-Retry-Num": retry} if retry else {}
+            response = await post(
+                client, event(mention, "EvMention"), "application/json", headers=headers
+            )
+            assert response.status == 200
+        await fake.wait_for(lambda f: bool(f.called("chat.postMessage")))
+        await asyncio.sleep(0.5)
+        answers = fake.called("chat.postMessage")
+        assert len(answers) == 1
+        assert answers[0]["thread_ts"] == "1700000500.000100"
+
+    run(demo, router, scenario)
+
+
+def test_new_and_deleted_users_are_kept_in_step(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        joined = {
+            "type": "team_join",
+            "user": {
+                "id": "UNEW",
+                "name": "kim",
+                "tz": "Asia/Seoul",
+                "profile": {"real_name": "Kim Min"},
+            },
+        }
+        await post(client, event(joined, "EvJoin"), "application/json")
+        gone = {
+            "type": "user_change",
+            "user": {
+                "id": "UMARIA",
+                "name": "maria",
+                "deleted": True,
+                "profile": {"real_name": "Maria Santos"},
+            },
+        }
+        await post(client, event(gone, "EvGone"), "application/json")
+        await asyncio.sleep(0.5)
+
+    run(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        kim = people.by_identity(session, "slack", "UNEW")
+        assert (kim.display_name, kim.timezone, kim.key) == ("Kim Min", "Asia/Seoul", "kim")
+        maria = session.scalar(select(Person).where(Person.key == "maria"))
+        assert maria.deleted_at is not None
+
+
+def test_the_home_tab_shows_my_skills(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        opened = {"type": "app_home_opened", "user": "UPRIYA", "tab": "home", "channel": "DPRIYA"}
+        await post(client, event(opened, "EvHome"), "application/json")
+        await fake.wait_for(lambda f: bool(f.called("views.publish")))
+        view = fake.called("views.publish")[0]
+        assert view["user_id"] == "UPRIYA" and view["view"]["type"] == "home"
+        text = all_text(view["view"]["blocks"])
+        assert "refunds: level 5" in text
+        assert "Billing:" in text  # a lead sees the team's coverage
+
+    run(demo, router, scenario)
+
+
+def test_the_message_shortcut_finds_experts_for_that_message(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        shortcut = {
+            "type": "message_action",
+            "callback_id": "find_expert",
+            "user": {"id": "UALEX"},
+            "team": {"id": TEAM},
+            "channel": {"id": "CGENERAL"},
+            "message": {"text": "customer topped up the wrong number, wants a refund", "ts": "1.2"},
+            "response_url": fake.response_url("r3"),
+            "trigger_id": "t",
+        }
+        await post(client, interactive(shortcut), "application/x-www-form-urlencoded")
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        assert "Who knows about" in all_text(fake.called("response_url")[0]["blocks"])
+
+    run(demo, router, scenario)
+
+
+def test_a_channel_the_bot_cannot_post_in_fails_once_with_the_reason(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.fail("chat.postMessage", "channel_not_found", channel="billing-huddles")
+        await post(
+            client,
+            slash(fake, "huddle chargebacks <@UMARIA|maria>"),
+            "application/x-www-form-urlencoded",
+        )
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        await asyncio.sleep(1.0)
+
+    fake = run(demo, router, scenario)
+    from bot.db.models import DeliveryState, Outbox
+
+    with demo.db.unit_of_work() as session:
+        root = session.scalars(select(Outbox).where(Outbox.is_root.is_(True))).one()
+        assert root.state == DeliveryState.FAILED and root.error == "channel_not_found"
+    root_posts = [c for c in fake.called("chat.postMessage") if c["channel"] == "billing-huddles"]
+    assert len(root_posts) == 1  # no retry storm
+
+
+def test_a_rate_limited_post_is_retried_after_retry_after(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.fail(
+            "chat.postMessage", "ratelimited", status=429, retry_after=1, channel="billing-huddles"
+        )
+        await post(
+            client,
+            slash(fake, "huddle chargebacks <@UMARIA|maria>"),
+            "application/x-www-form-urlencoded",
+        )
+        await fake.wait_for(
+            lambda f: (
+                len([c for c in f.called("chat.postMessage") if c["channel"] == "billing-huddles"])
+                >= 2
+            ),
+            timeout=20,
+        )
+        tries = [
+            c.at
+            for c in fake.calls
+            if c.method == "chat.postMessage" and c.args["channel"] == "billing-huddles"
+        ]
+        assert tries[1] - tries[0] >= 1.0
+
+    run(demo, router, scenario)
