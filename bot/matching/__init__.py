@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot import messages
 from bot.db.models import (
@@ -135,10 +135,10 @@ class Matcher:
     ) -> Ranking:
         people, knowledge = self.cache.get(session, now)
         vector = self.encoder.encode([query])[0] if self.encoder is not None else None
-        evidence = _evidence(session, query, vector, knowledge)
+        evidence = _evidence(query, vector, knowledge)
         votes = _person_votes(evidence, knowledge)
         signals, named, similar = _tag_signals(query, vector, people, evidence, knowledge, votes)
-        scores, best_tag = _person_scores(people, signals, votes, requester_id)
+        scores, best_tag = _person_scores(people, signals, votes, requester_id, limit * SHORTLIST)
         shortlist = sorted(scores, key=lambda p: -scores[p])[: limit * SHORTLIST]
         rows = _people(session, shortlist)
         load = _recent_load(session, list(rows.values()), now)
@@ -170,9 +170,7 @@ class Matcher:
         return Ranking(query, cards, articles, ranked_tags, confident, nearest)
 
 
-def _evidence(
-    session: Session, query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex
-) -> _Evidence:
+def _evidence(query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex) -> _Evidence:
     entries: dict[int, float] = defaultdict(float)
     similarity: dict[int, float] = {}
     neighbour_mean = 0.0
@@ -188,7 +186,7 @@ def _evidence(
             entries[entry_id] += float(weight)
             similarity[entry_id] = float(sims[position])
         neighbour_mean = float(sims[top[:5]].mean())
-    fulltext = dict(lexical.search_entries(session, query, FULLTEXT_HITS))
+    fulltext = dict(knowledge.fulltext.search(query, FULLTEXT_HITS))
     total = sum(fulltext.values())
     share = WEIGHTS["fulltext"] if entries else 1.0
     for entry_id, score in fulltext.items():
@@ -278,18 +276,48 @@ def _person_scores(
     signals: dict[int, TagSignal],
     votes: dict[int, float],
     requester_id: int | None,
+    wanted: int,
 ) -> tuple[dict[int, float], dict[int, Holding | None]]:
-    scores: dict[int, float] = {}
-    best_tag: dict[int, Holding | None] = {}
+    """Scores of the candidates who may be among the `wanted` best, in candidate order.
+
+    Everyone else scores below all of the `wanted` best, so leaving them out
+    changes neither who is shortlisted nor in what order; it keeps the cost
+    from growing with the number of people who hold a remotely relevant topic.
+    """
     candidates = {h.person_id for t in signals for h in people.holders.get(t, ())} | set(votes)
     candidates.discard(requester_id)  # type: ignore[arg-type]
+    by_relevance = sorted(signals.values(), key=lambda s: -s.relevance)
+    # Proficiency is at least 1, so once the holders of the most relevant topics
+    # make `wanted` people, the wanted-th best score is at least `floor`.
+    floor, counted = 0.0, set()
+    for signal in by_relevance:
+        counted.update(h.person_id for h in people.holders.get(signal.tag_id, ()))
+        counted.discard(requester_id)
+        if len(counted) >= wanted:
+            floor = signal.relevance
+            break
+    # Levels are 1..5 (a database constraint): nobody beats a verified level 5.
+    ceiling = proficiency(Holding(0, 0, 5, True))
+    within = set(votes)
+    for signal in by_relevance:
+        if signal.relevance * ceiling < floor:
+            break
+        within.update(h.person_id for h in people.holders.get(signal.tag_id, ()))
+    scores: dict[int, float] = {}
+    best_tag: dict[int, Holding | None] = {}
+    relevance = {tag_id: signal.relevance for tag_id, signal in signals.items()}
+    held, own = people.held, WEIGHTS["own_evidence"]
     for person_id in candidates:
+        if person_id not in within:
+            continue
         best, best_value = None, 0.0
-        for holding in people.held.get(person_id, ()):
-            signal = signals.get(holding.tag_id)
-            if signal is not None and signal.relevance * proficiency(holding) > best_value:
-                best, best_value = holding, signal.relevance * proficiency(holding)
-        scores[person_id] = best_value + WEIGHTS["own_evidence"] * votes.get(person_id, 0.0)
+        for holding in held.get(person_id, ()):
+            value = relevance.get(holding.tag_id)
+            if value is not None:
+                value *= proficiency(holding)
+                if value > best_value:
+                    best, best_value = holding, value
+        scores[person_id] = best_value + own * votes.get(person_id, 0.0)
         best_tag[person_id] = best
     return scores, best_tag
 
@@ -370,7 +398,8 @@ def _people(session: Session, ids: list[int]) -> dict[int, Person]:
         for p in session.scalars(
             select(Person)
             .where(Person.id.in_(ids), Person.deleted_at.is_(None))
-            .options(selectinload(Person.presence), selectinload(Person.team))
+            # At most one row each: joined into the query, not fetched after it.
+            .options(joinedload(Person.presence), joinedload(Person.team))
         )
     }
 
@@ -394,7 +423,7 @@ def _cards(
         for skill in session.scalars(
             select(Skill)
             .where(Skill.person_id.in_(order), Skill.verified_by_id.is_not(None))
-            .options(selectinload(Skill.verified_by))
+            .options(joinedload(Skill.verified_by))
         )
     }
     best = max(scores[p] for p in order) or 1.0

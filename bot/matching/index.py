@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ from bot.db.models import (
     TagAlias,
 )
 from bot.matching import vectors
-from bot.matching.lexical import TermIndex
+from bot.matching.lexical import FullTextIndex, TermIndex
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FRESHNESS_DAYS = 365
+STREAM_ROWS = 5_000  # knowledge rows fetched at a time while building the index
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,10 @@ class KnowledgeIndex:
     authors: dict[int, tuple[int, ...]]
     tags: dict[int, tuple[int, ...]]
     # Entry id → 0.5..1: how much an answer still says about its authors today.
-    freshness: dict[int, float] = field(default_factory=dict)
+    freshness: dict[int, float]
+    fulltext: FullTextIndex  # BM25 over titles and bodies
     entry_ids: np.ndarray | None = None
     vectors: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.authors)
 
 
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
@@ -121,16 +121,31 @@ def load_knowledge(
     tags: dict[int, list[int]] = defaultdict(list)
     for entry_id, tag_id in session.execute(select(KnowledgeTag.entry_id, KnowledgeTag.tag_id)):
         tags[entry_id].append(tag_id)
+    fresh: dict[int, float] = {}
+
+    def texts() -> Iterator[tuple[int, str, str]]:
+        # Streamed: the text of every entry is read once, and not kept.
+        rows = session.execute(
+            select(
+                KnowledgeEntry.id,
+                KnowledgeEntry.title,
+                KnowledgeEntry.body,
+                KnowledgeEntry.updated_at,
+            )
+            .order_by(KnowledgeEntry.id)
+            .execution_options(yield_per=STREAM_ROWS)
+        )
+        for entry_id, title, body, updated in rows:
+            fresh[entry_id] = freshness(now - updated)
+            yield entry_id, title, body
+
+    fulltext = FullTextIndex(texts())
     index = KnowledgeIndex(
         rev,
         {entry: tuple(people) for entry, people in authors.items()},
         {entry: tuple(ids) for entry, ids in tags.items()},
-        {
-            entry: freshness(now - updated)
-            for entry, updated in session.execute(
-                select(KnowledgeEntry.id, KnowledgeEntry.updated_at)
-            )
-        },
+        fresh,
+        fulltext,
     )
     if encoder is not None:
         index.entry_ids, index.vectors = vectors.knowledge_vectors(session, encoder)
@@ -151,6 +166,12 @@ class IndexCache:
         if self.people is None or self.people.revision != people_rev:
             self.people = load_people(session, people_rev, self.encoder)
         if self.knowledge is None or self.knowledge.revision != knowledge_rev:
+            started = time.perf_counter()
             self.knowledge = load_knowledge(session, knowledge_rev, self.encoder, now)
-            log.info("knowledge index loaded: %d entries", self.knowledge.size)
+            log.info(
+                "knowledge index loaded: %d entries, %d words, %.1f s",
+                len(self.knowledge.fulltext),
+                len(self.knowledge.fulltext.vocabulary),
+                time.perf_counter() - started,
+            )
         return self.people, self.knowledge

@@ -1,22 +1,36 @@
-"""Lexical signals: tag names found in the question, and full-text search over knowledge."""
+"""Lexical signals: tag names found in the question, and full-text search over knowledge.
+
+The matcher's full-text evidence is `FullTextIndex`, BM25 held in memory beside
+the rest of the matching index: the same scores on SQLite and PostgreSQL, and
+no database query per question. `search_entries` is the database's own
+full-text search, for the `kb` command.
+"""
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from bot.text import terms
+from bot.text import STOPWORDS, WORD, clean_text, terms
 
 FUZZY_CUTOFF = 85  # rapidfuzz ratio for a typo ("chargbak" → "chargeback")
 TYPO_DISCOUNT = 0.95
 MIN_FUZZY_LENGTH = 5
 MAX_SEARCH_TERMS = 16
+# BM25 with SQLite FTS5's k1 and b, an idf that is never negative, and title
+# words counting twice, as the full-text query's bm25(2.0, 1.0) weighs them.
+BM25_K1 = 1.2
+BM25_B = 0.75
+TITLE_WEIGHT = 2.0
+BUILD_CHUNK = 4_096  # entries whose words are counted at a time while indexing
 
 
 def stem(word: str) -> str:
@@ -74,6 +88,150 @@ class TermIndex:
             if strength > best.get(term.tag_id, (0.0, False))[0]:
                 best[term.tag_id] = (strength, term.alias)
         return best
+
+
+class FullTextIndex:
+    """BM25 over knowledge entries, in memory: one posting list per word stem.
+
+    The postings of all stems are stored end to end (`_entries`, `_weights`,
+    sliced by `_offsets`), each with its BM25 term weight computed at build
+    time, so a search is a few vector additions and a partial sort.
+    """
+
+    def __init__(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        vocabulary: dict[str, int] = {}
+        seen: dict[str, int] = {}  # a word as written → its stem's id, -1 if not indexed
+        ids = array("q")
+
+        def new_word(word: str) -> int:
+            lowered = word.lower()
+            if lowered in STOPWORDS or len(lowered) < 2:
+                found = -1
+            else:
+                found = vocabulary.setdefault(stem(lowered), len(vocabulary))
+            seen[word] = found
+            return found
+
+        def stem_ids(field_text: str) -> list[int]:
+            written = WORD.findall(clean_text(field_text))
+            found = list(map(seen.get, written))
+            if None in found:
+                return [
+                    new_word(w) if i is None else i for w, i in zip(written, found, strict=True)
+                ]
+            return found  # type: ignore[return-value]
+
+        # Words are counted per chunk of entries, so the memory the build takes
+        # beyond the finished index stays small whatever the length of the texts.
+        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        words = array("i")  # the chunk's stem ids, entry after entry, title then body
+        sizes = array("i")  # words in each title and each body of the chunk
+        for entry_id, title, body in rows:
+            title_ids, body_ids = stem_ids(title), stem_ids(body)
+            ids.append(entry_id)
+            words.extend(title_ids)
+            words.extend(body_ids)
+            sizes.extend((len(title_ids), len(body_ids)))
+            if len(sizes) == 2 * BUILD_CHUNK:
+                chunks.append(_count(words, sizes, len(ids) - BUILD_CHUNK))
+                words, sizes = array("i"), array("i")
+        if sizes:
+            chunks.append(_count(words, sizes, len(ids) - len(sizes) // 2))
+        self.vocabulary = vocabulary
+        self.entry_ids = np.frombuffer(ids, dtype=np.int64)
+        self._offsets, self._entries, self._weights = _postings(len(vocabulary), chunks)
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.entry_ids, self._offsets, self._entries, self._weights)
+        return sum(a.nbytes for a in arrays)
+
+    def search(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """Entry ids with their BM25 score scaled to 0..1 (best = 1), best first.
+
+        Any of the question's words may match; ties go to the entry added first.
+        """
+        stems = {stem(word) for word in terms(query)[:MAX_SEARCH_TERMS]}
+        found = [self.vocabulary[s] for s in stems if s in self.vocabulary]
+        if not found or limit <= 0:
+            return []
+        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        for term in found:
+            start, end = self._offsets[term], self._offsets[term + 1]
+            # An entry appears once in a stem's postings: a plain fancy-index add.
+            scores[self._entries[start:end]] += self._weights[start:end]
+        # The limit-th best score, then every entry scoring as much: cheaper than
+        # listing all the entries that matched. (Partitioned from the front of the
+        # negated scores: numpy's partition is erratic, up to 20x slower, when
+        # asked for a kth near the end of the array.)
+        top = min(limit, len(scores)) - 1
+        kth = -np.partition(-scores, top)[top]
+        hits = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores)
+        hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
+        best = float(scores[hits[0]])
+        return [
+            (int(entry_id), float(score) / best)
+            for entry_id, score in zip(self.entry_ids[hits], scores[hits], strict=True)
+        ]
+
+
+def _count(
+    words: array, sizes: array, first: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's postings: stem, entry position, title-weighted count; and its lengths."""
+    stems = np.frombuffer(words, dtype=np.int32)
+    size = np.frombuffer(sizes, dtype=np.int32)
+    total = len(size) // 2
+    entries = np.repeat(np.arange(total, dtype=np.int64), size[0::2] + size[1::2])
+    counts = np.repeat(np.tile(np.array([TITLE_WEIGHT, 1.0], np.float32), total), size)
+    indexed = stems >= 0
+    stems, entries, counts = stems[indexed], entries[indexed], counts[indexed]
+    lengths = np.bincount(entries, minlength=total).astype(np.float32)
+    # One posting per (stem, entry) pair: its count is the sum of its words' weights.
+    keys, pair = np.unique(stems * np.int64(total) + entries, return_inverse=True)
+    tf = np.bincount(pair, weights=counts).astype(np.float32)
+    return (
+        (keys // total).astype(np.int32),
+        (keys % total + first).astype(np.int32),
+        tf,
+        lengths,
+    )
+
+
+def _postings(
+    vocabulary: int, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets per stem, then entry positions and BM25 term weights grouped by stem.
+
+    Each chunk's postings are in stem order already: they are copied into place
+    chunk after chunk (so each stem's entries stay in order) and let go of.
+    """
+    lengths = np.concatenate([chunk[3] for chunk in chunks]) if chunks else np.zeros(0)
+    df = np.zeros(vocabulary, dtype=np.int64)
+    for stems, *_ in chunks:
+        df += np.bincount(stems, minlength=vocabulary)
+    offsets = np.zeros(vocabulary + 1, dtype=np.int64)
+    np.cumsum(df, out=offsets[1:])
+    entries = np.empty(offsets[-1], dtype=np.int32)
+    tf = np.empty(offsets[-1], dtype=np.float32)
+    cursor = offsets[:-1].copy()
+    chunks.reverse()
+    while chunks:
+        stems, chunk_entries, chunk_tf, _ = chunks.pop()
+        here = np.bincount(stems, minlength=vocabulary)
+        start = np.cumsum(here) - here  # where each stem's postings begin in the chunk
+        target = cursor[stems] + np.arange(len(stems)) - start[stems]
+        entries[target], tf[target] = chunk_entries, chunk_tf
+        cursor += here
+    total = len(lengths)
+    idf = np.log1p((total - df + 0.5) / (df + 0.5)).astype(np.float32)
+    average = float(lengths.mean()) if lengths.any() else 1.0
+    norm = (BM25_K1 * (1 - BM25_B + BM25_B * lengths / average)).astype(np.float32)
+    weights = np.repeat(idf, df) * tf * (BM25_K1 + 1) / (tf + norm[entries])
+    return offsets, entries, weights.astype(np.float32)
 
 
 def _fts_query_sqlite(words: list[str]) -> str:

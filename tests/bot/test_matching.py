@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Person, QueryLog, Role, Skill, SkillSource, Status, Tag, TagAlias
+from bot.db.models import (
+    KnowledgeEntry,
+    Person,
+    QueryLog,
+    Role,
+    Skill,
+    SkillSource,
+    Status,
+    Tag,
+    TagAlias,
+)
 from bot.matching import Matcher, Ranking
 from bot.matching.embeddings import load_encoder
 from bot.services import Services, knowledge, presence
@@ -246,3 +257,51 @@ def test_recent_answers_count_for_more_than_old_ones(org: Services, lexical: Mat
             entry.updated_at = updated
     ranking = rank(org, "porting a number with a PAC code", matcher=lexical)
     assert keys(ranking)[:2] == ["dee", "gus"]
+
+
+def search_evidence(services: Services, matcher: Matcher, query: str) -> list[tuple[str, float]]:
+    """The matcher's full-text evidence for a question, as (title, score), best first."""
+    with services.db.unit_of_work() as session:
+        _, index = matcher.cache.get(session, NOW)
+        hits = index.fulltext.search(query, 40)
+        titles = dict(session.execute(select(KnowledgeEntry.id, KnowledgeEntry.title)).all())
+        return [(titles[entry_id], round(score, 3)) for entry_id, score in hits]
+
+
+def test_full_text_evidence_favours_rare_words_and_titles_and_follows_edits(
+    org: Services, lexical: Matcher
+) -> None:
+    with org.db.unit_of_work() as session:
+        fay, gus, dee = (by_key(session, key) for key in ("fay", "gus", "dee"))
+        for i in range(6):
+            knowledge.add_entry(
+                session, f"Bill question {i}", f"A bill query, case {i}.", [], [fay]
+            )
+        knowledge.add_entry(
+            session, "Bill dispute", "Raise an indemnity claim for the bill.", [], [gus]
+        )
+        # The same words, "escrow" in the title of one and in the body of the other.
+        knowledge.add_entry(session, "Escrow release", "Checklist for the request.", [], [dee])
+        knowledge.add_entry(session, "Release checklist", "Escrow for the request.", [], [dee])
+    # Every entry with either word is found; the one with the rare word comes first.
+    found = search_evidence(org, lexical, "indemnity on a bill")
+    assert found[0] == ("Bill dispute", 1.0)
+    assert {title for title, _ in found[1:]} == {f"Bill question {i}" for i in range(6)}
+    assert all(score < 0.5 for _, score in found[1:])
+    # A word in the title counts twice.
+    title_first = search_evidence(org, lexical, "escrow")
+    assert [title for title, _ in title_first] == ["Escrow release", "Release checklist"]
+    assert title_first[1][1] < 1.0
+    assert search_evidence(org, lexical, "zebra") == []
+    # An edit in another unit of work moves the knowledge revision on: the same
+    # matcher, not restarted, searches the new text and credits its author.
+    assert keys(rank(org, "kangaroo courier", matcher=lexical)) == []
+    with org.db.unit_of_work() as session:
+        entry = session.scalar(select(KnowledgeEntry).where(KnowledgeEntry.title == "Bill dispute"))
+        body = "Send the kangaroo courier form."
+        knowledge.edit(
+            session, entry, by_key(session, "gus"), title=entry.title, body=body, tags=None
+        )
+    assert search_evidence(org, lexical, "kangaroo courier") == [("Bill dispute", 1.0)]
+    assert search_evidence(org, lexical, "indemnity") == []
+    assert keys(rank(org, "kangaroo courier", matcher=lexical))[0] == "gus"
