@@ -8,11 +8,13 @@ jobs and delivers the outbox through each platform's Messenger.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from adapters.commands import CommandRunner
 from bot.router import Router
 from bot.services import Services
 from bot.worker import Worker
@@ -39,14 +41,28 @@ def build_app(
     web_app.router.add_get("/healthz", healthz)
     adapters: dict[str, Any] = {}
     worker = Worker(services, {}, interval=worker_interval)
+    environ = os.environ if env is None else env
+    commands = CommandRunner(
+        services, router, processes=int(environ.get("WHOKNOWS_COMMAND_PROCESSES", "0"))
+    )
     slack_settings = SlackSettings.from_env(env)
     if slack_settings.enabled:
         from adapters.slack.app import SlackAdapter
 
-        slack = SlackAdapter(services, router, slack_settings, kick=worker.kick)
+        slack = SlackAdapter(services, router, slack_settings, kick=worker.kick, commands=commands)
         slack.mount(web_app)
         adapters["slack"] = slack
         worker.messengers["slack"] = slack.messenger
+    from adapters.teams.settings import TeamsSettings
+
+    teams_settings = TeamsSettings.from_env(env)
+    if teams_settings.enabled:
+        from adapters.teams.app import TeamsAdapter
+
+        teams = TeamsAdapter(services, router, teams_settings, kick=worker.kick)
+        teams.mount(web_app)
+        adapters["teams"] = teams
+        worker.messengers["teams"] = teams.messenger
     web_app[ADAPTERS] = adapters
     web_app[WORKER] = worker
 
@@ -61,6 +77,7 @@ def build_app(
         if handler is not None:
             await handler.close_async()
         await worker.stop()
+        commands.close()
 
     web_app.on_startup.append(start)
     web_app.on_cleanup.append(stop)
@@ -68,7 +85,9 @@ def build_app(
 
 
 def serve(services: Services, router: Router, host: str, port: int) -> int:
-    web_app = build_app(services, router)
+    # Ranking runs in a worker process unless told otherwise: acks stay fast.
+    env = {"WHOKNOWS_COMMAND_PROCESSES": "1", **os.environ}
+    web_app = build_app(services, router, env)
     platforms = ", ".join(sorted(web_app[ADAPTERS])) or "no platform (set SLACK_* or MICROSOFT_*)"
     print(f"whoknows serving {platforms} on http://{host}:{port}")
     web.run_app(web_app, host=host, port=port, print=None, access_log=None)

@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
+from adapters.commands import CommandRunner
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.render import (
@@ -74,6 +75,7 @@ class SlackAdapter:
         router: Router,
         settings: SlackSettings,
         kick: Callable[[], None] = lambda: None,
+        commands: CommandRunner | None = None,
     ) -> None:
         self.services = services
         self.router = router
@@ -98,6 +100,7 @@ class SlackAdapter:
         )
         self.messenger = SlackMessenger(self.client)
         self._people: dict[str, int] = {}  # Slack user id → person id; safe to lose
+        self.commands = commands or CommandRunner(services, router)
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -189,7 +192,7 @@ class SlackAdapter:
 
     # --- running a command ------------------------------------------------------------
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
-        reply = await asyncio.to_thread(self.router.dispatch, command, self.services)
+        reply = await self.commands.run(command)
         handles = await asyncio.to_thread(self._handles, reply)
         self.kick()
         return reply, handles

@@ -1,0 +1,69 @@
+"""Running commands off the event loop: on a few threads, or in worker processes.
+
+Ranking is CPU work in Python. On threads it competes with the event loop for
+the GIL, and every ack waits; in a worker process it runs on another core
+and the loop only moves bytes. `whoknows serve` uses one worker process by
+default (WHOKNOWS_COMMAND_PROCESSES); tests and small setups use threads,
+which share the caller's services (and its clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+from bot.config import Settings
+from bot.router import Router
+from bot.services import Services
+from bot.types import Command, Reply
+
+THREADS = 2
+
+# One per worker process, made by `_start_process`.
+_process_services: Services | None = None
+_process_router: Router | None = None
+
+
+def _start_process(settings: Settings) -> None:
+    global _process_services, _process_router
+    from bot.db import open_database
+    from skills import build_router
+
+    _process_services = Services(open_database(settings.database_url, upgrade=False), settings)
+    _process_router = build_router()
+    # Load the index now, not on the first question.
+    _process_services.matcher  # noqa: B018
+
+
+def _dispatch_in_process(command: Command) -> Reply:
+    assert _process_services is not None and _process_router is not None
+    return _process_router.dispatch(command, _process_services)
+
+
+class CommandRunner:
+    def __init__(self, services: Services, router: Router, processes: int = 0) -> None:
+        self.services = services
+        self.router = router
+        self.processes = processes
+        self._executor: Executor
+        if processes > 0:
+            self._executor = ProcessPoolExecutor(
+                processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_process,
+                initargs=(services.settings,),
+            )
+        else:
+            self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="command")
+
+    async def run(self, command: Command) -> Reply:
+        loop = asyncio.get_running_loop()
+        if self.processes > 0:
+            return await loop.run_in_executor(self._executor, _dispatch_in_process, command)
+        return await loop.run_in_executor(
+            self._executor, self.router.dispatch, command, self.services
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

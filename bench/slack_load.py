@@ -1,0 +1,280 @@
+"""Slash commands under load: `whoknows serve` against a bare slack-bolt app that only acks.
+
+Builds the synthetic org of bench/scale.py (default 10,000 people, 2,000 tags,
+100,000 knowledge entries) in a SQLite file, starts `whoknows serve` on it as
+a subprocess (its Web API and response_url pointed at a local recorder), and
+in the same run a bare bolt app whose /whoknows handler only acks. Then fires
+signed `/whoknows <question>` requests at concurrency 50 at each and prints:
+ack throughput (and its ratio to the bare app's), ack latency median / p99,
+commands answered exactly once, and end-to-end (command → answer at
+response_url) median / p95.
+
+    .venv/bin/python bench/slack_load.py [--people N] [--entries N] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aiohttp import ClientSession, TCPConnector, web  # noqa: E402
+
+from adapters.slack.verify import sign  # noqa: E402
+
+SECRET = "bench-signing-secret"
+BARE_APP = """
+import sys
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.aiohttp import to_bolt_request, to_aiohttp_response
+from slack_sdk.web.async_client import AsyncWebClient
+client = AsyncWebClient(token="xoxb-bench", base_url=sys.argv[3])
+app = AsyncApp(signing_secret=sys.argv[2], client=client)
+
+@app.command("/whoknows")
+async def whoknows(ack):
+    await ack()
+
+async def events(request):
+    return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+web_app = web.Application()
+web_app.router.add_post("/slack/events", events)
+web.run_app(web_app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """Plays the Slack Web API and response_url; notes when each answer arrives."""
+
+    def __init__(self) -> None:
+        self.answers: Counter[str] = Counter()
+        self.arrived: dict[str, float] = {}
+        self.runner: web.AppRunner | None = None
+        self.port = free_port()
+
+    async def api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user_id": "UBOT", "team_id": "T1"})
+        if method == "users.info":
+            user = request.query.get("user") or (await request.post()).get("user") or "U"
+            return web.json_response(
+                {"ok": True, "user": {"id": user, "name": user.lower(), "tz": "Europe/London"}}
+            )
+        return web.json_response({"ok": True, "channel": "C1", "ts": f"{time.time():.6f}"})
+
+    async def response(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        await request.read()
+        self.answers[key] += 1
+        self.arrived.setdefault(key, time.perf_counter())
+        return web.Response(text="ok")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self.api)
+        app.router.add_post("/response/{key}", self.response)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+
+def build_org(folder: Path, people: int, tags: int, entries: int) -> Path:
+    from bench.scale import generate
+    from bot.db import open_database
+    from bot.transfer import import_knowledge, import_people
+
+    rng = random.Random(7)
+    generate(folder, people, tags, entries, rng)
+    database_file = folder / "whoknows.db"
+    database = open_database(f"sqlite:///{database_file}")
+    started = time.perf_counter()
+    import_people(database, folder / "people.csv", datetime.now(UTC))
+    import_knowledge(database, folder / "kb.jsonl")
+    database.dispose()
+    print(f"org imported in {time.perf_counter() - started:.0f} s")
+    return database_file
+
+
+def wait_for_port(port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+async def fire(
+    port: int, recorder: Recorder, questions: list[str], concurrency: int, tag: str
+) -> tuple[float, list[float], dict[str, float]]:
+    """Seconds taken, ack latencies, and the send time of each command by key."""
+    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    for i, question in enumerate(questions):
+        queue.put_nowait((i, question))
+    latencies: list[float] = []
+    sent: dict[str, float] = {}
+    url = f"http://127.0.0.1:{port}/slack/events"
+
+    async def worker(session: ClientSession) -> None:
+        while not queue.empty():
+            i, question = queue.get_nowait()
+            key = f"{tag}{i}"
+            body = urlencode(
+                {
+                    "command": "/whoknows",
+                    "text": question,
+                    "user_id": f"U{i % 500:05d}",
+                    "team_id": "T1",
+                    "channel_id": "C1",
+                    "response_url": f"http://127.0.0.1:{recorder.port}/response/{key}",
+                    "trigger_id": "t",
+                }
+            ).encode()
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                **sign(SECRET, body, int(time.time())),
+            }
+            started = time.perf_counter()
+            sent[key] = started
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"status {response.status}")
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, sent
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile, in milliseconds."""
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+async def run(args: argparse.Namespace, database_file: Path, questions: list[str]) -> None:
+    recorder = Recorder()
+    await recorder.start()
+    ours, bare = free_port(), free_port()
+    env = {
+        **os.environ,
+        "WHOKNOWS_DATABASE_URL": f"sqlite:///{database_file}",
+        "WHOKNOWS_SEMANTIC": "on" if args.semantic else "off",
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": f"http://127.0.0.1:{recorder.port}/api/",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(ours)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    bare_server = subprocess.Popen(
+        [sys.executable, "-c", BARE_APP, str(bare), SECRET, env["SLACK_API_URL"]], cwd=ROOT
+    )
+    try:
+        wait_for_port(ours)
+        wait_for_port(bare)
+        # Warm up: the first ask loads the index.
+        await fire(ours, recorder, questions[:20], 5, "warm")
+        await fire(bare, recorder, questions[:20], 5, "bwarm")
+        await asyncio.sleep(5)
+        bare_s, bare_lat, _ = await fire(bare, recorder, questions, args.concurrency, "b")
+        our_s, our_lat, sent = await fire(ours, recorder, questions, args.concurrency, "q")
+        deadline = time.monotonic() + 300
+        while (
+            sum(1 for k in sent if k in recorder.arrived) < len(sent)
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # anything answered twice would show up by now
+    finally:
+        for process in (server, bare_server):
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+    n = len(questions)
+    answered = [k for k in sent if recorder.answers[k] >= 1]
+    twice = [k for k in sent if recorder.answers[k] > 1]
+    e2e = [recorder.arrived[k] - sent[k] for k in answered]
+    print(
+        json.dumps(
+            {
+                "requests": n,
+                "concurrency": args.concurrency,
+                "bare_ack_per_s": round(n / bare_s, 1),
+                "ours_ack_per_s": round(n / our_s, 1),
+                "throughput_ratio": round(bare_s / our_s, 3),
+                "bare_ack_ms": {
+                    "median": round(pct(bare_lat, 0.5), 1),
+                    "p99": round(pct(bare_lat, 0.99), 1),
+                },
+                "ours_ack_ms": {
+                    "median": round(pct(our_lat, 0.5), 1),
+                    "p99": round(pct(our_lat, 0.99), 1),
+                },
+                "answered_once": len(answered) - len(twice),
+                "answered_twice": len(twice),
+                "unanswered": n - len(answered),
+                "end_to_end_ms": {
+                    "median": round(statistics.median(e2e) * 1000, 1) if e2e else None,
+                    "p95": pct(e2e, 0.95) if e2e else None,
+                },
+            },
+            indent=2,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=2_000)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--semantic", action="store_true", help="rank with sentence vectors")
+    parser.add_argument("--workdir", type=Path, help="keep the generated org here")
+    args = parser.parse_args()
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="whoknows-slack-load-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    database_file = folder / "whoknows.db"
+    if not database_file.exists():
+        database_file = build_org(folder, args.people, args.tags, args.entries)
+    from bench.scale import WORDS
+
+    rng = random.Random(11)
+    questions = [" ".join(rng.sample(WORDS, 3)) for _ in range(args.requests)]
+    asyncio.run(run(args, database_file, questions))
+
+
+if __name__ == "__main__":
+    main()
