@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -10,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot import matching
+from bot import matching, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
 from bot.matching.vectors import index_all
-from bot.services import Services, people
+from bot.services import Services, analytics, people
 from bot.transfer import (
     ImportReport,
     Progress,
@@ -23,6 +24,7 @@ from bot.transfer import (
     import_knowledge,
     import_people,
 )
+from bot.types import Reply, Text
 
 DEMO_DEFAULT_HANDLE = "alex"
 
@@ -71,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("index", help="compute the sentence vectors entries lack")
 
     commands.add_parser("demo", help="seed the demo org into an empty database")
+
+    report = commands.add_parser("report", help="team KPIs: huddles, knowledge, top helpers")
+    report.add_argument("--period", choices=["week", "month"], default="week")
+    report.add_argument("--csv", action="store_true", help="print CSV rows instead of text")
+    report.add_argument("--post", metavar="CHANNEL", help="also post the summary in this channel")
+    report.add_argument(
+        "--platform", default="slack", help="where --post posts (delivered by `whoknows serve`)"
+    )
     return parser
 
 
@@ -257,6 +267,34 @@ def _demo(services: Services) -> int:
     return 0
 
 
+def _report(services: Services, args: argparse.Namespace) -> int:
+    now = services.clock()
+    start, end = analytics.period_bounds(args.period, now)
+    with services.db.unit_of_work() as session:
+        kpis = analytics.team_kpis(session, start, end, analytics.Scope.everything())
+        text = analytics.report_text(kpis)
+        if args.post:
+            reply = Reply.of(*(Text(part) for part in text.split("\n\n")), private=False)
+            outbox.enqueue(
+                session,
+                platform=args.platform,
+                kind="post",
+                channel=args.post,
+                reply=reply,
+                now=now,
+            )
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["period_start", "period_end", "section", "subject", "metric", "value"])
+        for row in analytics.report_rows(kpis):
+            writer.writerow([start.isoformat("T", "seconds"), end.isoformat("T", "seconds"), *row])
+    else:
+        print(text)
+    if args.post:
+        print(f"queued for {args.post} on {args.platform}; `whoknows serve` delivers it")
+    return 0
+
+
 RUNNERS = {
     "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
     "db": lambda services, args: _upgrade(services),
@@ -266,6 +304,7 @@ RUNNERS = {
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),
     "serve": lambda services, args: _serve(services, args.host, args.port),
+    "report": _report,
 }
 
 
