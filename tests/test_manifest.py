@@ -45,6 +45,7 @@ def test_every_declared_event_shortcut_and_command_has_a_slack_listener_and_back
         "chat:write",
         "im:write",
         "users:read",
+        "dnd:read",
         "app_mentions:read",
         "channels:history",
         "groups:history",

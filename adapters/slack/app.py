@@ -31,6 +31,7 @@ from sqlalchemy import select
 from adapters.commands import CommandRunner
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.presence import SlackPresence
 from adapters.slack.render import (
     LINK_ACTION,
     action_name,
@@ -101,6 +102,8 @@ class SlackAdapter:
         self.messenger = SlackMessenger(self.client)
         self._people: dict[str, int] = {}  # Slack user id → person id; safe to lose
         self.commands = commands or CommandRunner(services, router)
+        self.presence = SlackPresence(self.client, services)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -213,6 +216,11 @@ class SlackAdapter:
             reply = Reply(tuple(e for e in reply.elements if not isinstance(e, Form)))
         if not reply.elements:
             return
+        if handles:
+            # Fresh Slack presence for the people just shown, for the next asker.
+            task = asyncio.get_running_loop().create_task(self.presence.refresh(handles))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
         if respond is not None:
             await respond(

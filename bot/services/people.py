@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot import messages
 from bot.db.models import Identity, Person, Role, Team, utcnow
 from bot.services.audit import Denied
+from bot.services.presence import valid_timezone
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -131,18 +131,10 @@ def provision(
         link_identity(session, person, platform, external_id)
     elif person.display_name != name:
         person.display_name = name
-    if timezone and _valid_zone(timezone) and person.timezone != timezone:
+    if timezone and valid_timezone(timezone) and person.timezone != timezone:
         person.timezone = timezone
     if deleted and person.deleted_at is None:
         person.deleted_at = now or utcnow()
     elif not deleted and person.deleted_at is not None:
         person.deleted_at = None
     return person
-
-
-def _valid_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True

@@ -31,6 +31,9 @@ class Call:
 @dataclass
 class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Slack user id → "away" (everyone else is "active"), and who is in Do Not Disturb.
+    presence: dict[str, str] = field(default_factory=dict)
+    dnd: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     # method → queued (channel or None for any, status, body, headers), answered first
     failures: dict[str, list[tuple[str | None, int, dict[str, Any], dict[str, str]]]] = field(
@@ -42,7 +45,7 @@ class FakeSlack:
     # --- lifecycle ---
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
         self.server = TestServer(app, port=0)
         await self.server.start_server()
@@ -89,7 +92,9 @@ class FakeSlack:
     # --- handlers ---
     async def _args(self, request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            pass
+        elif request.content_type == "application/json":
             args.update(await request.json())
         else:
             args.update(dict(await request.post()))
@@ -127,5 +132,19 @@ class FakeSlack:
         if method == "users.list":
             return {"ok": True, "members": list(self.users.values())}
         if method == "users.getPresence":
-            return {"ok": True, "presence": "active"}
+            return {"ok": True, "presence": self.presence.get(str(args.get("user")), "active")}
+        if method == "dnd.teamInfo":
+            now = time.time()
+            users = str(args.get("users", "")).split(",")
+            return {
+                "ok": True,
+                "users": {
+                    u: {
+                        "dnd_enabled": u in self.dnd,
+                        "next_dnd_start_ts": now - 60 if u in self.dnd else 1,
+                        "next_dnd_end_ts": now + 3600 if u in self.dnd else 1,
+                    }
+                    for u in users
+                },
+            }
         return {"ok": True}

@@ -513,3 +513,55 @@ def test_a_rate_limited_post_is_retried_after_retry_after(demo: Services, router
         assert tries[1] - tries[0] >= 1.0
 
     run(demo, router, scenario)
+
+
+def test_presence_of_the_people_shown_is_asked_of_slack(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.presence["UMARIA"] = "away"
+        fake.dnd.add("UPRIYA")
+        await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        await fake.wait_for(lambda f: len(f.called("users.getPresence")) >= 2)
+        asked = {c["user"] for c in fake.called("users.getPresence")}
+        assert {"UMARIA", "UPRIYA"} <= asked
+        (dnd,) = fake.called("dnd.teamInfo")
+        assert "UMARIA" in dnd["users"]
+
+        def written(_: FakeSlack) -> bool:
+            with demo.db.unit_of_work() as session:
+                return people.by_key(session, "maria").presence.source == "slack-presence"
+
+        await fake.wait_for(written)
+        # Asked again at once: nobody is asked twice within a minute.
+        await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        await fake.wait_for(lambda f: len(f.called("response_url")) >= 2)
+        await asyncio.sleep(0.3)
+        assert len(fake.called("dnd.teamInfo")) == 1
+
+    run(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        assert people.by_key(session, "maria").presence.status == "away"
+        assert people.by_key(session, "priya").presence.status == "busy"
+
+
+def test_a_status_someone_chose_outlasts_slack_presence(demo: Services, router: Router) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.presence import SlackPresence
+
+    tomasz, omar = person_id(demo, "tomasz"), person_id(demo, "omar")
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.presence["UOMAR"] = "away"
+        poller = SlackPresence(AsyncWebClient(token="xoxb-test", base_url=fake.api_url), demo)
+        # Tomasz said "busy" in the bot (the demo's status); Slack says he is active.
+        await poller.refresh({tomasz: "UTOMASZ", omar: "UOMAR"})
+
+    run(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        assert people.by_key(session, "tomasz").presence.status == "busy"
+        assert people.by_key(session, "tomasz").presence.source != "slack-presence"
+        assert people.by_key(session, "omar").presence.status == "away"
