@@ -171,3 +171,12 @@ HOME_HELPED = "Answers credited to you"
 HOME_COVERAGE = "{team}: {tags} topics covered"
 HOME_SINGLE_EXPERT = "Only one person knows: {tags}."
 HOME_GAPS = "Asked in the last {days} days, and nobody clearly knows:"
+
+# Team settings
+TEAM_USAGE = "Usage: `team` to see, `team huddles #channel` or `team channel #channel` to set."
+TEAM_NONE = "You are not in a team yet: ask an admin to add you to one."
+TEAM_SHOW = "{team}: huddle threads go to {huddles}; escalations call in {channel}."
+TEAM_UNSET = "(not set: the channel you ask in)"
+TEAM_BAD_CHANNEL = "'{token}' is not a channel: mention one, like #billing-huddles."
+TEAM_NOT_ALLOWED = "Only a lead of the team or an admin may change where its huddles go."
+TEAM_SET = "{team}: {what} set to {channel}."

@@ -31,6 +31,8 @@ class Command:
     where: Where = field(default_factory=Where)
     # Platform mention tokens in `text` ("<@U123>", "@maria") resolved to person ids.
     mentions: dict[str, int] = field(default_factory=dict)
+    # Channel tokens in `text` ("<#C123|huddles>") resolved to the platform's channel ids.
+    channels: dict[str, str] = field(default_factory=dict)
     # Set when the command came from a button or a form.
     action_id: str | None = None
     values: dict[str, str] = field(default_factory=dict)

@@ -1,9 +1,18 @@
 """Skills: one module per user-facing capability, each registering on a Router."""
 
 from bot.router import Router
-from skills import availability, expertise, help, home, huddle, kb, whoknows
+from skills import (
+    availability,
+    expertise,
+    help,
+    home,
+    huddle,
+    kb,
+    team,
+    whoknows,
+)
 
-MODULES = (whoknows, huddle, expertise, availability, kb, help, home)
+MODULES = (whoknows, huddle, expertise, availability, kb, team, help, home)
 
 
 def build_router() -> Router:

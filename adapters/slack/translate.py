@@ -12,6 +12,7 @@ from bot.types import Command, Where
 PLATFORM = "slack"
 # `<@U123>` or, with should_escape on, `<@U123|maria>`.
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def mentioned_users(text: str) -> dict[str, str]:
@@ -19,14 +20,21 @@ def mentioned_users(text: str) -> dict[str, str]:
     return {match.group(0): match.group(1) for match in USER_MENTION.finditer(text or "")}
 
 
+def mentioned_channels(text: str) -> dict[str, str]:
+    """Channel token → Slack channel id (`<#C123|huddles>` → C123)."""
+    return {match.group(0): match.group(1) for match in CHANNEL_MENTION.finditer(text or "")}
+
+
 def slash_command(payload: Mapping[str, Any], person_id: int, mentions: dict[str, int]) -> Command:
+    text = str(payload.get("text", ""))
     return Command(
         platform=PLATFORM,
         person_id=person_id,
         name=str(payload.get("command", "")).lstrip("/"),
-        text=str(payload.get("text", "")),
+        text=text,
         where=Where(channel=payload.get("channel_id"), team=payload.get("team_id")),
         mentions=mentions,
+        channels=mentioned_channels(text),
     )
 
 

@@ -279,3 +279,28 @@ def test_the_start_button_on_a_who_knows_answer_opens_a_huddle(
     )
     number = int(re.search(r"#(\d+)", notices(picked)[0].text).group(1))
     assert _invited(demo, number) == ["omar"]
+
+
+def test_a_lead_sets_where_the_team_huddles_and_it_is_audited(
+    demo: Services, router: Router
+) -> None:
+    refused = say(demo, router, "alex", "team", "huddles #elsewhere")
+    assert notices(refused)[0].severity == "error"
+    done = router.dispatch(
+        Command(
+            "test",
+            person_id(demo, "priya"),
+            "team",
+            "huddles <#C0HUDDLE|billing-help>",
+            channels={"<#C0HUDDLE|billing-help>": "C0HUDDLE"},
+        ),
+        demo,
+    )
+    assert notices(done)[0].severity == "success"
+    assert "not a channel" in notices(say(demo, router, "priya", "team", "channel <b>"))[0].text
+    number = _open(demo, router, "chargebacks @maria")
+    with demo.db.unit_of_work() as session:
+        assert session.get(Huddle, number).channel_ref == "C0HUDDLE"
+    rows = [(r.action, r.allowed) for r in audit_rows(demo)]
+    assert rows == [("set_team_channel", False), ("set_team_channel", True)]
+    assert "billing-huddles" in audit_rows(demo)[-1].detail  # what it was before
