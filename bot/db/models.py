@@ -450,3 +450,43 @@ class Revision(Base):
 
     part: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TeamsUser(Base):
+    """A Microsoft Teams user the bot knows: the ids mentions and 1:1 chats need.
+
+    `aad_object_id` is the person's `identity.external_id` on Teams; `user_id`
+    (29:…) is what the Bot Framework uses for them; `conversation_id` is their 1:1
+    chat with the bot once there is one, the reference proactive messages go to.
+    """
+
+    __tablename__ = "teams_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(500))
+    bot_id: Mapped[str | None] = mapped_column(String(200))
+    conversation_id: Mapped[str | None] = mapped_column(String(500))
+    # False once Teams refused a proactive message (the app blocked or uninstalled).
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TeamsChannel(Base):
+    """A Teams channel or group chat the bot is in: where huddle threads can be posted."""
+
+    __tablename__ = "teams_channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The channel's id (19:…@thread.tacv2), or the group chat's conversation id.
+    conversation_id: Mapped[str] = mapped_column(String(500), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # channel, groupChat
+    team_id: Mapped[str | None] = mapped_column(String(500), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(500))
+    bot_id: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,615 @@
+"""The Teams bot: `/api/messages` on botbuilder's CloudAdapter, then translate, dispatch, render.
+
+Every activity is authenticated before anything reads it: with MICROSOFT_APP_ID
+set it must carry a Bot Framework JWT (issuer, audience = our app id, signed
+with a published key, `serviceurl` claim = the activity's serviceUrl), or it
+gets 401 and has no effect. botbuilder fetches the signing keys with blocking
+`requests`, so the check runs in a thread. With no app id (local development)
+only requests over loopback are taken.
+
+Then the activity is acknowledged at once and handled in a task (Teams wants an
+answer within 15 s; the router may take longer): messages and card buttons
+become Commands, conversation and installation updates keep conversation
+references and the roster in step. Answers go back through the connector;
+huddle posts and DMs go through the outbox and the worker, which is kicked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import web
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticateRequestResult
+from sqlalchemy import select
+
+from adapters.teams import graph, store, translate
+from adapters.teams.credentials import AppToken
+from adapters.teams.messenger import TeamsMessenger
+from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
+from adapters.teams.translate import PLATFORM, Account
+from bot import events, outbox
+from bot.db.models import DeliveryState, Huddle, Identity, Outbox
+from bot.ports import DeliveryError
+from bot.router import Router
+from bot.services import Services, people
+from bot.services.huddles import mention
+from bot.types import Command, Form, Line, Mention, Notice, PersonCard, Reply, Text
+
+log = logging.getLogger(__name__)
+
+WELCOME = (
+    "Hi, I'm whoknows: I find the colleague who knows, so you never put a customer on hold "
+    "to hunt. Ask me here (`refund for a prepaid top-up`), or mention me in a channel "
+    "(`@whoknows refunds`)."
+)
+UNREACHABLE = (
+    " I could not message {name} in Teams (they blocked the bot or removed the app), so only "
+    "the others were asked in huddle thread #{id}."
+)
+# An Action.Execute must be answered in the HTTP response; the real answer follows as a message.
+INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
+NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accepted"
+
+
+def bot_framework_configuration(settings: TeamsSettings) -> SimpleNamespace:
+    """botbuilder's configuration, every endpoint spelled out (so tests can move them)."""
+    return SimpleNamespace(
+        APP_ID=settings.app_id or "",
+        APP_PASSWORD=settings.app_password or "",
+        APP_TYPE=settings.app_type,
+        APP_TENANTID=settings.app_tenant_id,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=BOT_FRAMEWORK,
+        TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=(
+            f"{settings.login_url}/{BOT_FRAMEWORK_TENANT}/v2.0/.well-known/openid-configuration"
+        ),
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=settings.bot_authority,
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=BOT_FRAMEWORK,
+        OAUTH_URL=BOT_FRAMEWORK,
+        CALLER_ID="urn:botframework:azure",
+        VALIDATE_AUTHORITY=True,
+    )
+
+
+def over_loopback(request: web.Request) -> bool:
+    """Whether the request came in on a loopback address, from a loopback address."""
+    transport = request.transport
+    local = transport.get_extra_info("sockname") if transport is not None else None
+    try:
+        return bool(
+            local
+            and ipaddress.ip_address(str(local[0]).split("%")[0]).is_loopback
+            and ipaddress.ip_address(str(request.remote or "")).is_loopback
+        )
+    except ValueError:
+        return False
+
+
+def delivery_key(activity: Mapping[str, Any]) -> str | None:
+    """Activity ids are unique within a conversation (channel post ids are timestamps)."""
+    if not activity.get("id"):
+        return None
+    where = hashlib.sha256(translate.conversation_id(activity).encode()).hexdigest()[:16]
+    return f"{activity['id']}@{where}"[:200]
+
+
+class TeamsAdapter:
+    def __init__(
+        self,
+        services: Services,
+        router: Router,
+        settings: TeamsSettings,
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.services = services
+        self.router = router
+        self.settings = settings
+        self.kick = kick
+        self.auth = ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings))
+        self.cloud = CloudAdapter(self.auth)
+        token = None
+        if settings.app_id and settings.app_password:
+            token = AppToken(
+                settings.app_id,
+                settings.app_password,
+                settings.bot_authority,
+                f"{BOT_FRAMEWORK}/.default",
+            )
+        self.messenger = TeamsMessenger(
+            services.db,
+            services.clock,
+            token,
+            bot_id=f"28:{settings.app_id}" if settings.app_id else None,
+            on_blocked=self.tell_requester,
+        )
+        self.presence: graph.GraphPresence | None = None
+        if settings.graph_enabled:
+            assert settings.graph_client_id and settings.graph_client_secret
+            self.presence = graph.GraphPresence(
+                settings.graph_api_url,
+                AppToken(
+                    settings.graph_client_id,
+                    settings.graph_client_secret,
+                    settings.graph_authority,
+                    graph.SCOPE,
+                ),
+            )
+        self._people: dict[str, int] = {}  # AAD object id → person id; safe to lose
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "message": self.on_message,
+            "conversationUpdate": self.on_roster,
+            "installationUpdate": self.on_roster,
+            "invoke": self.on_invoke,
+        }
+
+    # --- HTTP -------------------------------------------------------------------------
+    def mount(self, web_app: web.Application) -> None:
+        web_app.router.add_post("/api/messages", self.handle)
+        web_app.on_startup.append(self._start)
+        web_app.on_cleanup.append(self._stop)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self.settings.app_id and not over_loopback(request):
+            return web.Response(status=401, text=NOT_LOCAL)
+        header = request.headers.get("Authorization") or None
+        if self.settings.app_id and not (header or "").startswith("Bearer "):
+            return web.Response(status=401, text="a Bot Framework token is required")
+        try:
+            body = json.loads(await request.read())
+            if not isinstance(body, dict) or not body.get("type"):
+                raise ValueError("not an activity")
+            activity = Activity().deserialize(body)
+        except ValueError:
+            return web.Response(status=400, text="expected an activity as JSON")
+        checked = await self.authenticate(activity, header)
+        if checked is None:
+            return web.Response(status=401, text="invalid Bot Framework token")
+        key = delivery_key(body)
+        if key is not None and not await asyncio.to_thread(self._first_delivery, key):
+            return web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+
+        async def turn(_: Any) -> None:
+            await self.on_activity(body)
+
+        self.spawn(self.cloud.process_activity(checked, activity, turn))
+        return web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+
+    async def authenticate(
+        self, activity: Activity, header: str | None
+    ) -> AuthenticateRequestResult | None:
+        def check() -> AuthenticateRequestResult:
+            return asyncio.run(self.auth.authenticate_request(activity, header))
+
+        try:
+            return await asyncio.to_thread(check)
+        except Exception as error:  # PermissionError, and whatever a malformed token raises
+            log.warning("Teams activity refused: %s: %s", type(error).__name__, str(error)[:200])
+            return None
+
+    def _first_delivery(self, key: str) -> bool:
+        with self.services.db.unit_of_work() as session:
+            return events.first_delivery(session, PLATFORM, key, self.services.clock())
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("handling a Teams activity failed")
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start(self, app: web.Application) -> None:
+        if self.presence is not None:
+            self._tasks.add(asyncio.get_running_loop().create_task(self._presence_loop()))
+
+    async def _stop(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.messenger.close()
+
+    # --- one turn ---------------------------------------------------------------------
+    async def on_activity(self, body: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._remember, body)
+        handler = self.handlers.get(str(body.get("type")))
+        if handler is not None:
+            await handler(body)
+
+    def _remember(self, body: Mapping[str, Any]) -> None:
+        """Keep the references this activity carries, for messages sent later."""
+        service_url = str(body.get("serviceUrl") or "")
+        if not service_url:
+            return
+        now = self.services.clock()
+        kind = translate.conversation_type(body)
+        sender = translate.account(body.get("from"))
+        common = {
+            "service_url": service_url,
+            "tenant_id": translate.tenant_id(body),
+            "bot_id": (body.get("recipient") or {}).get("id"),
+            "now": now,
+        }
+        with self.services.db.unit_of_work() as session:
+            if kind == "personal":
+                if sender.id:
+                    chat = translate.conversation_id(body)
+                    store.remember_user(
+                        session,
+                        aad_object_id=sender.key,
+                        user_id=sender.id,
+                        conversation_id=chat,
+                        **common,
+                    )
+                return
+            place = translate.channel_id(body) or translate.conversation_id(body)
+            store.remember_channel(
+                session,
+                conversation_id=place,
+                kind="channel" if kind == "channel" else "groupChat",
+                team_id=translate.team_id(body),
+                **common,
+            )
+            if sender.id and not sender.id.startswith("28:"):
+                store.remember_user(session, aad_object_id=sender.key, user_id=sender.id, **common)
+
+    # --- people -----------------------------------------------------------------------
+    async def person_id(self, who: Account, timezone: str | None = None) -> int:
+        if who.key in self._people:
+            return self._people[who.key]
+
+        def find_or_provision() -> int:
+            with self.services.db.unit_of_work() as session:
+                person = people.by_identity(session, PLATFORM, who.key)
+                if person is None or timezone:
+                    person = people.provision(
+                        session,
+                        PLATFORM,
+                        who.key,
+                        name=who.name or (person.display_name if person else who.key),
+                        timezone=timezone,
+                        now=self.services.clock(),
+                    )
+                    session.flush()
+                return person.id
+
+        found = await asyncio.to_thread(find_or_provision)
+        self._people[who.key] = found
+        return found
+
+    async def mentioned(self, who: Account, body: Mapping[str, Any]) -> int | None:
+        """The person an inbound mention names (its entity has only the 29: id)."""
+        if who.aad_object_id:
+            return await self.person_id(who)
+
+        def known() -> str | None:
+            with self.services.db.unit_of_work() as session:
+                row = store.user_by_teams_id(session, who.id)
+                return row.aad_object_id if row else None
+
+        aad = await asyncio.to_thread(known)
+        if aad is None:
+            place = translate.team_id(body) or translate.conversation_id(body)
+            try:
+                member = await self.messenger.member(str(body["serviceUrl"]), place, who.id)
+            except Exception:
+                log.warning("could not look up a mentioned Teams user")
+                return None
+            await asyncio.to_thread(self._sync_members, [member], body)
+            aad = member.get("aadObjectId") or who.id
+        return await self.person_id(Account(who.id, aad, who.name))
+
+    def _sync_members(
+        self,
+        members: list[Mapping[str, Any]],
+        body: Mapping[str, Any],
+        *,
+        removed: bool = False,
+    ) -> None:
+        """Provision (or, removed, retire) the people of a roster, with their Teams ids."""
+        now = self.services.clock()
+        with self.services.db.unit_of_work() as session:
+            for raw in members:
+                who = translate.account(raw)
+                if not who.id or who.id.startswith("28:"):
+                    continue
+                if not removed:
+                    store.remember_user(
+                        session,
+                        aad_object_id=who.key,
+                        user_id=who.id,
+                        service_url=str(body["serviceUrl"]),
+                        tenant_id=raw.get("tenantId") or translate.tenant_id(body),
+                        bot_id=(body.get("recipient") or {}).get("id"),
+                        now=now,
+                    )
+                elif people.by_identity(session, PLATFORM, who.key) is None:
+                    continue
+                upn = str(raw.get("userPrincipalName") or raw.get("email") or "")
+                person = people.provision(
+                    session,
+                    PLATFORM,
+                    who.key,
+                    name=who.name or upn or who.key,
+                    key_hint=upn.partition("@")[0] or None,
+                    deleted=removed,
+                    now=now,
+                )
+                session.flush()
+                self._people[who.key] = person.id
+
+    def _handles(self, reply: Reply) -> dict[int, str]:
+        """AAD object ids of the people on cards and in mentions (for links and pings)."""
+        ids = {e.person_id for e in reply.elements if isinstance(e, PersonCard)}
+        ids |= {
+            part.person_id
+            for e in reply.elements
+            if isinstance(e, Line)
+            for part in e.parts
+            if isinstance(part, Mention)
+        }
+        if not ids:
+            return {}
+        with self.services.db.unit_of_work() as session:
+            rows = session.execute(
+                select(Identity.person_id, Identity.external_id).where(
+                    Identity.platform == PLATFORM, Identity.person_id.in_(ids)
+                )
+            )
+            return {person_id: external for person_id, external in rows}
+
+    # --- commands ---------------------------------------------------------------------
+    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
+        reply = await asyncio.to_thread(self.router.dispatch, command, self.services)
+        handles = await asyncio.to_thread(self._handles, reply)
+        self.kick()
+        return reply, handles
+
+    async def respond(
+        self,
+        body: Mapping[str, Any],
+        reply: Reply,
+        handles: dict[int, str],
+        *,
+        pressed: bool = False,
+        form: bool = False,
+    ) -> None:
+        """Answer where the person asked.
+
+        A mention in a channel is answered in its thread, as it was asked in the open;
+        a private answer to a button pressed on a channel post (a form, a notice for
+        one person) goes to the presser's 1:1 chat with the bot instead.
+        """
+        if not reply.elements:
+            return
+        personal = translate.conversation_type(body) == "personal"
+        settled = not any(
+            isinstance(e, Form) or (isinstance(e, Notice) and e.severity in {"warning", "error"})
+            for e in reply.elements
+        )
+        if form and personal and settled and body.get("replyToId"):
+            # A submitted form is replaced by its outcome, so it cannot be sent twice.
+            await self.messenger.replace(body, reply, handles)
+            return
+        if pressed and reply.private and not personal:
+            who = translate.account(body.get("from"))
+            try:
+                await self.messenger.direct_message(who.key, reply, handles=handles)
+                return
+            except DeliveryError:
+                log.info("no 1:1 chat for a private answer; answering in the conversation")
+        await self.messenger.answer(body, reply, handles)
+
+    async def on_message(self, body: dict[str, Any]) -> None:
+        sender = translate.account(body.get("from"))
+        if not sender.id or sender.id.startswith("28:"):
+            return  # bots, including this one
+        person = await self.person_id(sender, body.get("localTimezone") or None)
+        data = translate.card_data(body)
+        if data is not None:
+            reply, handles = await self.run(translate.card_action(data, body, person))
+            await self.respond(body, reply, handles, pressed=True, form=translate.is_form(data))
+            return
+        said = translate.said(body)
+        if translate.conversation_type(body) == "channel" and translate.thread_root(body):
+            # A reply in a thread: the huddle it belongs to, if any, records it.
+            await self.run(translate.thread_message(body, person))
+        if not said.to_bot:
+            return
+        mentions = {}
+        for token, who in said.mentions.items():
+            found = await self.mentioned(who, body)
+            if found is not None:
+                mentions[token] = found
+        reply, handles = await self.run(translate.text_command(body, person, said.text, mentions))
+        await self.respond(body, reply, handles)
+
+    async def on_invoke(self, body: dict[str, Any]) -> None:
+        """Action.Execute (Universal Actions): handled like Action.Submit."""
+        if body.get("name") != translate.CARD_ACTION:
+            return
+        data = translate.card_data(body)
+        sender = translate.account(body.get("from"))
+        if data is None or not sender.id:
+            return
+        person = await self.person_id(sender)
+        reply, handles = await self.run(translate.card_action(data, body, person))
+        await self.respond(body, reply, handles, pressed=True, form=translate.is_form(data))
+
+    # --- installs and rosters ---------------------------------------------------------
+    async def on_roster(self, body: dict[str, Any]) -> None:
+        change = translate.roster(body)
+        service_url = str(body.get("serviceUrl") or "")
+        team = translate.team_id(body)
+        place = team or translate.conversation_id(body)
+        if change.uninstalled:
+            await asyncio.to_thread(self._forget, body)
+            return
+        if change.installed and team:
+            await self._sync_channels(body, team)
+        if change.installed and translate.conversation_type(body) != "personal":
+            try:
+                members = await self.messenger.members(service_url, place)
+            except Exception:
+                log.exception("could not read the roster of a Teams team or chat")
+            else:
+                await asyncio.to_thread(self._sync_members, members, body)
+        elif change.added:
+            await self._sync_added(body, place, change.added)
+        if change.removed:
+            removed = [{"id": a.id, "aadObjectId": a.aad_object_id} for a in change.removed]
+            await asyncio.to_thread(self._sync_members, removed, body, removed=True)
+        if change.event and change.channel:
+            await asyncio.to_thread(self._channel_event, body, change.event, change.channel)
+        if change.greet:
+            await self._welcome(body)
+
+    async def _sync_channels(self, body: Mapping[str, Any], team: str) -> None:
+        try:
+            channels = await self.messenger.channels(str(body["serviceUrl"]), team)
+        except Exception:
+            log.exception("could not list the channels of a Teams team")
+            return
+        for channel in channels:
+            if channel.get("id"):
+                await asyncio.to_thread(
+                    self._channel_event,
+                    body,
+                    "channelCreated",
+                    (str(channel["id"]), channel.get("name")),
+                )
+
+    async def _sync_added(
+        self, body: Mapping[str, Any], place: str, added: tuple[Account, ...]
+    ) -> None:
+        """New members: their names come from the connector (membersAdded has only ids)."""
+        members = []
+        for who in added:
+            try:
+                members.append(await self.messenger.member(str(body["serviceUrl"]), place, who.id))
+            except Exception:
+                log.warning("could not look up a new Teams member; keeping their ids")
+                members.append({"id": who.id, "aadObjectId": who.aad_object_id, "name": who.name})
+        await asyncio.to_thread(self._sync_members, members, body)
+
+    def _channel_event(
+        self, body: Mapping[str, Any], event: str, channel: tuple[str, str | None]
+    ) -> None:
+        with self.services.db.unit_of_work() as session:
+            if event == "channelDeleted":
+                store.forget_channel(session, channel[0])
+                return
+            if event not in {"channelCreated", "channelRenamed", "channelRestored"}:
+                return
+            store.remember_channel(
+                session,
+                conversation_id=channel[0],
+                kind="channel",
+                team_id=translate.team_id(body),
+                name=channel[1],
+                service_url=str(body["serviceUrl"]),
+                tenant_id=translate.tenant_id(body),
+                bot_id=(body.get("recipient") or {}).get("id"),
+                now=self.services.clock(),
+            )
+
+    def _forget(self, body: Mapping[str, Any]) -> None:
+        with self.services.db.unit_of_work() as session:
+            team = translate.team_id(body)
+            if team:
+                store.forget_team(session, team)
+            elif translate.conversation_type(body) == "personal":
+                who = translate.account(body.get("from"))
+                store.set_user_active(session, who.key, False)
+            else:
+                store.forget_channel(session, translate.conversation_id(body))
+
+    async def _welcome(self, body: Mapping[str, Any]) -> None:
+        installer = translate.account(body.get("from"))
+        if not installer.id:
+            return
+        person = await self.person_id(installer)
+        help_reply, _ = await self.run(Command(PLATFORM, person, "help"))
+        reply = Reply((Text(WELCOME), *help_reply.elements), private=False)
+        await self.messenger.answer(body, reply, {}, reply_to=False)
+
+    # --- presence ---------------------------------------------------------------------
+    async def refresh_presence(self) -> int:
+        assert self.presence is not None
+
+        def everyone() -> list[str]:
+            with self.services.db.unit_of_work() as session:
+                return store.teams_people(session)
+
+        statuses = await self.presence.fetch(
+            self.messenger.session, await asyncio.to_thread(everyone)
+        )
+        lasts = timedelta(seconds=2 * self.settings.presence_interval_s)
+
+        def write() -> int:
+            with self.services.db.unit_of_work() as session:
+                return graph.apply(session, statuses, self.services.clock(), lasts)
+
+        return await asyncio.to_thread(write)
+
+    async def _presence_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_presence()
+            except Exception:  # the next round tries again; working hours stand meanwhile
+                log.exception("reading Teams presence from Graph failed")
+            await asyncio.sleep(self.settings.presence_interval_s)
+
+    # --- a refused 1:1 message --------------------------------------------------------
+    async def tell_requester(self, handle: str) -> None:
+        """An invited expert cannot be messaged: say so in the huddle's thread, to the asker."""
+        await asyncio.to_thread(self._tell_requester, handle)
+        self.kick()
+
+    def _tell_requester(self, handle: str) -> None:
+        with self.services.db.unit_of_work() as session:
+            person = people.by_identity(session, PLATFORM, handle)
+            if person is None:
+                return
+            # The invitation being delivered right now: leased, so attempted and pending.
+            row = session.scalar(
+                select(Outbox)
+                .where(
+                    Outbox.platform == PLATFORM,
+                    Outbox.kind == "dm",
+                    Outbox.person_id == person.id,
+                    Outbox.state == DeliveryState.PENDING,
+                    Outbox.attempts > 0,
+                    Outbox.huddle_id.is_not(None),
+                )
+                .order_by(Outbox.id.desc())
+                .limit(1)
+            )
+            huddle = session.get(Huddle, row.huddle_id) if row is not None else None
+            requester = huddle.requester if huddle is not None else None
+            if huddle is None or requester is None or requester.id == person.id:
+                return
+            note = UNREACHABLE.format(name=person.display_name, id=huddle.id)
+            outbox.enqueue(
+                session,
+                platform=huddle.platform or PLATFORM,
+                kind="thread",
+                huddle=huddle,
+                reply=Reply((Line((mention(requester), note)),), private=False),
+                now=self.services.clock(),
+            )

@@ -1,0 +1,233 @@
+"""Teams conversation references in the database: who can be messaged where.
+
+Proactive messages (huddle invitations, thread posts) need what an inbound
+activity carried: the service URL, the tenant, the bot's id and the
+conversation id. Every activity refreshes them; writes are upserts, so two
+workers seeing the same activity cannot collide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.db.models import TeamsChannel, TeamsUser
+
+GENERAL = "General"  # Teams lists a team's first channel without a name
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Enough to send into a conversation without an inbound activity to answer."""
+
+    conversation_id: str
+    service_url: str
+    tenant_id: str | None
+    bot_id: str | None
+    kind: str  # personal, channel, groupChat
+    active: bool = True
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class UserReference:
+    """A user's ids and, once there is one, their 1:1 chat with the bot."""
+
+    aad_object_id: str
+    user_id: str
+    service_url: str
+    tenant_id: str | None
+    bot_id: str | None
+    conversation_id: str | None
+    active: bool
+
+
+def _upsert(
+    session: Session,
+    model: type,
+    values: dict[str, Any],
+    key: str,
+    keep: set[str],
+    fixed: frozenset[str] = frozenset(),
+) -> None:
+    """Insert, or update the row: `keep` columns only with a new value, `fixed` never."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(**values)
+    table = model.__table__  # type: ignore[attr-defined]
+    changes = {
+        name: (
+            func.coalesce(statement.excluded[name], table.c[name])
+            if name in keep
+            else statement.excluded[name]
+        )
+        for name in values
+        if name != key and name not in fixed
+    }
+    session.execute(statement.on_conflict_do_update(index_elements=[key], set_=changes))
+
+
+def remember_user(
+    session: Session,
+    *,
+    aad_object_id: str,
+    user_id: str,
+    service_url: str,
+    tenant_id: str | None,
+    bot_id: str | None,
+    now: datetime,
+    conversation_id: str | None = None,
+) -> None:
+    """A user seen in an activity or a roster; with their 1:1 chat when it is that chat."""
+    values: dict[str, Any] = {
+        "aad_object_id": aad_object_id,
+        "user_id": user_id,
+        "service_url": service_url,
+        "tenant_id": tenant_id,
+        "bot_id": bot_id,
+        "conversation_id": conversation_id,
+        "updated_at": now,
+        "active": True,
+    }
+    keep = {"tenant_id", "bot_id", "conversation_id"}
+    # Writing to the bot lifts whatever blocked it before; a roster listing does not.
+    fixed = frozenset() if conversation_id is not None else frozenset({"active"})
+    _upsert(session, TeamsUser, values, "aad_object_id", keep, fixed)
+
+
+def remember_channel(
+    session: Session,
+    *,
+    conversation_id: str,
+    kind: str,
+    service_url: str,
+    tenant_id: str | None,
+    bot_id: str | None,
+    now: datetime,
+    team_id: str | None = None,
+    name: str | None = None,
+) -> None:
+    values = {
+        "conversation_id": conversation_id,
+        "kind": kind,
+        "team_id": team_id,
+        "name": name,
+        "tenant_id": tenant_id,
+        "service_url": service_url,
+        "bot_id": bot_id,
+        "active": True,
+        "updated_at": now,
+    }
+    _upsert(session, TeamsChannel, values, "conversation_id", {"team_id", "name", "bot_id"})
+
+
+def user(session: Session, aad_object_id: str) -> TeamsUser | None:
+    return session.scalar(select(TeamsUser).where(TeamsUser.aad_object_id == aad_object_id))
+
+
+def user_reference(session: Session, aad_object_id: str) -> UserReference | None:
+    row = user(session, aad_object_id)
+    if row is None:
+        return None
+    return UserReference(
+        row.aad_object_id,
+        row.user_id,
+        row.service_url,
+        row.tenant_id,
+        row.bot_id,
+        row.conversation_id,
+        row.active,
+    )
+
+
+def user_by_teams_id(session: Session, user_id: str) -> TeamsUser | None:
+    return session.scalar(select(TeamsUser).where(TeamsUser.user_id == user_id).limit(1))
+
+
+def _channel_reference(row: TeamsChannel) -> Reference:
+    return Reference(
+        row.conversation_id,
+        row.service_url,
+        row.tenant_id,
+        row.bot_id,
+        row.kind,
+        row.active,
+        row.name or (GENERAL if row.conversation_id == row.team_id else None),
+    )
+
+
+def find_channel(session: Session, channel: str) -> Reference | None:
+    """A channel by its id, or by its name (`billing-huddles`, `#billing-huddles`)."""
+    name = channel.strip().lstrip("#").lower()
+    rows = session.scalars(
+        select(TeamsChannel)
+        .where(
+            or_(
+                TeamsChannel.conversation_id == channel,
+                func.lower(TeamsChannel.name) == name,
+                # A team's General channel has the team's id and no name.
+                (TeamsChannel.conversation_id == TeamsChannel.team_id) & (name == GENERAL.lower()),
+            )
+        )
+        .order_by(TeamsChannel.active.desc(), TeamsChannel.updated_at.desc())
+    ).all()
+    exact = [r for r in rows if r.conversation_id == channel]
+    return _channel_reference((exact or rows)[0]) if rows else None
+
+
+def conversation(session: Session, conversation_id: str) -> Reference | None:
+    """A stored channel, group chat or 1:1 chat by its conversation id."""
+    channel = session.scalar(
+        select(TeamsChannel).where(TeamsChannel.conversation_id == conversation_id)
+    )
+    if channel is not None:
+        return _channel_reference(channel)
+    row = session.scalar(
+        select(TeamsUser).where(TeamsUser.conversation_id == conversation_id).limit(1)
+    )
+    if row is None:
+        return None
+    return Reference(
+        conversation_id, row.service_url, row.tenant_id, row.bot_id, "personal", row.active
+    )
+
+
+def set_user_active(session: Session, aad_object_id: str, active: bool) -> None:
+    session.execute(
+        update(TeamsUser).where(TeamsUser.aad_object_id == aad_object_id).values(active=active)
+    )
+
+
+def set_conversation(session: Session, aad_object_id: str, conversation_id: str) -> None:
+    session.execute(
+        update(TeamsUser)
+        .where(TeamsUser.aad_object_id == aad_object_id)
+        .values(conversation_id=conversation_id)
+    )
+
+
+def forget_team(session: Session, team_id: str) -> None:
+    """The app was removed from a team: its channels can no longer be posted in."""
+    session.execute(
+        update(TeamsChannel)
+        .where(or_(TeamsChannel.team_id == team_id, TeamsChannel.conversation_id == team_id))
+        .values(active=False)
+    )
+
+
+def forget_channel(session: Session, conversation_id: str) -> None:
+    session.execute(
+        update(TeamsChannel)
+        .where(TeamsChannel.conversation_id == conversation_id)
+        .values(active=False)
+    )
+
+
+def teams_people(session: Session) -> list[str]:
+    """Every Teams user's AAD object id (for presence)."""
+    return list(session.scalars(select(TeamsUser.aad_object_id).order_by(TeamsUser.id)))

@@ -1,0 +1,229 @@
+"""The Teams bot against the Bot Framework protocol: signed activities in, connector calls out.
+
+Activities go to the real aiohttp application (`whoknows serve`'s) with
+`serviceUrl` pointing at a local fake connector, and carry JWTs signed by a
+local key whose OpenID metadata a local (HTTPS) login server publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import func, select
+
+from bot.db.models import Person, PlatformEvent, TeamsChannel, TeamsUser
+from bot.router import Router
+from bot.services import Services
+from tests.adapters.teams.conftest import Teams
+from tests.adapters.teams.fake_teams import APP_ID, USERS
+
+CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def card_of(call_body: dict[str, Any]) -> dict[str, Any]:
+    activity = call_body.get("activity", call_body)
+    (attachment,) = activity["attachments"]
+    assert attachment["contentType"] == CARD
+    return attachment["content"]
+
+
+def text_of(card: dict[str, Any]) -> str:
+    return json.dumps(card["body"], ensure_ascii=False)
+
+
+def counts(services: Services) -> list[int]:
+    """Rows an accepted activity would add: events, people, Teams references."""
+    with services.db.unit_of_work() as session:
+        return [
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (PlatformEvent, Person, TeamsUser, TeamsChannel)
+        ]
+
+
+# --- who may call /api/messages ---------------------------------------------------------
+
+
+def test_an_activity_without_a_token_gets_401_and_does_nothing(
+    demo: Services, router: Router, teams_env
+) -> None:
+    before = counts(demo)
+
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        response = await teams.send(activity, token="")
+        assert response.status == 401
+        response = await teams.send(activity, headers={"Authorization": "Basic abc"})
+        assert response.status == 401
+        await asyncio.sleep(0.3)
+        assert teams.connector.calls == []
+
+    teams_env(demo, router, scenario)
+    assert counts(demo) == before
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["wrong audience", "other serviceUrl", "wrong issuer", "other key", "expired", "garbage"],
+)
+def test_a_token_not_for_this_bot_or_this_service_gets_401(
+    demo: Services, router: Router, teams_env, forgery: str
+) -> None:
+    before = counts(demo)
+
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        url = activity["serviceUrl"]
+        token = {
+            "wrong audience": lambda: teams.login.token(url, aud="someone-elses-app"),
+            "other serviceUrl": lambda: teams.login.token("https://smba.example.net/emea/"),
+            "wrong issuer": lambda: teams.login.token(url, iss="https://sts.example.net/"),
+            "other key": lambda: teams.login.token(
+                url, signing_key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            ),
+            "expired": lambda: teams.login.token(url, exp=1_000_000, nbf=999_000, iat=999_000),
+            "garbage": lambda: "not.a.jwt",
+        }[forgery]()
+        response = await teams.send(activity, token=token)
+        assert response.status == 401
+        await asyncio.sleep(0.3)
+        assert teams.connector.calls == []
+
+    teams_env(demo, router, scenario)
+    assert counts(demo) == before
+
+
+def test_a_signed_question_in_a_personal_chat_gets_the_answer_card(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        response = await teams.send(activity)
+        assert response.status == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        (answer,) = teams.connector.sent("POST", "/activities")
+        # A reply to the activity, in alex's chat, with the bot's own token.
+        assert answer.path == f"/v3/conversations/a:chat-29:alex/activities/{activity['id']}"
+        assert answer.body["replyToId"] == activity["id"]
+        assert answer.authorization == "Bearer token:https://api.botframework.com/.default"
+        card = card_of(answer.body)
+        assert card["version"] == "1.5" and card["type"] == "AdaptiveCard"
+        text = text_of(card)
+        # Knowledge first, then the experts, then the actions.
+        article = text.index("Refund for a prepaid top-up made to the wrong number")
+        assert article < text.index("Maria Santos") < text.index("Start huddle thread")
+        chat = f"https://teams.microsoft.com/l/chat/0/0?users={USERS['maria'].aad}"
+        assert chat in text
+        picker = next(e for e in card["body"] if e["type"] == "Input.ChoiceSet")
+        assert picker["isMultiSelect"] is True and picker["id"] == "experts"
+        submits = [
+            a["data"]["wk.action"]
+            for e in card["body"]
+            if e["type"] == "ActionSet"
+            for a in e["actions"]
+            if a["type"] == "Action.Submit"
+        ]
+        assert "huddle.start" in submits and "kb.helpful" in submits
+        # The token came from the bot's tenant-independent authority, with its secret.
+        (grant,) = teams.login.token_requests
+        assert grant["tenant"] == "botframework.com" and grant["client_id"] == APP_ID
+
+    teams_env(demo, router, scenario)
+
+
+def test_the_same_activity_twice_is_answered_once(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "kb apn")
+        for _ in range(3):
+            assert (await teams.send(activity)).status == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        await asyncio.sleep(0.5)
+        assert len(teams.connector.sent("POST", "/activities")) == 1
+
+    teams_env(demo, router, scenario)
+
+
+def test_a_channel_mention_is_stripped_and_answered_in_the_thread(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        bot_text, bot_entity = teams.mention(None)
+        conversation = "19:billing-huddles@thread.tacv2;messageid=777"
+        activity = teams.activity(
+            "alex",
+            f"<p>{bot_text} kb apn &amp; roaming</p>",
+            conversation=conversation,
+            conversation_type="channel",
+            entities=[bot_entity],
+        )
+        assert (await teams.send(activity)).status == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        (answer,) = teams.connector.sent("POST", "/activities")
+        assert answer.path.startswith(f"/v3/conversations/{conversation}/activities")
+        text = text_of(card_of(answer.body))
+        assert "apn" in text.lower() and "whoknows</at>" not in text
+
+    teams_env(demo, router, scenario)
+
+
+def test_channel_chatter_without_a_mention_is_not_answered(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity(
+            "alex", "lunch anyone?", conversation_type="channel", conversation=None
+        )
+        assert (await teams.send(activity)).status == 200
+        await asyncio.sleep(0.5)
+        assert teams.connector.sent("POST", "/activities") == []
+
+    teams_env(demo, router, scenario)
+
+
+def test_an_action_execute_invoke_is_answered_at_once_and_then_in_the_chat(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        invoke = teams.activity(
+            "alex",
+            kind="invoke",
+            name="adaptiveCard/action",
+            value={
+                "action": {
+                    "type": "Action.Execute",
+                    "verb": "kb.helpful",
+                    "data": {"wk.action": "kb.helpful", "wk.value": "1"},
+                }
+            },
+        )
+        response = await teams.send(invoke)
+        assert response.status == 200
+        assert (await response.json())["statusCode"] == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        text = text_of(card_of(teams.connector.sent("POST", "/activities")[0].body))
+        assert "helpful" in text
+
+    teams_env(demo, router, scenario)
+
+
+def test_without_an_app_id_only_loopback_requests_are_taken(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        # The test client talks to 127.0.0.1: local development, no token needed.
+        response = await teams.send(teams.activity("alex", "kb apn"), token="")
+        assert response.status == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        assert teams.connector.sent("POST", "/activities")[0].authorization is None
+
+    teams_env(
+        demo,
+        router,
+        scenario,
+        env={"MICROSOFT_APP_ID": "", "MICROSOFT_APP_PASSWORD": "", "WHOKNOWS_TEAMS_LOCAL": "1"},
+    )
