@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="seed the demo org into an empty database")
 
+    teams = commands.add_parser("teams-package", help="write the Teams app package to upload")
+    teams.add_argument("--host", required=True, help="the public host of `whoknows serve`")
+    teams.add_argument("--app-id", help="the Azure Bot's app id (default: MICROSOFT_APP_ID)")
+    teams.add_argument("-o", "--output", type=Path, default=Path("whoknows-teams.zip"))
+
     report = commands.add_parser("report", help="team KPIs: huddles, knowledge, top helpers")
     report.add_argument("--period", choices=["week", "month"], default="week")
     report.add_argument("--csv", action="store_true", help="print CSV rows instead of text")
@@ -295,6 +300,23 @@ def _report(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _teams_package(app_id: str | None, host: str, output: Path) -> int:
+    import os
+
+    from adapters.teams.package import write_package
+    from skills import build_router
+
+    app_id = app_id or os.environ.get("MICROSOFT_APP_ID")
+    if not app_id:
+        raise SystemExit("whoknows: give --app-id or set MICROSOFT_APP_ID (the Azure Bot's app id)")
+    try:
+        write_package(output, app_id, host, build_router().routes.values())
+    except ValueError as error:
+        raise SystemExit(f"whoknows: {error}") from None
+    print(f"wrote {output}: upload it in Teams (Apps → Manage your apps → Upload an app)")
+    return 0
+
+
 RUNNERS = {
     "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
     "db": lambda services, args: _upgrade(services),
@@ -305,6 +327,7 @@ RUNNERS = {
     "demo": lambda services, args: _demo(services),
     "serve": lambda services, args: _serve(services, args.host, args.port),
     "report": _report,
+    "teams-package": lambda services, args: _teams_package(args.app_id, args.host, args.output),
 }
 
 
