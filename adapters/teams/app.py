@@ -310,8 +310,10 @@ class TeamsAdapter:
             except Exception:
                 log.warning("could not look up a mentioned Teams user")
                 return None
+            aad = member.get("aadObjectId")
+            if not aad:
+                return None  # not someone in this team: never a made-up person
             await asyncio.to_thread(self._sync_members, [member], body)
-            aad = member.get("aadObjectId") or who.id
         return await self.person_id(Account(who.id, aad, who.name))
 
     def _sync_members(

@@ -113,6 +113,10 @@ def said(activity: Mapping[str, Any]) -> Said:
         if mentioned.id and mentioned.id == bot:
             text, to_bot = text.replace(label, " "), True
             continue
+        if not mentioned.id.startswith("29:") and not mentioned.aad_object_id:
+            # A channel, team or tag mention (19:…): its name stays as words.
+            text = text.replace(label, f" {mentioned.name} ")
+            continue
         # One word, so commands see it as one token: `@Maria_Santos`.
         token = "@" + ("_".join(mentioned.name.split()) or "someone")
         mentions[token] = mentioned

@@ -56,6 +56,13 @@ def test_a_channel_mention_becomes_a_command_without_the_bot_and_with_people_as_
     said = translate.said(activity)
     assert said.to_bot is True
     assert said.text == "huddle refunds & top-ups @Maria_Santos"
+    channel = translate.said(
+        channel_message(
+            "<at>whoknows</at> ask in <at>Billing Huddles</at>",
+            [mention(BOT, "whoknows"), mention("19:chan@thread.tacv2", "Billing Huddles")],
+        )
+    )
+    assert channel.text == "ask in Billing Huddles" and channel.mentions == {}
     assert said.mentions["@Maria_Santos"].id == "29:maria"
     command = translate.text_command(activity, 1, said.text, {"@Maria_Santos": 7})
     assert (command.name, command.text, command.private) == (
