@@ -63,6 +63,10 @@ def build_app(
         teams.mount(web_app)
         adapters["teams"] = teams
         worker.messengers["teams"] = teams.messenger
+    from adapters.dashboard import mount_dashboard
+
+    # The leads' dashboard, signed into by a link from chat: on whatever platforms run.
+    mount_dashboard(web_app, services, env)
     web_app[ADAPTERS] = adapters
     web_app[WORKER] = worker
 

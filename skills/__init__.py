@@ -3,6 +3,7 @@
 from bot.router import Router
 from skills import (
     availability,
+    dashboard,
     expertise,
     help,
     home,
@@ -12,7 +13,7 @@ from skills import (
     whoknows,
 )
 
-MODULES = (whoknows, huddle, expertise, availability, kb, team, help, home)
+MODULES = (whoknows, huddle, expertise, availability, kb, team, dashboard, help, home)
 
 
 def build_router() -> Router:

@@ -42,11 +42,13 @@ from bot.db.models import (
     Team,
 )
 from bot.services import presence
+from bot.text import terms
 
 # Questions asked about a tag are counted over this window.
 ASKED_DAYS = 30
-# Two gap questions belong together at this rapidfuzz token_set_ratio or above.
-GAP_SIMILARITY = 80
+# A gap question joins a group when its content words (stopwords dropped) reach this
+# rapidfuzz token_set_ratio with any wording already in it.
+GAP_SIMILARITY = 75
 # A gap group's suggested tag must match this well (rapidfuzz WRatio).
 TAG_SUGGESTION = 70
 GAP_QUESTIONS = 5000  # distinct questions looked at, most asked first
@@ -311,16 +313,20 @@ def gap_groups(session: Session, since: datetime, scope: Scope) -> list[GapGroup
         .limit(GAP_QUESTIONS)
     ).all()
     groups: list[_Group] = []
+    # Every wording seen so far, in content words, and the group it joined.
+    seen: list[str] = []
+    owner: list[int] = []
     for text, count, askers, last in rows:
+        words = " ".join(terms(text)) or text
         found = process.extractOne(
-            text,
-            [group.label for group in groups],
-            scorer=fuzz.token_set_ratio,
-            score_cutoff=GAP_SIMILARITY,
+            words, seen, scorer=fuzz.token_set_ratio, score_cutoff=GAP_SIMILARITY
         )
         if found is None:
             groups.append(_Group(text, last))
-        group = groups[-1] if found is None else groups[found[2]]
+        index = len(groups) - 1 if found is None else owner[found[2]]
+        seen.append(words)
+        owner.append(index)
+        group = groups[index]
         group.questions.append((text, int(count)))
         group.askers += int(askers)
         group.last = max(group.last, last)

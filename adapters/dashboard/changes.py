@@ -1,0 +1,200 @@
+"""The forms: tag, untag, verify and set levels; import people; edit and delete knowledge.
+
+Each runs a service as the signed-in person, so the service's permission
+check and audit row apply exactly as they do in chat. The result is said on
+the page the form returns to (post, redirect, get).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+from sqlalchemy.orm import Session
+
+from adapters.dashboard import DASHBOARD, ChangeError, auth, imports
+from adapters.dashboard.auth import PREFIX, Refusal, require_lead, viewer_of
+from adapters.dashboard.render import page
+from bot import messages
+from bot.db.models import Person
+from bot.services import expertise, knowledge, people
+from bot.services.expertise import SkillSpec
+
+MAX_UPLOAD_TEXT = 1024**2
+LEVEL_SET = "{name}: {skills}."
+NO_FILE = auth.Reason("No file", "Choose a CSV file to import.", 400)
+NOT_UTF8 = auth.Reason("Not a CSV file", "The file is not UTF-8 text: save it as CSV UTF-8.", 400)
+
+
+def _local(path: str, fallback: str) -> str:
+    """Only a dashboard path is a place to return to (never another site)."""
+    safe = path.startswith(PREFIX + "/") and "//" not in path and "\\" not in path
+    return path if safe else fallback
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    form = await request.post()
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+async def _apply(
+    request: web.Request, work: Callable[[Session, Person], str], back: str
+) -> web.Response:
+    dashboard = request.app[DASHBOARD]
+    try:
+        text, kind = await dashboard.change(viewer_of(request).id, work), "success"
+    except ChangeError as error:
+        text, kind = str(error), "error"
+    response = web.Response(status=303, headers={"Location": back})
+    auth.flash(response, dashboard.settings, text, kind, dashboard.services.clock())
+    return response
+
+
+def _level(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 5:
+        raise ChangeError(messages.BAD_LEVEL.format(level=text.strip()[:10]))
+    return int(text)
+
+
+def _person(session: Session, key: str) -> Person:
+    person = people.by_key(session, key)
+    if person is None:
+        raise ChangeError(messages.UNKNOWN_PERSON.format(token=key[:120]))
+    return person
+
+
+# -------------------------------------------------------------------- skills
+
+
+async def tag(request: web.Request) -> web.Response:
+    """Give someone a skill (from their profile, or from a gap's "Tag someone")."""
+    form = await _form(request)
+    key = form.get("person", "")
+    back = _local(form.get("back", ""), f"{PREFIX}/people/{key}")
+    return await _set_skill(request, form, key, back, messages.TAGGED)
+
+
+async def set_level(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    form = await _form(request)
+    return await _set_skill(request, form, key, f"{PREFIX}/people/{key}", LEVEL_SET)
+
+
+async def _set_skill(
+    request: web.Request, form: dict[str, str], key: str, back: str, said: str
+) -> web.Response:
+    """Tag, or change a level: the same service, so a lead's word verifies it too."""
+    now = request.app[DASHBOARD].services.clock()
+
+    def work(session: Session, actor: Person) -> str:
+        target = _person(session, key)
+        name = expertise.valid_tag_name(form.get("tag", ""))
+        skill = expertise.tag_person(
+            session, actor, target, SkillSpec(name, _level(form.get("level", ""))), now
+        )
+        listed = f"{skill.tag.name} (level {skill.level})"
+        if target.id == actor.id:
+            return messages.SELF_DECLARED.format(skills=listed)
+        return said.format(name=target.display_name, skills=listed)
+
+    return await _apply(request, work, back)
+
+
+async def verify(request: web.Request) -> web.Response:
+    form = await _form(request)
+    key = request.match_info["key"]
+    now = request.app[DASHBOARD].services.clock()
+
+    def work(session: Session, actor: Person) -> str:
+        target = _person(session, key)
+        skill = expertise.verify_skill(session, actor, target, form.get("tag", ""), now)
+        return messages.VERIFIED.format(
+            name=target.display_name, tag=skill.tag.name, level=skill.level
+        )
+
+    return await _apply(request, work, f"{PREFIX}/people/{key}")
+
+
+async def untag(request: web.Request) -> web.Response:
+    form = await _form(request)
+    key = request.match_info["key"]
+
+    def work(session: Session, actor: Person) -> str:
+        target = _person(session, key)
+        removed = expertise.untag_person(session, actor, target, form.get("tag", ""))
+        return messages.UNTAGGED.format(tag=removed.name, name=target.display_name)
+
+    return await _apply(request, work, f"{PREFIX}/people/{key}")
+
+
+async def import_people(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    require_lead(viewer)
+    dashboard = request.app[DASHBOARD]
+    upload = (await request.post()).get("file")
+    if not isinstance(upload, web.FileField):
+        raise Refusal(NO_FILE)
+    raw = upload.file.read(MAX_UPLOAD_TEXT + 1)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Refusal(NOT_UTF8) from None
+    result = await asyncio.to_thread(
+        imports.import_csv, dashboard.services, viewer.id, text, dashboard.services.clock()
+    )
+    return page(request, "import_report.html", title=f"Import of {upload.filename}", report=result)
+
+
+# ----------------------------------------------------------------- knowledge
+
+
+async def edit_entry(request: web.Request) -> web.Response:
+    form = await _form(request)
+    entry_id = request.match_info["entry_id"]
+    back = f"{PREFIX}/knowledge/{entry_id}"
+
+    def work(session: Session, actor: Person) -> str:
+        entry = knowledge.get(session, int(entry_id)) if entry_id.isdigit() else None
+        if entry is None:
+            raise ChangeError(messages.KB_NOT_FOUND.format(id=entry_id[:12]))
+        if form.get("version") != str(entry.version):
+            raise ChangeError(messages.KB_EDIT_CONFLICT.format(id=entry.id))
+        tags = expertise.tags_named(session, form.get("tags", ""))
+        knowledge.edit(
+            session, entry, actor, title=form.get("title", ""), body=form.get("body", ""), tags=tags
+        )
+        return messages.KB_EDITED.format(id=entry.id)
+
+    return await _apply(request, work, back)
+
+
+async def delete_entry(request: web.Request) -> web.Response:
+    form = await _form(request)
+    entry_id = request.match_info["entry_id"]
+    if form.get("confirm") != "yes":
+        back = f"{PREFIX}/knowledge/{entry_id}"
+    else:
+        back = f"{PREFIX}/knowledge"
+
+    def work(session: Session, actor: Person) -> str:
+        entry = knowledge.get(session, int(entry_id)) if entry_id.isdigit() else None
+        if entry is None:
+            raise ChangeError(messages.KB_NOT_FOUND.format(id=entry_id[:12]))
+        if form.get("confirm") != "yes":
+            raise ChangeError("Tick the box to confirm the deletion.")
+        title = entry.title
+        knowledge.delete(session, entry, actor)
+        return messages.KB_DELETED.format(id=entry_id, title=title[:80])
+
+    return await _apply(request, work, back)
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_post("/people/tag", tag)
+    app.router.add_post("/people/import", import_people)
+    app.router.add_post("/people/{key}/level", set_level)
+    app.router.add_post("/people/{key}/verify", verify)
+    app.router.add_post("/people/{key}/untag", untag)
+    app.router.add_post("/knowledge/{entry_id}/edit", edit_entry)
+    app.router.add_post("/knowledge/{entry_id}/delete", delete_entry)
