@@ -29,6 +29,7 @@ from bot.types import Reply, Text
 LINK_TTL = timedelta(minutes=10)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:3000"
 SECRET_FILE = "dashboard.secret"
+MIN_SECRET_BYTES = 16
 LOGIN_PATH = "/dashboard/login"
 
 LINK_TEXT = "Your dashboard link, for you only: it works once, within {minutes} minutes.\n{url}"
@@ -57,15 +58,27 @@ class DashboardSettings:
 
 
 def stored_secret(path: Path) -> bytes:
-    """The secret in `path`, made on first use; concurrent first uses agree on one."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    value = secrets.token_hex(32).encode()
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(value)
-    return value
+    """The secret in `path`, made on first use; concurrent first uses agree on one.
+
+    Written whole to a private temporary file, then linked into place (which
+    fails if another process got there first), so nobody reads a half-written key.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker made it first: use theirs
+        finally:
+            draft.unlink()
+    secret = path.read_bytes().strip()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise RuntimeError(f"{path} holds no usable secret: delete it, or set WHOKNOWS_SECRET")
+    return secret
 
 
 def _b64(data: bytes) -> str:
@@ -96,7 +109,8 @@ class BadToken(ValueError):
 def unsign(secret: bytes, purpose: str, token: str, now: datetime) -> dict[str, Any]:
     """The claims of a token this secret signed for this purpose and not yet expired."""
     body, _, mac = token.partition(".")
-    if not body or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, body)):
+    expected = _mac(secret, purpose, body).encode()
+    if not body or not hmac.compare_digest(mac.encode(errors="replace"), expected):
         raise BadToken()
     try:
         claims = json.loads(_unb64(body))

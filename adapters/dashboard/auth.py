@@ -266,7 +266,9 @@ def guard(
         if request.method == "POST":
             form = await request.post()
             sent = form.get(CSRF_FIELD)
-            if not isinstance(sent, str) or not hmac.compare_digest(sent, viewer.csrf):
+            if not isinstance(sent, str) or not hmac.compare_digest(
+                sent.encode(errors="replace"), viewer.csrf.encode()
+            ):
                 raise Refusal(NO_CSRF)
         request[VIEWER] = viewer
         return await handler(request)

@@ -13,7 +13,6 @@ import re
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -104,8 +103,3 @@ def chromium() -> str:
         pytest.skip(reason)
     assert path is not None
     return path
-
-
-def numbers(marks: list[dict[str, Any]], *keys: str) -> dict[tuple[str, ...], str]:
-    """`data-*` attributes of chart marks, keyed by some of them."""
-    return {tuple(mark[k] for k in keys): mark["value"] for mark in marks}

@@ -17,7 +17,7 @@ from bot.services import Services, people
 from skills.dashboard import DashboardSettings, sign
 from tests.adapters.dashboard.conftest import csrf_of, link, serve, sign_in, token_of
 from tests.conftest import NOW
-from tests.helpers import audit_rows
+from tests.helpers import audit_rows, say
 
 LEAD_PAGES = (
     "/dashboard/coverage",
@@ -59,9 +59,17 @@ def test_dashboard_command_answers_privately_with_a_link(
 
 
 @sqlite_only
-def test_the_reply_is_private(demo: Services, router: Router) -> None:
-    from tests.helpers import say
+def test_an_unusable_secret_file_is_not_used(
+    demo: Services, router: Router, tmp_path: Path
+) -> None:
+    (tmp_path / "dashboard.secret").write_text("\n")
+    reply = say(demo, router, "priya", "dashboard")
+    assert reply.elements[0].severity == "error"  # type: ignore[union-attr]
+    assert "token=" not in str(reply)
 
+
+@sqlite_only
+def test_the_reply_is_private(demo: Services, router: Router) -> None:
     assert say(demo, router, "alex", "whoknows", "dashboard").private
 
 
@@ -99,7 +107,7 @@ def test_forged_and_expired_links_are_refused(demo: Services, router: Router) ->
     other = sign(b"another server's secret", "login", {"p": 1, "exp": 2**40, "n": "x"})
 
     async def scenario(client: TestClient) -> None:
-        for token in (f"{body}.{mac[:-2]}AA", other, "garbage", ""):
+        for token in (f"{body}.{mac[:-2]}AA", other, "garbage", "", f"{body}.é"):
             response = await client.get(f"/dashboard/login?token={token}")
             assert response.status == 403
             assert "This link is not valid" in await response.text()
@@ -200,7 +208,7 @@ def test_a_post_without_the_csrf_token_changes_nothing(demo: Services, router: R
         anonymous = await client.post("/dashboard/people/tag", data=form)
         assert anonymous.status == 403
         csrf = await sign_in(client, demo, router, "priya")
-        for sent in ({}, {"csrf": ""}, {"csrf": csrf[:-1] + "x"}):
+        for sent in ({}, {"csrf": ""}, {"csrf": csrf[:-1] + "x"}, {"csrf": "é" + csrf}):
             response = await client.post("/dashboard/people/tag", data={**form, **sent})
             assert response.status == 403
             assert "Form refused" in await response.text()
