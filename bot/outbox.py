@@ -9,6 +9,7 @@ pass retries), and several workers can deliver side by side.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -186,6 +187,57 @@ def _fail(session: Session, row_id: int, reason: str) -> None:
         log.warning("outbox %d failed for good: %s", row_id, reason)
 
 
+def _due(db: Database, platforms: list[str], now: datetime, limit: int) -> list[int]:
+    with db.unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(Outbox.id)
+                .where(
+                    Outbox.state == DeliveryState.PENDING,
+                    Outbox.next_attempt_at <= now,
+                    Outbox.platform.in_(platforms),
+                )
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+        )
+
+
+def _lease(db: Database, row_id: int, now: datetime) -> _Claim | None:
+    with db.unit_of_work() as session:
+        claim = _claim(session, row_id, now)
+        if isinstance(claim, str):
+            _fail(session, row_id, claim)
+            return None
+        return claim
+
+
+def _failed(db: Database, row_id: int, reason: str) -> None:
+    with db.unit_of_work() as session:
+        _fail(session, row_id, reason)
+
+
+def _retry_later(db: Database, row_id: int, error: Exception, now: datetime) -> None:
+    with db.unit_of_work() as session:
+        row = session.get(Outbox, row_id)
+        if row is not None and row.attempts >= MAX_ATTEMPTS:
+            _fail(session, row_id, f"{type(error).__name__}: {error}")
+        elif row is not None:
+            row.next_attempt_at = now + timedelta(seconds=5 * 2**row.attempts)
+
+
+def _sent(db: Database, claim: _Claim, ref: MessageRef | None, now: datetime) -> None:
+    with db.unit_of_work() as session:
+        row = session.get(Outbox, claim.id)
+        if row is not None:
+            row.state = DeliveryState.SENT
+            row.sent_at = now
+        if claim.is_root and ref is not None and claim.huddle_id is not None:
+            huddle = session.get(Huddle, claim.huddle_id)
+            if huddle is not None:
+                huddle.channel_ref, huddle.thread_ref = ref.channel, ref.message
+
+
 async def deliver(
     db: Database,
     messengers: Mapping[str, Messenger],
@@ -193,49 +245,26 @@ async def deliver(
     *,
     limit: int = BATCH,
 ) -> int:
-    """Deliver the due rows for the platforms given, oldest first; the number sent."""
-    with db.unit_of_work() as session:
-        due = session.scalars(
-            select(Outbox.id)
-            .where(
-                Outbox.state == DeliveryState.PENDING,
-                Outbox.next_attempt_at <= clock(),
-                Outbox.platform.in_(list(messengers)),
-            )
-            .order_by(Outbox.id)
-            .limit(limit)
-        ).all()
+    """Deliver the due rows for the platforms given, oldest first; the number sent.
+
+    The database work runs on a worker thread: a server's event loop only
+    waits for the platform.
+    """
+    due = await asyncio.to_thread(_due, db, list(messengers), clock(), limit)
     sent = 0
     for row_id in due:
-        with db.unit_of_work() as session:
-            claim = _claim(session, row_id, clock())
-            if isinstance(claim, str):
-                _fail(session, row_id, claim)
-        if not isinstance(claim, _Claim):
+        claim = await asyncio.to_thread(_lease, db, row_id, clock())
+        if claim is None:
             continue
         try:
             ref = await _send(messengers[claim.platform], claim)
         except DeliveryError as error:
-            with db.unit_of_work() as session:
-                _fail(session, row_id, str(error))
+            await asyncio.to_thread(_failed, db, row_id, str(error))
             continue
         except Exception as error:  # a network fault: retry with backoff
             log.warning("outbox %d: delivery failed: %s", row_id, type(error).__name__)
-            with db.unit_of_work() as session:
-                row = session.get(Outbox, row_id)
-                if row is not None and row.attempts >= MAX_ATTEMPTS:
-                    _fail(session, row_id, f"{type(error).__name__}: {error}")
-                elif row is not None:
-                    row.next_attempt_at = clock() + timedelta(seconds=5 * 2**row.attempts)
+            await asyncio.to_thread(_retry_later, db, row_id, error, clock())
             continue
-        with db.unit_of_work() as session:
-            row = session.get(Outbox, row_id)
-            if row is not None:
-                row.state = DeliveryState.SENT
-                row.sent_at = clock()
-            if claim.is_root and ref is not None and claim.huddle_id is not None:
-                huddle = session.get(Huddle, claim.huddle_id)
-                if huddle is not None:
-                    huddle.channel_ref, huddle.thread_ref = ref.channel, ref.message
+        await asyncio.to_thread(_sent, db, claim, ref, clock())
         sent += 1
     return sent
