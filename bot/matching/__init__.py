@@ -284,14 +284,17 @@ def _person_scores(
     changes neither who is shortlisted nor in what order; it keeps the cost
     from growing with the number of people who hold a remotely relevant topic.
     """
-    candidates = {h.person_id for t in signals for h in people.holders.get(t, ())} | set(votes)
+    holder_ids: set[int] = set()
+    for tag_id in signals:
+        holder_ids.update(people.holders.get(tag_id, ()))
+    candidates = holder_ids | set(votes)
     candidates.discard(requester_id)  # type: ignore[arg-type]
     by_relevance = sorted(signals.values(), key=lambda s: -s.relevance)
     # Proficiency is at least 1, so once the holders of the most relevant topics
     # make `wanted` people, the wanted-th best score is at least `floor`.
     floor, counted = 0.0, set()
     for signal in by_relevance:
-        counted.update(h.person_id for h in people.holders.get(signal.tag_id, ()))
+        counted.update(people.holders.get(signal.tag_id, ()))
         counted.discard(requester_id)
         if len(counted) >= wanted:
             floor = signal.relevance
@@ -302,7 +305,7 @@ def _person_scores(
     for signal in by_relevance:
         if signal.relevance * ceiling < floor:
             break
-        within.update(h.person_id for h in people.holders.get(signal.tag_id, ()))
+        within.update(people.holders.get(signal.tag_id, ()))
     scores: dict[int, float] = {}
     best_tag: dict[int, Holding | None] = {}
     relevance = {tag_id: signal.relevance for tag_id, signal in signals.items()}

@@ -57,7 +57,7 @@ class PeopleIndex:
     parents: dict[int, int | None]
     children: dict[int, list[int]]
     terms: TermIndex
-    holders: dict[int, list[Holding]]
+    holders: dict[int, tuple[int, ...]]  # tag id → the ids of the people who hold it
     held: dict[int, list[Holding]]
     tag_ids: list[int] = field(default_factory=list)
     tag_vectors: np.ndarray | None = None
@@ -89,17 +89,25 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
     for tag_id, parent in parents.items():
         if parent is not None:
             children[parent].append(tag_id)
-    holders: dict[int, list[Holding]] = defaultdict(list)
+    holders: dict[int, list[int]] = defaultdict(list)
     held: dict[int, list[Holding]] = defaultdict(list)
     for person_id, tag_id, level, verified in skills:
         holding = Holding(person_id, tag_id, level, bool(verified))
-        holders[tag_id].append(holding)
+        holders[tag_id].append(person_id)
         held[person_id].append(holding)
     terms = TermIndex(
         [(tag_id, name, False) for tag_id, name in names.items()]
         + [(tag_id, alias, True) for tag_id, alias in aliases]
     )
-    index = PeopleIndex(rev, names, parents, dict(children), terms, dict(holders), dict(held))
+    index = PeopleIndex(
+        rev,
+        names,
+        parents,
+        dict(children),
+        terms,
+        {tag_id: tuple(people) for tag_id, people in holders.items()},
+        dict(held),
+    )
     if encoder is not None and names:
         index.tag_ids, index.tag_vectors = vectors.tag_vectors(session, encoder, names)
     return index
