@@ -148,7 +148,9 @@ class Matcher:
             len(ranked_tags) < 2
             or ranked_tags[0].relevance >= CLEAR_LEAD * ranked_tags[1].relevance
         )
-        order = _diversify(fair, best_tag, limit * 3, 1.0 if clear else DIVERSITY)
+        # The whole shortlist is ordered: cutting it here would let diversity and load
+        # drop a strong expert before the top band is chosen in `_cards`.
+        order = _diversify(fair, best_tag, len(fair), 1.0 if clear else DIVERSITY)
         cards = _cards(session, order, rows, scores, people, signals, votes, best_tag, now, limit)
         articles, coverage = _articles(session, query, evidence, article_limit)
         if vector is not None:

@@ -49,18 +49,27 @@ def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> N
 
 
 def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
+    """Stored vectors, streamed into one preallocated matrix (no copy of every blob)."""
     import numpy as np
+    from sqlalchemy import func
 
     from bot.matching.embeddings import DIMENSIONS
 
-    rows = session.execute(
-        select(Embedding.item_id, Embedding.vector)
-        .where(Embedding.kind == kind, Embedding.model == _model())
-        .order_by(Embedding.item_id)
-    ).all()
-    ids = [item for item, _ in rows]
-    matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
-    return ids, matrix.reshape(len(ids), DIMENSIONS)
+    where = (Embedding.kind == kind, Embedding.model == _model())
+    count = session.scalar(select(func.count()).select_from(Embedding).where(*where)) or 0
+    matrix = np.empty((count, DIMENSIONS), dtype=np.float32)
+    ids: list[int] = []
+    result = session.execute(
+        select(Embedding.item_id, Embedding.vector).where(*where).order_by(Embedding.item_id),
+        execution_options={"yield_per": 2000},
+    )
+    for item, blob in result:
+        if len(ids) == count:
+            break  # rows written since the count are picked up by the next load
+        matrix[len(ids)] = np.frombuffer(blob, dtype=np.float32)
+        ids.append(item)
+    result.close()
+    return ids, matrix[: len(ids)]
 
 
 def tag_vectors(

@@ -14,7 +14,7 @@ from bot.matching import Ranking, TagSignal
 from bot.router import Router
 from bot.services import Services, huddles
 from bot.types import Command, Form, Line, Mention, PersonCard, PresenceView, TagMatch, Where
-from tests.helpers import audit_rows, button, notices, person_id, press, say
+from tests.helpers import audit_rows, button, cards, notices, person_id, press, say
 
 
 def _posted(services: Services) -> list[tuple[str, str | None, int | None, str]]:
@@ -304,3 +304,15 @@ def test_a_lead_sets_where_the_team_huddles_and_it_is_audited(
     rows = [(r.action, r.allowed) for r in audit_rows(demo)]
     assert rows == [("set_team_channel", False), ("set_team_channel", True)]
     assert "billing-huddles" in audit_rows(demo)[-1].detail  # what it was before
+
+
+def test_experts_busy_in_a_huddle_still_show_when_they_are_the_best(
+    demo: Services, router: Router
+) -> None:
+    topic = "refund for a prepaid top-up"
+    before = [c.key for c in cards(say(demo, router, "alex", "whoknows", topic))]
+    assert {"maria", "priya"} <= set(before)
+    _open(demo, router, f"{topic} @maria @priya")
+    after = [c.key for c in cards(say(demo, router, "alex", "whoknows", topic))]
+    # Their load lowers them among equals; it does not hide the strongest experts.
+    assert {"maria", "priya"} <= set(after)
