@@ -1,12 +1,13 @@
 """`whoknows serve`: one aiohttp application for every configured platform.
 
 Slack at /slack/events (and Socket Mode when SLACK_APP_TOKEN is set), Teams
-at /api/messages, /healthz; one background worker per process fires due
+at /api/messages, /healthz and /readyz; one background worker per process fires due
 jobs and delivers the outbox through each platform's Messenger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping
@@ -24,6 +25,25 @@ WORKER = web.AppKey("worker", Worker)
 ADAPTERS = web.AppKey("adapters", dict)
 
 
+SERVICES = web.AppKey("services", Services)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers: a load balancer stops sending work otherwise."""
+    services = request.app[SERVICES]
+
+    def ping() -> None:
+        with services.db.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
+    except Exception as error:
+        log.warning("not ready: database unavailable (%s)", type(error).__name__)
+        return web.json_response({"ok": False, "database": "unavailable"}, status=503)
+    return web.json_response({"ok": True, "database": "ok"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "platforms": sorted(request.app[ADAPTERS])})
 
@@ -39,6 +59,8 @@ def build_app(
 
     web_app = web.Application(client_max_size=1024**2)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    web_app[SERVICES] = services
     adapters: dict[str, Any] = {}
     worker = Worker(services, {}, interval=worker_interval)
     environ = os.environ if env is None else env
