@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
 import sys
 import time
@@ -11,9 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import select
+
 from bot import matching, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
+from bot.db.models import Person
 from bot.matching.vectors import index_all
 from bot.services import Services, analytics, people
 from bot.transfer import (
@@ -73,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("index", help="compute the sentence vectors entries lack")
 
     commands.add_parser("demo", help="seed the demo org into an empty database")
+
+    forget = commands.add_parser(
+        "forget", help="remove a person's profile and anonymise what they wrote (audited)"
+    )
+    forget.add_argument("person", help="the person's handle (id)")
 
     teams = commands.add_parser("teams-package", help="write the Teams app package to upload")
     teams.add_argument("--host", required=True, help="the public host of `whoknows serve`")
@@ -266,6 +275,18 @@ def _upgrade(services: Services) -> int:
     return 0
 
 
+def _forget(services: Services, handle: str) -> int:
+    operator = getpass.getuser() or "operator"
+    with services.db.unit_of_work() as session:
+        person = session.scalar(select(Person).where(Person.key == handle.strip().lower()))
+        if person is None:
+            print(f"whoknows: nobody has the handle {handle!r}", file=sys.stderr)
+            return 1
+        anonymous = people.forget(session, person, services.clock(), f"cli:{operator}")
+    print(f"forgot {handle}: profile, identities, skills and presence removed; now {anonymous}")
+    return 0
+
+
 def _demo(services: Services) -> int:
     seeded = _seed_if_empty(services)
     print("demo org seeded" if seeded else "the database already has people; left alone")
@@ -326,6 +347,7 @@ RUNNERS = {
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),
     "serve": lambda services, args: _serve(services, args.host, args.port),
+    "forget": lambda services, args: _forget(services, args.person),
     "report": _report,
     "teams-package": lambda services, args: _teams_package(args.app_id, args.host, args.output),
 }

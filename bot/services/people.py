@@ -138,3 +138,44 @@ def provision(
     elif not deleted and person.deleted_at is not None:
         person.deleted_at = None
     return person
+
+
+FORGOTTEN_NAME = "Former colleague"
+
+
+def forget(session: Session, person: Person, now: datetime, actor_label: str) -> str:
+    """Remove a person's profile, identities and presence; anonymise what stays.
+
+    Answers they wrote and huddles they took part in stay (the team's
+    knowledge), credited to an anonymous former colleague; the questions they
+    asked lose their name; the audit log keeps the fact, not the person.
+    Returns the anonymous handle.
+    """
+    from sqlalchemy import delete, update
+
+    from bot.db.models import AuditEntry, Outbox, Presence, QueryLog, Skill
+    from bot.services.audit import record
+
+    old_key = person.key
+    anonymous = f"forgotten-{person.id}"
+    session.execute(delete(Identity).where(Identity.person_id == person.id))
+    session.execute(delete(Presence).where(Presence.person_id == person.id))
+    session.execute(delete(Skill).where(Skill.person_id == person.id))
+    session.execute(delete(Outbox).where(Outbox.person_id == person.id))
+    session.execute(update(QueryLog).where(QueryLog.person_id == person.id).values(person_id=None))
+    session.execute(
+        update(AuditEntry).where(AuditEntry.actor_id == person.id).values(actor_label=anonymous)
+    )
+    session.expire(person)
+    person.key, person.display_name, person.timezone = anonymous, FORGOTTEN_NAME, "UTC"
+    person.role, person.team_id = Role.AGENT, None
+    person.deleted_at = person.deleted_at or now
+    record(
+        session,
+        None,
+        "forget_person",
+        f"person:{anonymous}",
+        actor_label=actor_label,
+        forgotten=old_key != anonymous,
+    )
+    return anonymous

@@ -41,3 +41,48 @@ def test_an_event_acts_only_on_its_first_delivery(services: Services) -> None:
         assert events.first_delivery(session, "teams", "T1:Ev1", now)
     with services.db.unit_of_work() as session:
         assert not events.first_delivery(session, "slack", "T1:Ev1", now)
+
+
+def test_forget_removes_a_person_and_anonymises_what_stays(demo: Services, router) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.db.models import AuditEntry, Identity, KnowledgeEntry, Person, QueryLog, Skill
+    from tests.helpers import say
+
+    say(demo, router, "tomasz", "whoknows", "refund for a prepaid top-up")
+    say(demo, router, "tomasz", "status", "busy 30m")
+    say(demo, router, "tomasz", "expertise", "tag @maria refunds:2")  # refused, audited
+    with demo.db.unit_of_work() as session:
+        tomasz = people.by_key(session, "tomasz")
+        tomasz_id = tomasz.id
+        written = [e.id for e in session.scalars(select(KnowledgeEntry)) if tomasz in e.authors]
+        assert written
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.actor_id == tomasz_id)).all()
+        assert [row.actor_label for row in audited] == ["tomasz"]
+        anonymous = people.forget(session, tomasz, demo.clock(), "cli:ops")
+    with demo.db.unit_of_work() as session:
+        person = session.get(Person, tomasz_id)
+        assert (person.key, person.display_name, person.deleted_at is not None) == (
+            anonymous,
+            "Former colleague",
+            True,
+        )
+        assert people.by_key(session, "tomasz") is None
+        assert not session.scalars(select(Identity).where(Identity.person_id == tomasz_id)).all()
+        assert not session.scalars(select(Skill).where(Skill.person_id == tomasz_id)).all()
+        assert person.presence is None
+        assert not session.scalars(select(QueryLog).where(QueryLog.person_id == tomasz_id)).all()
+        # The knowledge stays, credited to the anonymous former colleague.
+        for entry_id in written:
+            assert person in session.get(KnowledgeEntry, entry_id).authors
+        labels = {row.actor_label for row in session.scalars(select(AuditEntry))}
+        assert "tomasz" not in labels
+        last = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert (last.action, last.actor_label, last.target) == (
+            "forget_person",
+            "cli:ops",
+            f"person:{anonymous}",
+        )
+    # Nobody is suggested who is not there any more.
+    answer = say(demo, router, "alex", "whoknows", "refund for a prepaid top-up")
+    assert all(card.person_id != tomasz_id for card in answer.elements if hasattr(card, "key"))
