@@ -26,6 +26,8 @@ class Settings:
     huddle_experts: int = 2
     # An open huddle with no activity for this long expires.
     huddle_expiry_s: int = 8 * 3600
+    # Who-knows questions are kept this long (gap reports and KPIs), then deleted.
+    query_log_days: int = 180
     # Sentence-embedding signals, when the `semantic` extra is installed.
     semantic: bool = True
 
@@ -44,6 +46,7 @@ class Settings:
             escalation_ladder=parse_ladder(env.get("WHOKNOWS_ESCALATION_LADDER")),
             huddle_experts=int(env.get("WHOKNOWS_HUDDLE_EXPERTS", "2")),
             huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
+            query_log_days=int(env.get("WHOKNOWS_QUERY_LOG_DAYS", "180")),
             semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},
         )
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 
-from bot import jobs, outbox
+from bot import jobs, outbox, retention
 from bot.ports import Messenger
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600
 
 
 class Worker:
@@ -29,6 +31,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._next_prune = 0.0
 
     def kick(self) -> None:
         """Something was written to deliver: do not wait for the next tick."""
@@ -36,6 +39,9 @@ class Worker:
 
     async def run_once(self) -> None:
         await asyncio.to_thread(jobs.run_due, self.services)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            await asyncio.to_thread(retention.prune, self.services)
         if self.messengers:
             await outbox.deliver(self.services.db, self.messengers, self.services.clock)
 

@@ -86,3 +86,26 @@ def test_forget_removes_a_person_and_anonymises_what_stays(demo: Services, route
     # Nobody is suggested who is not there any more.
     answer = say(demo, router, "alex", "whoknows", "refund for a prepaid top-up")
     assert all(card.person_id != tomasz_id for card in answer.elements if hasattr(card, "key"))
+
+
+def test_old_questions_and_spent_event_keys_are_pruned(services: Services) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from bot import retention
+    from bot.db.models import PlatformEvent, QueryLog
+
+    now = services.clock()
+    days = services.settings.query_log_days
+    with services.db.unit_of_work() as session:
+        for age in (timedelta(days=days + 1), timedelta(days=days - 1)):
+            session.add(QueryLog(platform="test", text="q", confident=False, created_at=now - age))
+        events.first_delivery(session, "slack", "old", now - timedelta(days=8))
+        events.first_delivery(session, "slack", "recent", now - timedelta(minutes=5))
+    assert retention.prune(services) == retention.Pruned(questions=1, event_keys=1)
+    with services.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(QueryLog)) == 1
+        assert session.scalars(select(PlatformEvent.key)).all() == ["recent"]
+        # A retry of the recent event is still recognised.
+        assert not events.first_delivery(session, "slack", "recent", now)
