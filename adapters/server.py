@@ -88,7 +88,7 @@ def build_app(
     from adapters.dashboard import mount_dashboard
 
     # The leads' dashboard, signed into by a link from chat: on whatever platforms run.
-    mount_dashboard(web_app, services, env)
+    mount_dashboard(web_app, services)
     web_app[ADAPTERS] = adapters
     web_app[WORKER] = worker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DB_FILE_NAME = "whoknows.db"
@@ -28,6 +28,10 @@ class Settings:
     huddle_expiry_s: int = 8 * 3600
     # Who-knows questions are kept this long (gap reports and KPIs), then deleted.
     query_log_days: int = 180
+    # Signs dashboard links and sessions; None: one made once and kept in `home`.
+    secret: str | None = field(default=None, repr=False)
+    # Where people reach `whoknows serve` (the dashboard links point there).
+    public_url: str = "http://127.0.0.1:3000"
     # Sentence-embedding signals, when the `semantic` extra is installed.
     semantic: bool = True
 
@@ -47,6 +51,8 @@ class Settings:
             huddle_experts=int(env.get("WHOKNOWS_HUDDLE_EXPERTS", "2")),
             huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
             query_log_days=int(env.get("WHOKNOWS_QUERY_LOG_DAYS", "180")),
+            secret=env.get("WHOKNOWS_SECRET") or None,
+            public_url=env.get("WHOKNOWS_PUBLIC_URL") or "http://127.0.0.1:3000",
             semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},
         )
 

@@ -3,14 +3,14 @@
 Server-rendered pages (Jinja2, autoescaped) with charts drawn as inline SVG,
 one local stylesheet and no script, so it works offline and behind a strict
 Content-Security-Policy. Sign-in is by a magic link from chat
-(`skills/dashboard.py`); roles are checked here on every request, and every
-change goes through the services, which audit it.
+(`skills/dashboard.py`, signed by `bot/signing.py`); roles are checked here
+on every request, and every change goes through the services, which audit it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -24,7 +24,7 @@ from bot.db.models import Person
 from bot.services import Services
 from bot.services.audit import Denied, record
 from bot.services.expertise import UnknownTag
-from skills.dashboard import DashboardSettings
+from bot.signing import DashboardSettings
 
 T = TypeVar("T")
 
@@ -104,10 +104,10 @@ def flashes(settings: DashboardSettings, services: Services) -> Callable[..., ob
     return middleware
 
 
-def build_dashboard(services: Services, env: Mapping[str, str] | None = None) -> web.Application:
+def build_dashboard(services: Services) -> web.Application:
     from adapters.dashboard import changes, pages
 
-    settings = DashboardSettings.from_env(env, services.settings.home)
+    settings = DashboardSettings.from_settings(services.settings)
     app = web.Application(
         middlewares=[refusals, flashes(settings, services), auth.guard(services, settings)]
     )
@@ -118,7 +118,5 @@ def build_dashboard(services: Services, env: Mapping[str, str] | None = None) ->
     return app
 
 
-def mount_dashboard(
-    web_app: web.Application, services: Services, env: Mapping[str, str] | None = None
-) -> None:
-    web_app.add_subapp(PREFIX, build_dashboard(services, env))
+def mount_dashboard(web_app: web.Application, services: Services) -> None:
+    web_app.add_subapp(PREFIX, build_dashboard(services))

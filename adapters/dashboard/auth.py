@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.db.models import Person, PlatformEvent, Role
 from bot.events import first_delivery
 from bot.services import Services
-from skills.dashboard import BadToken, DashboardSettings, sign, unsign
+from bot.signing import BadToken, DashboardSettings, sign, unsign
 
 SESSION_COOKIE = "whoknows_session"
 FLASH_COOKIE = "whoknows_flash"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from bot.db.models import AuditEntry, KnowledgeEntry, Person, Skill
 from bot.router import Router
 from bot.services import Services, people
-from skills.dashboard import DashboardSettings, sign
+from bot.signing import DashboardSettings, sign
 from tests.adapters.dashboard.conftest import csrf_of, link, serve, sign_in, token_of
 from tests.conftest import NOW
 from tests.helpers import audit_rows, say
@@ -53,7 +54,7 @@ def test_dashboard_command_answers_privately_with_a_link(
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     # The secret is made once: a second link is signed with the same one.
     before = secret.read_bytes()
-    monkeypatch.setenv("WHOKNOWS_PUBLIC_URL", "https://whoknows.example.com/")
+    demo.settings = replace(demo.settings, public_url="https://whoknows.example.com/")
     assert link(demo, router, "priya").startswith("https://whoknows.example.com/dashboard/login?")
     assert secret.read_bytes() == before
 
@@ -127,7 +128,7 @@ def test_a_session_is_needed_and_cannot_be_forged_or_outlive_a_shift(
         response = await client.get("/dashboard/coverage")
         assert response.status == 401
         assert "Please sign in" in await response.text()
-        settings = DashboardSettings.from_env({}, demo.settings.home)
+        settings = DashboardSettings.from_settings(demo.settings)
         daniel = people_id(demo, "daniel")
         forged = sign(b"not the secret", "session", {"p": daniel, "exp": 2**40, "c": "x"})
         client.session.cookie_jar.update_cookies({"whoknows_session": forged})
