@@ -21,6 +21,7 @@ from bot.db.models import (
     Huddle,
     HuddleParticipant,
     HuddleState,
+    Job,
     KnowledgeEntry,
     Person,
     Role,
@@ -169,39 +170,32 @@ def _expiry_hours(huddle: Huddle) -> int:
     return max(1, round((huddle.closed_at - huddle.created_at).total_seconds() / 3600))
 
 
-def _note(session: Session, huddle: Huddle, now: datetime, *parts: str | Mention) -> None:
-    """A line in the huddle's thread."""
+def _send(
+    session: Session, huddle: Huddle, kind: str, reply: Reply, now: datetime, **to: object
+) -> None:
+    """A message about this huddle, on the platform it was opened on."""
     outbox.enqueue(
         session,
         platform=huddle.platform or "console",
-        kind="thread",
+        kind=kind,
         huddle=huddle,
-        reply=Reply((Line(tuple(parts)),), private=False),
+        reply=reply,
         now=now,
+        **to,  # type: ignore[arg-type]
     )
+
+
+def _note(session: Session, huddle: Huddle, now: datetime, *parts: str | Mention) -> None:
+    """A line in the huddle's thread."""
+    _send(session, huddle, "thread", Reply((Line(tuple(parts)),), private=False), now)
 
 
 def _refresh_root(session: Session, huddle: Huddle, now: datetime) -> None:
-    outbox.enqueue(
-        session,
-        platform=huddle.platform or "console",
-        kind="update",
-        huddle=huddle,
-        reply=root_reply(session, huddle),
-        now=now,
-    )
+    _send(session, huddle, "update", root_reply(session, huddle), now)
 
 
 def _dm(session: Session, huddle: Huddle, person: Person, reply: Reply, now: datetime) -> None:
-    outbox.enqueue(
-        session,
-        platform=huddle.platform or "console",
-        kind="dm",
-        huddle=huddle,
-        person_id=person.id,
-        reply=reply,
-        now=now,
-    )
+    _send(session, huddle, "dm", reply, now, person_id=person.id)
 
 
 def _invite(
@@ -395,22 +389,10 @@ def _escalate(
         channel = huddle.team.channel if huddle.team else None
         if not channel or channel == huddle.channel_ref:
             return False
-        outbox.enqueue(
-            session,
-            platform=huddle.platform or "console",
-            kind="post",
-            channel=channel,
-            huddle=huddle,
-            reply=Reply.of(
-                Text(
-                    messages.HUDDLE_CHANNEL_CALL.format(
-                        topic=huddle.topic, id=huddle.id, where=channel_label(huddle.channel_ref)
-                    )
-                ),
-                private=False,
-            ),
-            now=now,
+        call = messages.HUDDLE_CHANNEL_CALL.format(
+            topic=huddle.topic, id=huddle.id, where=channel_label(huddle.channel_ref)
         )
+        _send(session, huddle, "post", Reply.of(Text(call), private=False), now, channel=channel)
         _note(
             session,
             huddle,
@@ -462,22 +444,22 @@ def _escalate(
 
 
 @jobs.handler(ESCALATE)
-def _on_escalate(services: Services, session: Session, job: object, now: datetime) -> None:
-    huddle = session.get(Huddle, job.huddle_id)  # type: ignore[attr-defined]
+def _on_escalate(services: Services, session: Session, job: Job, now: datetime) -> None:
+    huddle = session.get(Huddle, job.huddle_id)
     if (
         huddle is None
         or huddle.state != HuddleState.OPEN
         or huddle.first_reply_at is not None
         # A decline already climbed past this step.
-        or job.step != huddle.ladder_step + 1  # type: ignore[attr-defined]
+        or job.step != huddle.ladder_step + 1
     ):
         return
     climb(services, session, huddle, now)
 
 
 @jobs.handler(EXPIRE)
-def _on_expire(services: Services, session: Session, job: object, now: datetime) -> None:
-    huddle = session.get(Huddle, job.huddle_id)  # type: ignore[attr-defined]
+def _on_expire(services: Services, session: Session, job: Job, now: datetime) -> None:
+    huddle = session.get(Huddle, job.huddle_id)
     if huddle is None or huddle.state != HuddleState.OPEN:
         return
     huddle.state, huddle.closed_at = HuddleState.EXPIRED, now

@@ -6,12 +6,23 @@ import getpass
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.models import Identity, Person, Role, Team, utcnow
-from bot.services.audit import Denied
+from bot.db.models import (
+    AuditEntry,
+    Identity,
+    Outbox,
+    Person,
+    Presence,
+    QueryLog,
+    Role,
+    Skill,
+    Team,
+    utcnow,
+)
+from bot.services.audit import Denied, record
 from bot.services.presence import valid_timezone
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -151,11 +162,6 @@ def forget(session: Session, person: Person, now: datetime, actor_label: str) ->
     asked lose their name; the audit log keeps the fact, not the person.
     Returns the anonymous handle.
     """
-    from sqlalchemy import delete, update
-
-    from bot.db.models import AuditEntry, Outbox, Presence, QueryLog, Skill
-    from bot.services.audit import record
-
     old_key = person.key
     anonymous = f"forgotten-{person.id}"
     session.execute(delete(Identity).where(Identity.person_id == person.id))
