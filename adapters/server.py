@@ -81,7 +81,7 @@ def build_app(
     if teams_settings.enabled:
         from adapters.teams.app import TeamsAdapter
 
-        teams = TeamsAdapter(services, router, teams_settings, kick=worker.kick)
+        teams = TeamsAdapter(services, router, teams_settings, kick=worker.kick, commands=commands)
         teams.mount(web_app)
         adapters["teams"] = teams
         worker.messengers["teams"] = teams.messenger

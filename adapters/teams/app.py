@@ -33,6 +33,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
 from sqlalchemy import select
 
+from adapters.commands import CommandRunner
 from adapters.teams import graph, store, translate
 from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
@@ -111,11 +112,14 @@ class TeamsAdapter:
         router: Router,
         settings: TeamsSettings,
         kick: Callable[[], None] = lambda: None,
+        commands: CommandRunner | None = None,
     ) -> None:
         self.services = services
         self.router = router
         self.settings = settings
         self.kick = kick
+        # Shared with the other platforms: ranking runs where acks do not wait for it.
+        self.commands = commands or CommandRunner(services, router)
         self.auth = ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings))
         self.cloud = CloudAdapter(self.auth)
         token = None
@@ -377,7 +381,7 @@ class TeamsAdapter:
 
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
-        reply = await asyncio.to_thread(self.router.dispatch, command, self.services)
+        reply = await self.commands.run(command)
         handles = await asyncio.to_thread(self._handles, reply)
         self.kick()
         return reply, handles
