@@ -291,9 +291,10 @@ class SlackAdapter:
         person = await self.person_id(body["user"]["id"])
         command = translate.view_submission(view, person, form_values(view))
         reply, handles = await self.run(command)
-        problems = [e for e in reply.elements if isinstance(e, Notice) and e.severity != "success"]
+        failed = {"warning", "error"}
+        problems = [e for e in reply.elements if isinstance(e, Notice) and e.severity in failed]
         fields = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
-        if problems and problems[0].severity in {"warning", "error"} and fields:
+        if problems and fields:
             # Keep the dialog open with the reason under the first field.
             await ack(response_action="errors", errors={fields[0]: problems[0].text[:150]})
             return

@@ -565,3 +565,41 @@ def test_a_status_someone_chose_outlasts_slack_presence(demo: Services, router: 
         assert people.by_key(session, "tomasz").presence.status == "busy"
         assert people.by_key(session, "tomasz").presence.source != "slack-presence"
         assert people.by_key(session, "omar").presence.status == "away"
+
+
+def test_a_refused_form_keeps_the_modal_open_with_the_reason(
+    demo: Services, router: Router
+) -> None:
+    with demo.db.unit_of_work() as session:
+        entry = session.scalars(select(KnowledgeEntry).order_by(KnowledgeEntry.id)).first()
+        metadata, title = f"{entry.id}:{entry.version}", entry.title
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        submission = {
+            "type": "view_submission",
+            "user": {"id": "UPRIYA"},
+            "team": {"id": TEAM},
+            "view": {
+                "id": "V2",
+                "type": "modal",
+                "callback_id": "kb.edit.submit",
+                "private_metadata": metadata,
+                "blocks": [{"type": "input", "block_id": "title"}],
+                "state": {
+                    "values": {
+                        "title": {"title": {"type": "plain_text_input", "value": ""}},
+                        "answer": {"answer": {"type": "plain_text_input", "value": ""}},
+                    }
+                },
+            },
+        }
+        response = await post(client, interactive(submission), "application/x-www-form-urlencoded")
+        assert response.status == 200
+        body = await response.json()
+        assert body["response_action"] == "errors"
+        assert "kb edit" in body["errors"]["title"]
+
+    run(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        first = session.scalars(select(KnowledgeEntry).order_by(KnowledgeEntry.id)).first()
+        assert first.title == title
