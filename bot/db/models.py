@@ -390,6 +390,39 @@ class Outbox(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class InboundState(enum.StrEnum):
+    PENDING = "pending"  # acked, the command not yet committed
+    ANSWERED = "answered"  # the command committed; its answer is kept until delivered
+    DONE = "done"
+    FAILED = "failed"  # given up after MAX_ATTEMPTS
+
+
+class Inbound(Base):
+    """A request acknowledged to the platform and not yet fully answered.
+
+    Written before the ack, so a process that dies after acking loses nothing:
+    another worker picks the row up once its lease runs out and either runs the
+    command (it had not committed) or delivers the answer it kept.
+    """
+
+    __tablename__ = "inbound"
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # What makes a delivery unique on its platform (a trigger id, an event id).
+    key: Mapped[str] = mapped_column(String(200))
+    # The platform's request as JSON: enough to run the command and answer it again.
+    payload: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text)  # the answer as JSON, once committed
+    state: Mapped[InboundState] = mapped_column(
+        _enum(InboundState, "inbound_state"), default=InboundState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class PlatformEvent(Base):
     """An inbound platform event already handled: retries and duplicates stop here."""
 
