@@ -40,6 +40,8 @@ class FakeSlack:
         default_factory=dict
     )
     server: TestServer | None = None
+    # While set, response_url posts are recorded and then left hanging (a stuck network).
+    hold_responses: bool = False
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- lifecycle ---
@@ -116,6 +118,8 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         self.calls.append(Call("response_url", await request.json(), time.monotonic()))
+        while self.hold_responses:
+            await asyncio.sleep(0.05)
         return web.Response(text="ok")
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
