@@ -75,6 +75,7 @@ def build_app(
         slack.mount(web_app)
         adapters["slack"] = slack
         worker.messengers["slack"] = slack.messenger
+        worker.recoverers["slack"] = slack.recover
     from adapters.teams.settings import TeamsSettings
 
     teams_settings = TeamsSettings.from_env(env)

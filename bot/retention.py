@@ -3,7 +3,8 @@
 The query log holds what agents asked (personal data in their own words): it
 is kept `query_log_days` (WHOKNOWS_QUERY_LOG_DAYS) for gap reports and KPIs.
 Event keys only need to outlive the platforms' retries (Slack's last comes
-after five minutes; dashboard links live ten), so a week is plenty.
+after five minutes; dashboard links live ten), so a week is plenty; so do
+finished inbound requests (their content is dropped as soon as they finish).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
+from bot import inbox
 from bot.db.models import PlatformEvent, QueryLog
 from bot.services import Services
 
@@ -23,6 +25,7 @@ EVENT_KEYS_KEPT = timedelta(days=7)
 class Pruned:
     questions: int
     event_keys: int
+    requests: int = 0
 
 
 def prune(services: Services) -> Pruned:
@@ -36,4 +39,5 @@ def prune(services: Services) -> Pruned:
         event_keys = session.execute(
             delete(PlatformEvent).where(PlatformEvent.received_at < now - EVENT_KEYS_KEPT)
         ).rowcount
-    return Pruned(questions or 0, event_keys or 0)
+        requests = inbox.prune(session, now - EVENT_KEYS_KEPT)
+    return Pruned(questions or 0, event_keys or 0, requests)

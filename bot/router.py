@@ -11,12 +11,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from rapidfuzz import fuzz, process
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot import messages
+from bot import inbox, messages
 from bot.db.models import Person
 from bot.services import Services, people
 from bot.services.audit import Denied, record
@@ -140,7 +141,15 @@ class Router:
             try:
                 with services.db.unit_of_work() as session:
                     ctx = Context(command, services, session, invoked_as, args)
-                    return handler(ctx)
+                    reply = handler(ctx)
+                    if command.inbound_id is not None:
+                        # Committed with the command's effects, or neither is.
+                        lease = timedelta(seconds=services.settings.request_lease_s)
+                        now = services.clock()
+                        inbox.answered(session, command.inbound_id, reply, now, lease)
+                    return reply
+            except inbox.AlreadyAnswered:
+                return Reply(())
             except UsageError as error:
                 return Reply.notice(str(error), "warning")
             except Denied as denial:

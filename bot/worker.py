@@ -1,4 +1,5 @@
-"""The background worker of a server process: fire due jobs, deliver the outbox.
+"""The background worker of a server process: fire due jobs, deliver the outbox,
+take over requests whose process died after acking them (bot/inbox.py).
 
 It wakes every `interval` seconds, or at once when a request has just written
 something to deliver (`kick`). Several processes may run one each: jobs and
@@ -11,14 +12,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 
-from bot import jobs, outbox, retention
+from bot import inbox, jobs, outbox, retention
 from bot.ports import Messenger
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600
+# Runs a request again, or delivers its kept answer: one per platform (the adapter's).
+Recoverer = Callable[[inbox.Pending], Awaitable[None]]
 
 
 class Worker:
@@ -27,6 +31,7 @@ class Worker:
     ) -> None:
         self.services = services
         self.messengers = dict(messengers)
+        self.recoverers: dict[str, Recoverer] = {}
         self.interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -42,8 +47,24 @@ class Worker:
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
             await asyncio.to_thread(retention.prune, self.services)
+        if self.recoverers:
+            await self.recover()
         if self.messengers:
             await outbox.deliver(self.services.db, self.messengers, self.services.clock)
+
+    async def recover(self) -> int:
+        """Requests acked by a process that died: the number taken over."""
+        lease = timedelta(seconds=self.services.settings.request_lease_s)
+        platforms = tuple(self.recoverers)
+        now = self.services.clock()
+        pending = await asyncio.to_thread(inbox.claim, self.services.db, now, platforms, lease)
+        for request in pending:
+            log.warning("taking over request %s (attempt %d)", request.id, request.attempts)
+            try:
+                await self.recoverers[request.platform](request)
+            except Exception:  # its lease runs out again; MAX_ATTEMPTS bounds the retries
+                log.exception("request %s failed again", request.id)
+        return len(pending)
 
     async def _loop(self) -> None:
         while not self._stopping:

@@ -9,6 +9,9 @@ wrote to the outbox is delivered by the worker, which is kicked at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 import logging
 import re
 import time
@@ -19,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -44,7 +48,7 @@ from adapters.slack.render import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.verify import verify_signature
-from bot import events
+from bot import events, inbox
 from bot.db.models import Identity, Person, Status
 from bot.router import Router
 from bot.services import Services, people, presence
@@ -193,8 +197,59 @@ class SlackAdapter:
                 ).all()
             )
 
+    # --- requests kept until answered (bot/inbox.py) ------------------------------------
+    async def accept(self, kind: str, body: dict[str, Any]) -> int | None:
+        """Keep the request before the ack: its row id, None for a duplicate delivery.
+
+        If the database cannot take it, the request still runs (0: not kept);
+        an answer now beats a refusal.
+        """
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+        def write() -> int | None:
+            with self.services.db.unit_of_work() as session:
+                payload = {"kind": kind, "body": body}
+                lease = timedelta(seconds=self.services.settings.request_lease_s)
+                now = self.services.clock()
+                return inbox.accept(session, PLATFORM, key, payload, now, lease)
+
+        try:
+            return await asyncio.to_thread(write)
+        except Exception as error:
+            log.warning("could not keep a %s request (%s); running it anyway", kind, error)
+            return 0
+
+    async def finish(self, inbound: int) -> None:
+        if inbound:
+            await asyncio.to_thread(inbox.done, self.services.db, inbound)
+
+    async def recover(self, pending: inbox.Pending) -> None:
+        """A request whose process died after the ack: run it, or deliver its kept answer."""
+        kind, body = pending.payload.get("kind"), pending.payload.get("body") or {}
+        url = body.get("response_url")
+        respond = AsyncRespond(response_url=url) if url else None
+        if pending.reply is not None:
+            user = body.get("user_id") or (body.get("user") or {}).get("id")
+            handles = await asyncio.to_thread(self._handles, pending.reply)
+            await self.answer(pending.reply, handles, respond=respond, user_id=user)
+            await self.finish(pending.id)
+            return
+        process = {
+            "command": self.process_command,
+            "action": self.process_action,
+            "shortcut": self.process_shortcut,
+        }.get(str(kind))
+        if process is None:
+            log.error("inbound request %s of unknown kind %r", pending.id, kind)
+            await self.finish(pending.id)
+            return
+        await process(body, respond, pending.id, live=False)
+
     # --- running a command ------------------------------------------------------------
-    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
+    async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
+        if inbound:
+            command = dataclasses.replace(command, inbound_id=inbound)
         reply = await self.commands.run(command)
         handles = await asyncio.to_thread(self._handles, reply)
         self.kick()
@@ -259,33 +314,55 @@ class SlackAdapter:
             "user_status_changed": self.on_user_status,
         }
 
+    # Commands, buttons and shortcuts are kept from before the ack until answered
+    # (`accept`); `live` is False when a worker picks one up after its process died,
+    # when a trigger id (for opening a modal) has long expired.
     async def on_command(self, ack: Any, command: dict, respond: Any) -> None:
+        inbound = await self.accept("command", command)
         await ack()
+        if inbound is not None:
+            await self.process_command(command, respond, inbound)
+
+    async def process_command(
+        self, command: dict, respond: Any, inbound: int, *, live: bool = True
+    ) -> None:
         person = await self.person_id(command["user_id"])
         mentions = await self._mentions(command.get("text", ""))
-        reply, handles = await self.run(translate.slash_command(command, person, mentions))
-        await self.answer(reply, handles, respond=respond, trigger_id=command.get("trigger_id"))
+        reply, handles = await self.run(translate.slash_command(command, person, mentions), inbound)
+        trigger = command.get("trigger_id") if live else None
+        await self.answer(reply, handles, respond=respond, trigger_id=trigger)
+        await self.finish(inbound)
 
     async def on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
-        await ack()
         if action.get("type") not in {"button", None} or action.get("action_id") == LINK_ACTION:
             # A picker changed (its choice travels with the button press), or a link
             # button opened a DM in Slack itself: nothing for us to do.
+            await ack()
             return
+        inbound = await self.accept("action", body)
+        await ack()
+        if inbound is not None:
+            await self.process_action(body, respond, inbound)
+
+    async def process_action(
+        self, body: dict, respond: Any, inbound: int, *, live: bool = True
+    ) -> None:
+        (action,) = body["actions"][:1]
         person = await self.person_id(body["user"]["id"])
         values = picker_values((body.get("state") or {}).get("values") or {})
         command = translate.button_press(
             body, action_name(action["action_id"]), action.get("value", ""), person, values
         )
-        reply, handles = await self.run(command)
+        reply, handles = await self.run(command, inbound)
         has_url = bool(body.get("response_url"))
         await self.answer(
             reply,
             handles,
             respond=respond if has_url else None,
-            trigger_id=body.get("trigger_id"),
+            trigger_id=body.get("trigger_id") if live else None,
             user_id=body["user"]["id"],
         )
+        await self.finish(inbound)
 
     async def on_view(self, ack: Any, body: dict, view: dict) -> None:
         person = await self.person_id(body["user"]["id"])
@@ -302,10 +379,18 @@ class SlackAdapter:
         await self.answer(reply, handles, user_id=body["user"]["id"])
 
     async def on_shortcut(self, ack: Any, body: dict, respond: Any) -> None:
+        inbound = await self.accept("shortcut", body)
         await ack()
+        if inbound is not None:
+            await self.process_shortcut(body, respond, inbound)
+
+    async def process_shortcut(
+        self, body: dict, respond: Any, inbound: int, *, live: bool = True
+    ) -> None:
         person = await self.person_id(body["user"]["id"])
-        reply, handles = await self.run(translate.message_shortcut(body, person))
+        reply, handles = await self.run(translate.message_shortcut(body, person), inbound)
         await self.answer(reply, handles, respond=respond, user_id=body["user"]["id"])
+        await self.finish(inbound)
 
     async def on_app_mention(self, event: dict, context: Any) -> None:
         person = await self.person_id(event["user"])

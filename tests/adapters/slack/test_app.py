@@ -7,6 +7,7 @@ Requests carry real v0 signatures and go to the real aiohttp application
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,9 @@ def form(**fields: str) -> bytes:
     return urlencode(fields).encode()
 
 
+TRIGGERS = itertools.count(1)
+
+
 def slash(fake: FakeSlack, text: str, user: str = "UALEX", command: str = "/whoknows") -> bytes:
     return form(
         command=command,
@@ -90,7 +94,8 @@ def slash(fake: FakeSlack, text: str, user: str = "UALEX", command: str = "/whok
         team_id=TEAM,
         channel_id="CGENERAL",
         response_url=fake.response_url(),
-        trigger_id="trigger-1",
+        # Slack gives every invocation its own trigger id.
+        trigger_id=f"trigger-{next(TRIGGERS)}",
         token="legacy",
     )
 

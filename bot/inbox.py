@@ -1,0 +1,162 @@
+"""Inbound requests, kept from the ack until the answer is delivered.
+
+Slack wants its ack within three seconds and the work follows it; a process
+that dies between the two would lose the question silently. So an adapter
+`accept`s the request (one row, written before the ack), runs it with the
+row's id on the Command, and marks it `done` once the answer is out:
+
+- the command's transaction marks the row `answered` and keeps the answer
+  (`answered`, called by the router), so effects and that mark commit together;
+- a row whose lease ran out is `claim`ed by a worker: `pending` means the
+  command never committed and runs again; `answered` means only the answer
+  is left to deliver. Either way the person gets one answer.
+
+The key (a trigger id, an event id) also makes a platform's duplicate
+deliveries act once: `accept` returns None for a key already seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot import codec
+from bot.db import Database
+from bot.db.models import Inbound, InboundState
+from bot.types import Reply
+
+log = logging.getLogger(__name__)
+
+# Until its lease runs out a request belongs to the process that acked it: longer than
+# any command takes (Settings.request_lease_s, WHOKNOWS_REQUEST_LEASE).
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 3
+BATCH = 20
+
+
+class AlreadyAnswered(Exception):
+    """The request was answered elsewhere (a recovery raced a slow original): roll back."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    platform: str
+    payload: dict[str, Any]
+    # Set when the command committed and only its answer is left to deliver.
+    reply: Reply | None
+    attempts: int
+
+
+def accept(
+    session: Session,
+    platform: str,
+    key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    lease: timedelta = LEASE,
+) -> int | None:
+    """Keep the request; its id, or None when this key was already accepted."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Inbound)
+        .values(
+            platform=platform,
+            key=key[:200],
+            payload=json.dumps(payload, separators=(",", ":")),
+            state=InboundState.PENDING,
+            attempts=0,
+            lease_until=now + lease,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Inbound.id)
+    )
+    return session.execute(statement).scalar()
+
+
+def answered(
+    session: Session, inbound_id: int, reply: Reply, now: datetime, lease: timedelta = LEASE
+) -> None:
+    """In the command's own transaction: the command ran, here is what to tell them."""
+    marked = session.execute(
+        update(Inbound)
+        .where(Inbound.id == inbound_id, Inbound.state == InboundState.PENDING)
+        .values(state=InboundState.ANSWERED, reply=codec.dumps(reply), lease_until=now + lease)
+        .returning(Inbound.id)
+    ).first()
+    if marked is None:
+        raise AlreadyAnswered(inbound_id)
+
+
+def done(db: Database, inbound_id: int) -> None:
+    """The answer is out: forget the request's content."""
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Inbound)
+            .where(Inbound.id == inbound_id)
+            .values(state=InboundState.DONE, payload=None, reply=None)
+        )
+
+
+def claim(
+    db: Database,
+    now: datetime,
+    platforms: tuple[str, ...],
+    lease: timedelta = LEASE,
+    limit: int = BATCH,
+) -> list[Pending]:
+    """Requests whose lease ran out, leased to the caller for another LEASE.
+
+    One that has failed MAX_ATTEMPTS times is marked failed instead: a request
+    that kills its worker must not kill every worker in turn.
+    """
+    claimed: list[Pending] = []
+    with db.unit_of_work() as session:
+        rows = session.scalars(
+            select(Inbound)
+            .where(
+                Inbound.platform.in_(platforms),
+                Inbound.state.in_((InboundState.PENDING, InboundState.ANSWERED)),
+                Inbound.lease_until <= now,
+            )
+            .order_by(Inbound.lease_until, Inbound.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            if row.attempts >= MAX_ATTEMPTS:
+                log.error("inbound request %s given up after %d attempts", row.id, row.attempts)
+                row.state, row.payload = InboundState.FAILED, None
+                continue
+            row.attempts += 1
+            row.lease_until = now + lease
+            claimed.append(
+                Pending(
+                    id=row.id,
+                    platform=row.platform,
+                    payload=json.loads(row.payload or "{}"),
+                    reply=codec.loads(row.reply) if row.reply else None,
+                    attempts=row.attempts,
+                )
+            )
+    return claimed
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Finished requests older than `before` (their keys stop duplicates until then)."""
+    result = session.execute(
+        delete(Inbound).where(
+            Inbound.state.in_((InboundState.DONE, InboundState.FAILED)),
+            Inbound.created_at < before,
+        )
+    )
+    return result.rowcount or 0

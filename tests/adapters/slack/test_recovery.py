@@ -1,0 +1,225 @@
+"""Requests acked by a process that then died are answered once, by whoever is left.
+
+The first test kills a real `whoknows serve` (SIGKILL, no cleanup) after Slack
+got its ack and while the answer is on its way, starts another, and counts
+what reaches response_url. The others drive the worker's take-over in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from adapters.server import WORKER, build_app
+from adapters.slack.verify import sign
+from bot import codec, inbox
+from bot.db.models import Huddle, Inbound, InboundState
+from bot.router import Router
+from bot.services import Services, people
+from bot.types import Command, Notice
+from tests.adapters.slack.fake_slack import FakeSlack
+from tests.adapters.slack.test_app import SECRET, _link, slash
+
+ROOT = Path(__file__).resolve().parents[3]
+FORM = "application/x-www-form-urlencoded"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(services: Services, fake: FakeSlack, port: int, home: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "WHOKNOWS_HOME": str(home),
+        "WHOKNOWS_DATABASE_URL": services.settings.database_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "WHOKNOWS_REQUEST_LEASE": "2",
+        "WHOKNOWS_SEMANTIC": "off",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its command process dies with it
+    )
+
+
+async def _ready(http: ClientSession, port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(server.stderr.read().decode() if server.stderr else "exited")
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("whoknows serve did not start")
+
+
+def _stop(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, sig)
+    server.wait(timeout=30)
+
+
+@pytest.mark.reliability(21)
+def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
+    demo: Services, tmp_path: Path
+) -> None:
+    _link(demo)
+    fake = FakeSlack()
+
+    async def main() -> None:
+        await fake.start()
+        first_port, second_port = _free_port(), _free_port()
+        first = _serve(demo, fake, first_port, tmp_path)
+        second = None
+        try:
+            async with ClientSession() as http:
+                await _ready(http, first_port, first)
+                fake.hold_responses = True  # the answer leaves, and never arrives
+                body = slash(fake, "refund for a prepaid top-up")
+                headers = {"Content-Type": FORM, **sign(SECRET, body, int(time.time()))}
+                async with http.post(
+                    f"http://127.0.0.1:{first_port}/slack/events", data=body, headers=headers
+                ) as response:
+                    assert response.status == 200  # Slack has its ack
+                await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+                _stop(first, signal.SIGKILL)
+                fake.hold_responses = False
+
+                second = _serve(demo, fake, second_port, tmp_path)
+                await _ready(http, second_port, second)
+                await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
+                # Another lease and more go by: nobody answers a third time.
+                await asyncio.sleep(5)
+        finally:
+            for server in (first, second):
+                if server is not None:
+                    _stop(server)
+            await fake.close()
+
+    asyncio.run(main())
+    lost, delivered = fake.called("response_url")
+    assert delivered == lost  # the answer the dead process had computed
+    assert "Maria" in str(delivered["blocks"])
+    with demo.db.unit_of_work() as session:
+        (state,) = session.scalars(select(Inbound.state)).all()
+        assert state == InboundState.DONE
+
+
+def _app_run(services: Services, router: Router, scenario) -> FakeSlack:  # type: ignore[no-untyped-def]
+    fake = FakeSlack()
+
+    async def main() -> None:
+        await fake.start()
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+        }
+        app = build_app(services, router, env, worker_interval=3600)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            await scenario(client, fake)
+        finally:
+            await client.close()
+            await fake.close()
+
+    asyncio.run(main())
+    return fake
+
+
+def _accept_as_the_adapter_would(services: Services, body: dict) -> int:
+    """What the ack path writes before acking, left as a process that died would leave it."""
+    with services.db.unit_of_work() as session:
+        payload = {"kind": "command", "body": body}
+        inbound = inbox.accept(session, "slack", "command:lost", payload, services.clock())
+    assert inbound is not None
+    return inbound
+
+
+def _slash_body(fake: FakeSlack, text: str) -> dict:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(slash(fake, text).decode()))
+
+
+def test_a_command_that_never_ran_is_run_once_when_its_lease_runs_out(
+    demo: Services, router: Router
+) -> None:
+    _link(demo)
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        worker = client.app[WORKER]
+        _accept_as_the_adapter_would(demo, _slash_body(fake, "huddle prepaid top-up refund"))
+        assert await worker.recover() == 0  # still leased to the process that acked it
+        demo.clock.advance(61)
+        assert await worker.recover() == 1
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+        demo.clock.advance(61)
+        assert await worker.recover() == 0
+
+    fake = _app_run(demo, router, scenario)
+    (answer,) = fake.called("response_url")
+    assert "huddle" in answer["text"].lower()
+    with demo.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Huddle)) == 1
+        inbound = session.scalars(select(Inbound)).one()
+        assert inbound.state == InboundState.DONE
+        assert inbound.payload is None  # what they asked is not kept once answered
+
+
+def test_a_request_answered_elsewhere_is_not_run_again(demo: Services, router: Router) -> None:
+    """A slow original and a take-over race: the second commit is rolled back whole."""
+    with demo.db.unit_of_work() as session:
+        alex = people.by_key(session, "alex").id
+        inbound = inbox.accept(session, "slack", "k", {"kind": "command"}, demo.clock())
+    command = Command("slack", alex, "huddle", "prepaid top-up refund", inbound_id=inbound)
+    first = router.dispatch(command, demo)  # the original commits: answered
+    assert any(isinstance(e, Notice) and "huddle" in e.text.lower() for e in first.elements)
+    again = router.dispatch(command, demo)  # the take-over: nothing happens twice
+    assert again.elements == ()
+    with demo.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Huddle)) == 1
+        row = session.scalars(select(Inbound)).one()
+        assert row.state == InboundState.ANSWERED
+        assert codec.loads(row.reply or "") == first
+
+
+def test_a_request_that_keeps_failing_is_given_up(services: Services) -> None:
+    with services.db.unit_of_work() as session:
+        inbox.accept(session, "slack", "k", {"kind": "command", "body": {}}, services.clock())
+        assert inbox.accept(session, "slack", "k", {}, services.clock()) is None  # a duplicate
+    for _ in range(inbox.MAX_ATTEMPTS):
+        services.clock.advance(61)
+        assert len(inbox.claim(services.db, services.clock(), ("slack",))) == 1
+        assert inbox.claim(services.db, services.clock(), ("slack",)) == []  # leased
+    services.clock.advance(61)
+    assert inbox.claim(services.db, services.clock(), ("slack",)) == []
+    assert inbox.claim(services.db, services.clock(), ("teams",)) == []
+    with services.db.unit_of_work() as session:
+        row = session.scalars(select(Inbound)).one()
+        assert (row.state, row.payload) == (InboundState.FAILED, None)
