@@ -180,3 +180,12 @@ TEAM_UNSET = "(not set: the channel you ask in)"
 TEAM_BAD_CHANNEL = "'{token}' is not a channel: mention one, like #billing-huddles."
 TEAM_NOT_ALLOWED = "Only a lead of the team or an admin may change where its huddles go."
 TEAM_SET = "{team}: {what} set to {channel}."
+
+# Deliveries that failed for good, told to whoever asked for the huddle
+UNDELIVERED_DM = (
+    " I could not message {name} ({reason}), so they were not asked in huddle thread #{id}."
+)
+UNDELIVERED_ROOT = (
+    " I could not post huddle thread #{id} in {channel} ({reason}), so nobody was asked."
+)
+UNDELIVERED_OTHER = " A message for huddle thread #{id} could not be delivered ({reason})."

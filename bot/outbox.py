@@ -18,15 +18,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import codec
+from bot import codec, messages
 from bot.db import Database
-from bot.db.models import DeliveryState, Huddle, Identity, Outbox
+from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
 from bot.ports import DeliveryError, MessageRef, Messenger
 from bot.types import Line, Mention, Reply
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+ROOT_FAILED = "the huddle thread could not be posted"
 MAX_ATTEMPTS = 5
 BATCH = 50
 
@@ -44,7 +45,8 @@ def enqueue(
     is_root: bool = False,
 ) -> Outbox:
     """kind: post (to `channel`), thread (into `huddle`'s thread), dm (to `person_id`),
-    update (`huddle`'s thread root)."""
+    update (`huddle`'s thread root), notice (to `person_id`: in `huddle`'s thread once
+    it is posted, else directly; one that fails is only logged)."""
     row = Outbox(
         platform=platform,
         kind=kind,
@@ -137,10 +139,14 @@ def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
                     Outbox.state == DeliveryState.FAILED,
                 )
             )
-            return "the huddle thread could not be posted" if failed else None
+            return ROOT_FAILED if failed else None
         root = MessageRef(huddle.channel_ref, huddle.thread_ref)
+    if row.kind == "notice":
+        huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
+        if huddle is not None and huddle.thread_ref and huddle.channel_ref:
+            root = MessageRef(huddle.channel_ref, huddle.thread_ref)
     handle = None
-    if row.kind == "dm":
+    if row.kind == "dm" or (row.kind == "notice" and root is None):
         handle = _handles(session, row.platform, {row.person_id} if row.person_id else set()).get(
             row.person_id or 0
         )
@@ -169,7 +175,9 @@ async def _send(messenger: Messenger, claim: _Claim) -> MessageRef | None:
     if claim.kind == "thread":
         assert claim.root is not None
         return await messenger.reply_in_thread(claim.root, claim.reply)
-    if claim.kind == "dm":
+    if claim.kind == "notice" and claim.root is not None:
+        return await messenger.reply_in_thread(claim.root, claim.reply)
+    if claim.kind in {"dm", "notice"}:
         assert claim.handle is not None
         return await messenger.direct_message(claim.handle, claim.reply)
     if claim.kind == "update":
@@ -179,12 +187,45 @@ async def _send(messenger: Messenger, claim: _Claim) -> MessageRef | None:
     raise DeliveryError(f"unknown delivery kind {claim.kind!r}")
 
 
-def _fail(session: Session, row_id: int, reason: str) -> None:
+def _fail(session: Session, row_id: int, reason: str, now: datetime) -> None:
     row = session.get(Outbox, row_id)
     if row is not None:
         row.state = DeliveryState.FAILED
         row.error = reason[:2000]
         log.warning("outbox %d failed for good: %s", row_id, reason)
+        _tell_requester(session, row, reason, now)
+
+
+def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -> None:
+    """Whoever asked for the huddle hears what did not reach its people, and why.
+
+    Not for a notice itself (no chain of failures), nor for thread messages that
+    wait on a root that failed (that failure was told once already).
+    """
+    if row.kind == "notice" or row.huddle_id is None or reason == ROOT_FAILED:
+        return
+    huddle = session.get(Huddle, row.huddle_id)
+    requester = huddle.requester if huddle is not None else None
+    if huddle is None or requester is None or row.person_id == requester.id:
+        return
+    if row.kind == "dm":
+        person = session.get(Person, row.person_id) if row.person_id else None
+        name = person.display_name if person is not None else "someone"
+        note = messages.UNDELIVERED_DM.format(name=name, reason=reason, id=huddle.id)
+    elif row.is_root:
+        channel = row.channel or "the huddle channel"
+        note = messages.UNDELIVERED_ROOT.format(id=huddle.id, channel=channel, reason=reason)
+    else:
+        note = messages.UNDELIVERED_OTHER.format(id=huddle.id, reason=reason)
+    enqueue(
+        session,
+        platform=row.platform,
+        kind="notice",
+        reply=Reply((Line((Mention(requester.id, requester.display_name), note)),), private=False),
+        now=now,
+        huddle=huddle,
+        person_id=requester.id,
+    )
 
 
 def _due(db: Database, platforms: list[str], now: datetime, limit: int) -> list[int]:
@@ -207,21 +248,21 @@ def _lease(db: Database, row_id: int, now: datetime) -> _Claim | None:
     with db.unit_of_work() as session:
         claim = _claim(session, row_id, now)
         if isinstance(claim, str):
-            _fail(session, row_id, claim)
+            _fail(session, row_id, claim, now)
             return None
         return claim
 
 
-def _failed(db: Database, row_id: int, reason: str) -> None:
+def _failed(db: Database, row_id: int, reason: str, now: datetime) -> None:
     with db.unit_of_work() as session:
-        _fail(session, row_id, reason)
+        _fail(session, row_id, reason, now)
 
 
 def _retry_later(db: Database, row_id: int, error: Exception, now: datetime) -> None:
     with db.unit_of_work() as session:
         row = session.get(Outbox, row_id)
         if row is not None and row.attempts >= MAX_ATTEMPTS:
-            _fail(session, row_id, f"{type(error).__name__}: {error}")
+            _fail(session, row_id, f"{type(error).__name__}: {error}", now)
         elif row is not None:
             row.next_attempt_at = now + timedelta(seconds=5 * 2**row.attempts)
 
@@ -259,7 +300,7 @@ async def deliver(
         try:
             ref = await _send(messengers[claim.platform], claim)
         except DeliveryError as error:
-            await asyncio.to_thread(_failed, db, row_id, str(error))
+            await asyncio.to_thread(_failed, db, row_id, str(error), clock())
             continue
         except Exception as error:  # a network fault: retry with backoff
             log.warning("outbox %d: delivery failed: %s", row_id, type(error).__name__)

@@ -39,12 +39,11 @@ from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
-from bot import events, outbox
-from bot.db.models import DeliveryState, Huddle, Identity, Outbox
+from bot import events
+from bot.db.models import Identity
 from bot.ports import DeliveryError
 from bot.router import Router
 from bot.services import Services, people
-from bot.services.huddles import mention
 from bot.types import Command, Form, Line, Mention, Notice, PersonCard, Reply, Text
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,6 @@ WELCOME = (
     "Hi, I'm whoknows: I find the colleague who knows, so you never put a customer on hold "
     "to hunt. Ask me here (`refund for a prepaid top-up`), or mention me in a channel "
     "(`@whoknows refunds`)."
-)
-UNREACHABLE = (
-    " I could not message {name} in Teams (they blocked the bot or removed the app), so only "
-    "the others were asked in huddle thread #{id}."
 )
 # An Action.Execute must be answered in the HTTP response; the real answer follows as a message.
 INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
@@ -135,7 +130,6 @@ class TeamsAdapter:
             services.clock,
             token,
             bot_id=f"28:{settings.app_id}" if settings.app_id else None,
-            on_blocked=self.tell_requester,
         )
         self.presence: graph.GraphPresence | None = None
         if settings.graph_enabled:
@@ -580,42 +574,3 @@ class TeamsAdapter:
             except Exception:  # the next round tries again; working hours stand meanwhile
                 log.exception("reading Teams presence from Graph failed")
             await asyncio.sleep(self.settings.presence_interval_s)
-
-    # --- a refused 1:1 message --------------------------------------------------------
-    async def tell_requester(self, handle: str) -> None:
-        """An invited expert cannot be messaged: say so in the huddle's thread, to the asker."""
-        await asyncio.to_thread(self._tell_requester, handle)
-        self.kick()
-
-    def _tell_requester(self, handle: str) -> None:
-        with self.services.db.unit_of_work() as session:
-            person = people.by_identity(session, PLATFORM, handle)
-            if person is None:
-                return
-            # The invitation being delivered right now: leased, so attempted and pending.
-            row = session.scalar(
-                select(Outbox)
-                .where(
-                    Outbox.platform == PLATFORM,
-                    Outbox.kind == "dm",
-                    Outbox.person_id == person.id,
-                    Outbox.state == DeliveryState.PENDING,
-                    Outbox.attempts > 0,
-                    Outbox.huddle_id.is_not(None),
-                )
-                .order_by(Outbox.id.desc())
-                .limit(1)
-            )
-            huddle = session.get(Huddle, row.huddle_id) if row is not None else None
-            requester = huddle.requester if huddle is not None else None
-            if huddle is None or requester is None or requester.id == person.id:
-                return
-            note = UNREACHABLE.format(name=person.display_name, id=huddle.id)
-            outbox.enqueue(
-                session,
-                platform=huddle.platform or PLATFORM,
-                kind="thread",
-                huddle=huddle,
-                reply=Reply((Line((mention(requester), note)),), private=False),
-                now=self.services.clock(),
-            )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -69,7 +69,6 @@ class TeamsMessenger:
         token: AppToken | None,
         *,
         bot_id: str | None = None,
-        on_blocked: Callable[[str], Awaitable[None]] | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.db = db
@@ -77,7 +76,6 @@ class TeamsMessenger:
         self.token = token
         # The bot's own id ("28:<app id>"), for chats it starts before any activity named it.
         self.bot_id = bot_id
-        self.on_blocked = on_blocked
         self.sleep = sleep
         self._session: aiohttp.ClientSession | None = None
 
@@ -219,8 +217,6 @@ class TeamsMessenger:
 
         await asyncio.to_thread(mark)
         log.warning("a Teams user blocked the bot or removed the app; no more proactive messages")
-        if self.on_blocked is not None:
-            await self.on_blocked(handle)
 
     # --- answering inbound activities ---------------------------------------------------
     async def answer(

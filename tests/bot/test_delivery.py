@@ -23,14 +23,17 @@ class Recorder:
 
     platform = "test"
 
-    def __init__(self, failures: int = 0, fatal: bool = False) -> None:
+    def __init__(
+        self, failures: int = 0, fatal: bool = False, refuse: frozenset[str] = frozenset()
+    ) -> None:
         self.calls: list[tuple[str, str, Reply]] = []
         self.failures = failures
         self.fatal = fatal
+        self.refuse = refuse  # targets that fail for good
         self.count = 0
 
     def _record(self, kind: str, target: str, reply: Reply) -> MessageRef:
-        if self.fatal:
+        if self.fatal or target in self.refuse:
             raise DeliveryError("channel_not_found")
         if self.failures:
             self.failures -= 1
@@ -101,6 +104,69 @@ def test_thread_messages_wait_for_their_root(demo: Services, router: Router) -> 
         thread = next(r for r in rows if r.kind == "thread")
         assert thread.state == DeliveryState.FAILED
         assert "could not be posted" in thread.error
+
+
+def _text(reply: Reply) -> str:
+    return " ".join(
+        part if isinstance(part, str) else f"@{part.handle}"
+        for element in reply.elements
+        if isinstance(element, Line)
+        for part in element.parts
+    )
+
+
+def test_the_asker_is_told_once_when_the_huddle_thread_cannot_be_posted(
+    demo: Services, router: Router
+) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    say(demo, router, "maria", "huddle", "reply 1 On it")
+    recorder = Recorder(refuse=frozenset({"billing-huddles"}))
+    _deliver(demo, recorder)
+    _deliver(demo, recorder)  # the notice written by the first round
+    notices = [call for call in recorder.calls if call[1] == "U-alex"]
+    assert len(notices) == 1  # not once more for the reply that waited on that thread
+    assert "could not post huddle thread #1 in billing-huddles (channel_not_found)" in _text(
+        notices[0][2]
+    )
+    # Maria's invitation went out; only the thread itself is missing.
+    assert [c[1] for c in recorder.calls if c[0] == "dm"] == ["U-maria", "U-alex"]
+
+
+def test_the_asker_hears_in_the_thread_who_could_not_be_invited(
+    demo: Services, router: Router
+) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria @omar")
+    recorder = Recorder(refuse=frozenset({"U-maria"}))
+    _deliver(demo, recorder)
+    _deliver(demo, recorder)
+    thread = [call for call in recorder.calls if call[0] == "thread"]
+    assert len(thread) == 1
+    assert thread[0][1] == "billing-huddles/m1"
+    text = _text(thread[0][2])
+    assert text.startswith("@U-alex")
+    assert "could not message Maria Santos (channel_not_found)" in text
+    with demo.db.unit_of_work() as session:
+        dm = session.scalars(select(Outbox).where(Outbox.state == DeliveryState.FAILED)).one()
+        assert dm.kind == "dm"
+
+
+def test_a_notice_that_cannot_be_delivered_is_not_told_about(
+    demo: Services, router: Router
+) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    recorder = Recorder(refuse=frozenset({"billing-huddles", "U-alex"}))
+    for _ in range(3):
+        _deliver(demo, recorder)
+    with demo.db.unit_of_work() as session:
+        rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        assert [(r.kind, r.state) for r in rows] == [
+            ("post", DeliveryState.FAILED),
+            ("dm", DeliveryState.SENT),
+            ("notice", DeliveryState.FAILED),
+        ]
 
 
 def _post(services: Services, text: str) -> None:
