@@ -112,6 +112,11 @@ def _units(char: str) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def _length(text: str) -> int:
+    """A string's length as Slack's limits are checked here: in UTF-16 code units."""
+    return sum(map(_units, text))
+
+
 def _is_extend(char: str) -> bool:
     """Joins the character before it (grapheme rules GB9, GB9a)."""
     cp = ord(char)
@@ -362,7 +367,7 @@ def _option(option_value: str, label: str) -> dict[str, Any]:
 def _picker(picker: Picker, seen: set[str]) -> dict[str, Any] | None:
     options = []
     for option in picker.options:
-        if not option.value or len(option.value) > OPTION_VALUE:
+        if not option.value or _length(option.value) > OPTION_VALUE:
             # A cut value would select something else; leaving the option out is safer.
             log.warning("picker %s: option value too long for Slack, left out", picker.name)
             continue
@@ -384,7 +389,7 @@ def _picker(picker: Picker, seen: set[str]) -> dict[str, Any] | None:
 
 
 def _button(button: Button, seen: set[str]) -> dict[str, Any] | None:
-    if len(button.value) > BUTTON_VALUE or len(button.action_id) > ACTION_ID - SUFFIX_ROOM:
+    if _length(button.value) > BUTTON_VALUE or _length(button.action_id) > ACTION_ID - SUFFIX_ROOM:
         log.warning("button %s: value or action id too long for Slack, left out", button.action_id)
         return None
     element: dict[str, Any] = {
@@ -507,7 +512,7 @@ def _input(field: FormField) -> dict[str, Any]:
         options = [
             _option(choice, choice)
             for choice in field.options
-            if choice and len(choice) <= OPTION_VALUE
+            if choice and _length(choice) <= OPTION_VALUE
         ][:SELECT_OPTIONS]
         element = {"type": "static_select", "action_id": field.name, "options": options}
         initial = next((o for o in options if o["value"] == field.value), None)
