@@ -342,8 +342,9 @@ def _(element: Article, handles: Mapping[int, str]) -> list[dict[str, Any]]:
         text += f"\n{escape(element.snippet)}"
     blocks = [_section(text)]
     notes = []
-    if element.tags:
-        notes.append(" · ".join(escape(tag) for tag in element.tags))
+    tags = " · ".join(escape(tag) for tag in element.tags if tag.strip())
+    if tags:  # Slack rejects an empty text object
+        notes.append(tags)
     if element.helpful:
         notes.append(FOUND_HELPFUL.format(count=element.helpful))
     if notes:
