@@ -509,12 +509,12 @@ def fallback_text(reply: Reply) -> str:
 
 def _input(field: FormField) -> dict[str, Any]:
     element: dict[str, Any]
-    if field.kind == "select":
-        options = [
-            _option(choice, choice)
-            for choice in field.options
-            if choice and _length(choice) <= OPTION_VALUE
-        ][:SELECT_OPTIONS]
+    options = [
+        _option(choice, choice)
+        for choice in field.options
+        if field.kind == "select" and choice and _length(choice) <= OPTION_VALUE
+    ][:SELECT_OPTIONS]
+    if options:  # Slack rejects a select without options: then the field is typed in
         element = {"type": "static_select", "action_id": field.name, "options": options}
         initial = next((o for o in options if o["value"] == field.value), None)
         if initial is not None:
