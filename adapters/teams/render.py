@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
 from urllib.parse import quote
 
+from bot.text import is_grapheme_boundary
 from bot.types import (
     Actions,
     Article,
@@ -101,30 +101,12 @@ def escape(text: str) -> str:
     )
 
 
-def _extends(before: str, after: str) -> bool:
-    """Whether `after` belongs to the same visible character as `before`."""
-    code = ord(after)
-    return (
-        unicodedata.category(after) in {"Mn", "Me", "Mc"}
-        or before == "\u200d"
-        or after in "\u200c\u200d" + _JOINER
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tones
-        or 0xE0020 <= code <= 0xE007F  # tag characters (subdivision flags)
-    )
-
-
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters, never splitting a visible character, "…" when cut."""
     if len(text) <= limit:
         return text
     cut = max(limit - len(ELLIPSIS), 0)
-    while 0 < cut < len(text) and _extends(text[cut - 1], text[cut]):
-        cut -= 1
-    flags = 0  # regional indicators pair up into flags: keep whole pairs
-    while cut - flags > 0 and 0x1F1E6 <= ord(text[cut - flags - 1]) <= 0x1F1FF:
-        flags += 1
-    if flags % 2 and cut < len(text) and 0x1F1E6 <= ord(text[cut]) <= 0x1F1FF:
+    while cut > 0 and not is_grapheme_boundary(text, cut):
         cut -= 1
     return text[:cut].rstrip() + ELLIPSIS
 
