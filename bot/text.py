@@ -63,9 +63,23 @@ STOPWORDS = frozenset(
 MAX_QUERY_CHARS = 2_000
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """Text every encoder takes: a lone surrogate (half an emoji, as a JSON `\\ud83d`
+    escape cut from its pair can leave) becomes U+FFFD, and a pair that arrived as two
+    code points is joined into its character."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def clean_text(text: str) -> str:
-    """PostgreSQL refuses NUL in text, and no user means one: drop it everywhere."""
-    return text.replace("\x00", "")
+    """PostgreSQL refuses NUL in text, and no user means one: drop it everywhere.
+
+    Neither database stores a lone surrogate either: those become U+FFFD."""
+    return well_formed(text).replace("\x00", "")
 
 
 def terms(text: str) -> list[str]:

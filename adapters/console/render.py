@@ -6,6 +6,7 @@ import re
 import textwrap
 from functools import singledispatch
 
+from bot.text import well_formed
 from bot.types import (
     Actions,
     Article,
@@ -35,7 +36,8 @@ NOTICE_MARK = {"info": "i", "success": "✓", "warning": "!", "error": "✗"}
 
 
 def safe(text: str) -> str:
-    return _CONTROL.sub("", text)
+    """No terminal controls, and no lone surrogate (a terminal's encoder refuses it)."""
+    return _CONTROL.sub("", well_formed(text))
 
 
 def _wrap(text: str, indent: str = "   ") -> str:

@@ -22,7 +22,7 @@ from functools import singledispatch
 from typing import Any
 from urllib.parse import quote
 
-from bot.text import is_grapheme_boundary
+from bot.text import is_grapheme_boundary, well_formed
 from bot.types import (
     Actions,
     Article,
@@ -314,6 +314,17 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
+def _well_formed(value: Any) -> Any:
+    """Every string in a card as text any encoder takes: no lone surrogates."""
+    if isinstance(value, str):
+        return well_formed(value)
+    if isinstance(value, list):
+        return [_well_formed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _well_formed(item) for key, item in value.items()}
+    return value
+
+
 def render_card(reply: Reply, *, handles: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The Adaptive Card for a reply; `handles` maps our person ids to AAD object ids.
 
@@ -321,7 +332,8 @@ def render_card(reply: Reply, *, handles: Mapping[int, str] | None = None) -> di
     a last line says how many did not fit.
     """
     card = _Card(handles or {})
-    groups = [render_element(element, card) for element in reply.elements]
+    groups = [_well_formed(render_element(element, card)) for element in reply.elements]
+    card.entities = _well_formed(card.entities)
     budget = MAX_CARD_BYTES - _size(card.entities) - 1_000
     body: list[dict[str, Any]] = []
     used = 0
@@ -369,7 +381,7 @@ def _(element: Form | Article) -> str:
 def summary(reply: Reply) -> str:
     """The plain words Teams shows where the card cannot be (notifications)."""
     for element in reply.elements:
-        text = " ".join(_CONTROL.sub("", _summary(element)).split())
+        text = " ".join(_CONTROL.sub("", well_formed(_summary(element))).split())
         if text:
             return clip(text, SUMMARY_CHARS)
     return ""
