@@ -87,10 +87,10 @@ def _(element: Line, buttons: Buttons | None = None) -> str:
 @render_element.register
 def _(element: PersonCard, buttons: Buttons | None = None) -> str:
     presence = element.presence
-    status = presence.label
+    status = safe(presence.label)
     if presence.until_local is not None:
-        status += f" until {presence.until_local}"
-    local = f", {presence.local_time} their time" if presence.local_time else ""
+        status += f" until {safe(presence.until_local)}"
+    local = f", {safe(presence.local_time)} their time" if presence.local_time else ""
     team = f" · {safe(element.team)}" if element.team else ""
     lines = [
         f"{PRESENCE_MARK.get(presence.status, '?')} {safe(element.name)} (@{safe(element.key)})"
