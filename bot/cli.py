@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve Slack and Teams over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="serving processes sharing the port (PostgreSQL)"
+    )
+    serve.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker of --workers
 
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
@@ -134,11 +138,12 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
     return run_chat(services, build_router(), handle.lstrip("@").lower(), sys.stdin, sys.stdout)
 
 
-def _serve(services: Services, host: str, port: int) -> int:
+def _serve(services: Services, args: argparse.Namespace) -> int:
     from adapters.server import serve
     from skills import build_router
 
-    return serve(services, build_router(), host, port)
+    workers = max(1, args.workers)
+    return serve(services, build_router(), args.host, args.port, workers=workers, fd=args.fd)
 
 
 def progress_bar(label: str, out: TextIO) -> Progress | None:
@@ -346,7 +351,7 @@ RUNNERS = {
     "ask": _ask,
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),
-    "serve": lambda services, args: _serve(services, args.host, args.port),
+    "serve": _serve,
     "forget": lambda services, args: _forget(services, args.person),
     "report": _report,
     "teams-package": lambda services, args: _teams_package(args.app_id, args.host, args.output),

@@ -30,6 +30,8 @@ class Settings:
     query_log_days: int = 180
     # A request acked but not answered after this long is taken over by another worker.
     request_lease_s: int = 60
+    # On SIGTERM: how long requests under way may take to finish before they are handed on.
+    drain_timeout_s: int = 20
     # Signs dashboard links and sessions; None: one made once and kept in `home`.
     secret: str | None = field(default=None, repr=False)
     # Where people reach `whoknows serve` (the dashboard links point there).
@@ -54,6 +56,7 @@ class Settings:
             huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
             query_log_days=int(env.get("WHOKNOWS_QUERY_LOG_DAYS", "180")),
             request_lease_s=int(env.get("WHOKNOWS_REQUEST_LEASE", "60")),
+            drain_timeout_s=int(env.get("WHOKNOWS_DRAIN_TIMEOUT", "20")),
             secret=env.get("WHOKNOWS_SECRET") or None,
             public_url=env.get("WHOKNOWS_PUBLIC_URL") or "http://127.0.0.1:3000",
             semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},

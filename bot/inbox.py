@@ -107,6 +107,20 @@ def done(db: Database, inbound_id: int) -> None:
         )
 
 
+def release(db: Database, ids: set[int], now: datetime) -> int:
+    """A stopping process hands its unfinished requests on: claimable at once."""
+    with db.unit_of_work() as session:
+        result = session.execute(
+            update(Inbound)
+            .where(
+                Inbound.id.in_(ids),
+                Inbound.state.in_((InboundState.PENDING, InboundState.ANSWERED)),
+            )
+            .values(lease_until=now)
+        )
+        return result.rowcount or 0
+
+
 def claim(
     db: Database,
     now: datetime,

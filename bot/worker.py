@@ -79,8 +79,13 @@ class Worker:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="whoknows-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
+        """Finish the round under way (for at most `timeout`: what it leaves is leased, and
+        another worker retries it once the lease runs out)."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                log.warning("worker stopped in the middle of a round")

@@ -108,6 +108,9 @@ class SlackAdapter:
         self.commands = commands or CommandRunner(services, router)
         self.presence = SlackPresence(self.client, services)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Requests under way in this process: their tasks, and their inbound rows.
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._open: set[int] = set()
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -214,15 +217,37 @@ class SlackAdapter:
                 now = self.services.clock()
                 return inbox.accept(session, PLATFORM, key, payload, now, lease)
 
+        task = asyncio.current_task()
+        if task is not None:  # the listener's own task, which goes on after the ack
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         try:
-            return await asyncio.to_thread(write)
+            inbound = await asyncio.to_thread(write)
         except Exception as error:
             log.warning("could not keep a %s request (%s); running it anyway", kind, error)
             return 0
+        if inbound:
+            self._open.add(inbound)
+        return inbound
 
     async def finish(self, inbound: int) -> None:
         if inbound:
             await asyncio.to_thread(inbox.done, self.services.db, inbound)
+            self._open.discard(inbound)
+
+    async def drain(self, timeout: float) -> None:
+        """Stopping: let the requests under way finish; hand the rest to another worker."""
+        running = {task for task in self._in_flight if not task.done()}
+        if running:
+            log.info("finishing %d request(s) before stopping", len(running))
+            _, late = await asyncio.wait(running, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._open:
+            ids, now = set(self._open), self.services.clock()
+            handed = await asyncio.to_thread(inbox.release, self.services.db, ids, now)
+            log.warning("handed %d unfinished request(s) to the other workers", handed)
 
     async def recover(self, pending: inbox.Pending) -> None:
         """A request whose process died after the ack: run it, or deliver its kept answer."""

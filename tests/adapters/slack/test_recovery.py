@@ -8,11 +8,7 @@ what reaches response_url. The others drive the worker's take-over in process.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,59 +24,11 @@ from bot.db.models import Huddle, Inbound, InboundState
 from bot.router import Router
 from bot.services import Services, people
 from bot.types import Command, Notice
+from tests.adapters.serving import free_port, ready, serve, stop
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.test_app import SECRET, _link, slash
 
-ROOT = Path(__file__).resolve().parents[3]
 FORM = "application/x-www-form-urlencoded"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(services: Services, fake: FakeSlack, port: int, home: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "WHOKNOWS_HOME": str(home),
-        "WHOKNOWS_DATABASE_URL": services.settings.database_url,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "WHOKNOWS_REQUEST_LEASE": "2",
-        "WHOKNOWS_SEMANTIC": "off",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its command process dies with it
-    )
-
-
-async def _ready(http: ClientSession, port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(server.stderr.read().decode() if server.stderr else "exited")
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("whoknows serve did not start")
-
-
-def _stop(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, sig)
-    server.wait(timeout=30)
 
 
 @pytest.mark.reliability(21)
@@ -92,12 +40,12 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
 
     async def main() -> None:
         await fake.start()
-        first_port, second_port = _free_port(), _free_port()
-        first = _serve(demo, fake, first_port, tmp_path)
+        first_port, second_port = free_port(), free_port()
+        first = serve(demo, fake, first_port, tmp_path, WHOKNOWS_REQUEST_LEASE="2")
         second = None
         try:
             async with ClientSession() as http:
-                await _ready(http, first_port, first)
+                await ready(http, first_port, first)
                 fake.hold_responses = True  # the answer leaves, and never arrives
                 body = slash(fake, "refund for a prepaid top-up")
                 headers = {"Content-Type": FORM, **sign(SECRET, body, int(time.time()))}
@@ -106,18 +54,18 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
                 ) as response:
                     assert response.status == 200  # Slack has its ack
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
-                _stop(first, signal.SIGKILL)
+                stop(first, signal.SIGKILL)
                 fake.hold_responses = False
 
-                second = _serve(demo, fake, second_port, tmp_path)
-                await _ready(http, second_port, second)
+                second = serve(demo, fake, second_port, tmp_path, WHOKNOWS_REQUEST_LEASE="2")
+                await ready(http, second_port, second)
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
                 # Another lease and more go by: nobody answers a third time.
                 await asyncio.sleep(5)
         finally:
             for server in (first, second):
                 if server is not None:
-                    _stop(server)
+                    stop(server)
             await fake.close()
 
     asyncio.run(main())

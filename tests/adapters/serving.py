@@ -1,0 +1,84 @@
+"""Running a real `whoknows serve` process for tests that stop, kill or restart it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import ClientSession
+
+from bot.services import Services
+from tests.adapters.slack.fake_slack import FakeSlack
+from tests.adapters.slack.test_app import SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(
+    services: Services,
+    fake: FakeSlack,
+    port: int,
+    home: Path,
+    *args: str,
+    **extra: str,
+) -> subprocess.Popen:
+    """`whoknows serve` on the test's database, with Slack's Web API played by `fake`."""
+    env = {
+        **os.environ,
+        "WHOKNOWS_HOME": str(home),
+        "WHOKNOWS_DATABASE_URL": services.settings.database_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "WHOKNOWS_SEMANTIC": "off",
+        **extra,
+    }
+    log = home / f"serve-{port}.log"  # a file, not a pipe nobody reads that could fill up
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,  # a process group: killing it kills its command process
+        )
+
+
+def output(server: subprocess.Popen, home: Path) -> str:
+    """What a server started by `serve` printed and logged."""
+    port = server.args[server.args.index("--port") + 1]
+    return (home / f"serve-{port}.log").read_text(errors="replace")
+
+
+async def ready(http: ClientSession, port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"whoknows serve exited with {server.returncode}")
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("whoknows serve did not start")
+
+
+def stop(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, sig)
+    server.wait(timeout=30)
