@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bot.text import well_formed
 from bot.types import Command, Where
 
 PLATFORM = "console"
@@ -16,7 +17,7 @@ def to_command(line: str, person_id: int, resolve: Callable[[str], int | None]) 
 
     `resolve` maps a handle (without the @) to a person id, or None.
     """
-    text = line.strip().lstrip("/").strip()
+    text = well_formed(line).strip().lstrip("/").strip()
     if not text:
         return None
     name, _, rest = text.partition(" ")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.router import UMBRELLA
+from bot.text import well_formed
 from bot.types import Command, Where
 
 PLATFORM = "slack"
@@ -15,18 +16,25 @@ USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
+def _text(value: Any) -> str:
+    """A payload's string as commands carry it: well-formed (no lone surrogate)."""
+    return well_formed(str(value))
+
+
 def mentioned_users(text: str) -> dict[str, str]:
     """Mention token → Slack user id, for every user mentioned in the text."""
-    return {match.group(0): match.group(1) for match in USER_MENTION.finditer(text or "")}
+    found = USER_MENTION.finditer(_text(text or ""))
+    return {match.group(0): match.group(1) for match in found}
 
 
 def mentioned_channels(text: str) -> dict[str, str]:
     """Channel token → Slack channel id (`<#C123|huddles>` → C123)."""
-    return {match.group(0): match.group(1) for match in CHANNEL_MENTION.finditer(text or "")}
+    found = CHANNEL_MENTION.finditer(_text(text or ""))
+    return {match.group(0): match.group(1) for match in found}
 
 
 def slash_command(payload: Mapping[str, Any], person_id: int, mentions: dict[str, int]) -> Command:
-    text = str(payload.get("text", ""))
+    text = _text(payload.get("text", ""))
     return Command(
         platform=PLATFORM,
         person_id=person_id,
@@ -57,10 +65,10 @@ def button_press(
         platform=PLATFORM,
         person_id=person_id,
         name="",
-        text=value,
+        text=_text(value),
         where=_where(body),
         action_id=action_id,
-        values=values,
+        values={key: _text(item) for key, item in values.items()},
     )
 
 
@@ -69,9 +77,9 @@ def view_submission(view: Mapping[str, Any], person_id: int, values: dict[str, s
         platform=PLATFORM,
         person_id=person_id,
         name="",
-        text=str(view.get("private_metadata", "")),
+        text=_text(view.get("private_metadata", "")),
         action_id=str(view.get("callback_id", "")),
-        values=values,
+        values={key: _text(item) for key, item in values.items()},
     )
 
 
@@ -81,7 +89,7 @@ def message_shortcut(body: Mapping[str, Any], person_id: int) -> Command:
         platform=PLATFORM,
         person_id=person_id,
         name=UMBRELLA,
-        text=str((body.get("message") or {}).get("text", "")),
+        text=_text((body.get("message") or {}).get("text", "")),
         where=_where(body),
     )
 
@@ -90,7 +98,7 @@ def app_mention(
     event: Mapping[str, Any], person_id: int, bot_user_id: str | None, mentions: dict[str, int]
 ) -> Command:
     """`@whoknows refunds prepaid` in a channel: the bot's own mention stripped."""
-    text = str(event.get("text", ""))
+    text = _text(event.get("text", ""))
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     return Command(
@@ -114,7 +122,7 @@ def thread_message(event: Mapping[str, Any], person_id: int) -> Command:
         platform=PLATFORM,
         person_id=person_id,
         name="",
-        text=str(event.get("text", "")),
+        text=_text(event.get("text", "")),
         where=Where(channel=event.get("channel"), thread=event.get("thread_ts")),
         action_id="huddle.message",
     )

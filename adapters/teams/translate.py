@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.teams.render import ACTION_KEY, FORM_KEY, VALUE_KEY
+from bot.text import well_formed
 from bot.types import Command, Where
 
 PLATFORM = "teams"
@@ -122,8 +123,8 @@ def said(activity: Mapping[str, Any]) -> Said:
         mentions[token] = mentioned
         text = text.replace(label, f" {token} ")
     # Teams sends channel messages as HTML: tags out, entities back to characters.
-    plain = html.unescape(_TAG.sub(" ", text))
-    return Said(" ".join(plain.split()), mentions, to_bot)
+    plain = well_formed(html.unescape(_TAG.sub(" ", text)))
+    return Said(" ".join(plain.split()), {well_formed(k): v for k, v in mentions.items()}, to_bot)
 
 
 def text_command(activity: Mapping[str, Any], person_id: int, text: str, mentions: dict) -> Command:
@@ -159,7 +160,7 @@ def card_data(activity: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return "" if value is None else well_formed(str(value))
 
 
 def card_action(data: Mapping[str, Any], activity: Mapping[str, Any], person_id: int) -> Command:
