@@ -82,6 +82,21 @@ def clean_text(text: str) -> str:
     return well_formed(text).replace("\x00", "")
 
 
+# Every id column is PostgreSQL's `integer`: a larger number is no row, and an error there.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(token: str) -> int | None:
+    """A row id as typed (`12`, `#12`) or sent back by a button; None when it cannot be one.
+
+    ASCII digits only: `str.isdigit` also takes `²`, which `int` refuses."""
+    number = token.strip().lstrip("#")
+    if not (number.isascii() and number.isdigit()) or len(number) > len(str(MAX_ID)):
+        return None
+    value = int(number)
+    return value if value <= MAX_ID else None
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased content words, in order, without repeats."""
     words = (w.lower() for w in WORD.findall(clean_text(text)[:MAX_QUERY_CHARS]))

@@ -10,6 +10,7 @@ from bot import messages
 from bot.db.models import Person
 from bot.router import Context, Router, UsageError
 from bot.services import expertise, huddles
+from bot.text import MAX_ID, parse_id
 from bot.types import Form, FormField, Reply, Text
 
 SUBCOMMANDS = {"list", "resolve", "cancel", "reopen", "decline", "reply"}
@@ -25,10 +26,10 @@ def _friendly() -> Iterator[None]:
 
 
 def _huddle_id(token: str) -> int:
-    number = token.strip().lstrip("#")
-    if not number.isdigit() or len(number) > 12:
+    number = parse_id(token)
+    if number is None:
         raise UsageError(messages.HUDDLE_USAGE)
-    return int(number)
+    return number
 
 
 def _names(people: list[Person]) -> str:
@@ -122,7 +123,8 @@ def start_from_button(ctx: Context) -> Reply:
         return Reply.notice(messages.HUDDLE_BAD_BUTTON, "warning")
     picked = ctx.command.values.get("experts")
     if picked:
-        ids = [int(i) for i in picked.split(",") if i.strip().isdigit()]
+        ids = [n for i in picked.split(",") if (n := parse_id(i)) is not None]
+    ids = [i for i in ids if 0 <= i <= MAX_ID]
     experts = [p for i in ids if (p := ctx.session.get(Person, i)) and p.deleted_at is None]
     return _open_with(ctx, topic, experts or None)
 

@@ -6,16 +6,17 @@ from bot import messages
 from bot.db.models import KnowledgeEntry
 from bot.router import Context, Router, UsageError
 from bot.services import expertise, knowledge
+from bot.text import parse_id
 from bot.types import Form, FormField, Reply, Text
 
 SUBCOMMANDS = {"show", "edit", "delete", "helpful"}
 
 
 def _entry(ctx: Context, token: str) -> KnowledgeEntry:
-    number = token.strip().lstrip("#")
-    if not number.isdigit() or len(number) > 12:
+    number = parse_id(token)
+    if number is None:
         raise UsageError(messages.KB_USAGE)
-    entry = knowledge.get(ctx.session, int(number))
+    entry = knowledge.get(ctx.session, number)
     if entry is None:
         raise UsageError(messages.KB_NOT_FOUND.format(id=number))
     return entry
@@ -108,7 +109,7 @@ def _edit_form(ctx: Context, entry: KnowledgeEntry) -> Reply:
 def edit_submit(ctx: Context) -> Reply:
     entry_token, _, version = ctx.args.partition(":")
     entry = _entry(ctx, entry_token)
-    if version.isdigit() and int(version) != entry.version:
+    if version.isascii() and version.isdigit() and int(version) != entry.version:
         return Reply.of(Text(messages.KB_EDIT_CONFLICT.format(id=entry.id)), *_show(entry).elements)
     values = ctx.command.values
     return _edit(
