@@ -98,14 +98,9 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _units(char: str) -> int:
-    """UTF-16 code units: never fewer than code points, so limits hold however Slack counts."""
-    return 2 if ord(char) > 0xFFFF else 1
-
-
 def _length(text: str) -> int:
-    """A string's length as Slack's limits are checked here: in UTF-16 code units."""
-    return sum(map(_units, text))
+    """UTF-16 code units: never fewer than code points, so limits hold however Slack counts."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def truncate(text: str, limit: int) -> str:
@@ -116,14 +111,14 @@ def truncate(text: str, limit: int) -> str:
     """
     if limit <= 0:
         return ""
-    if len(text) <= limit and sum(map(_units, text)) <= limit:
+    if len(text) <= limit and _length(text) <= limit:
         return text
-    budget, cut = limit - len(ELLIPSIS), 0
-    for char in text:
-        budget -= _units(char)
-        if budget < 0:
-            break
-        cut += 1
+    budget = limit - len(ELLIPSIS)
+    cut = min(len(text), budget)
+    # A code point is one or two units: dropping half the excess in code points never
+    # drops more than needed, so this ends on the longest prefix within the budget.
+    while (over := _length(text[:cut]) - budget) > 0:
+        cut -= (over + 1) // 2
     while cut > 0 and not is_grapheme_boundary(text, cut):
         cut -= 1
     return text[:cut].rstrip() + ELLIPSIS
