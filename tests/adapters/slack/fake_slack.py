@@ -1,7 +1,7 @@
 """A local HTTP server that speaks the Slack Web API (and response_url), recording every call.
 
 It stands where Slack's servers would, on port 0; errors and 429s with
-Retry-After can be queued per method.
+Retry-After can be queued per method, or thrown in at random (`chaos`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
+    key: str = ""  # a response_url's key
 
 
 @dataclass
@@ -42,6 +44,12 @@ class FakeSlack:
     server: TestServer | None = None
     # While set, response_url posts are recorded and then left hanging (a stuck network).
     hold_responses: bool = False
+    # Random faults on any call, response_url too: (share answered 429 with Retry-After,
+    # share answered 500). Faulted calls go to `faults` with their status, not to `calls`.
+    chaos: tuple[float, float] = (0.0, 0.0)
+    chaos_retry_after: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    faults: list[tuple[int, Call]] = field(default_factory=list)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- lifecycle ---
@@ -108,7 +116,10 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await self._args(request)
-        self.calls.append(Call(method, args, time.monotonic()))
+        call = Call(method, args, time.monotonic())
+        if (fault := self._chaos(call)) is not None:
+            return fault
+        self.calls.append(call)
         queued = self.failures.get(method, [])
         for i, (channel, status, body, headers) in enumerate(queued):
             if channel is None or channel == args.get("channel"):
@@ -117,10 +128,29 @@ class FakeSlack:
         return web.json_response(self._answer(method, args))
 
     async def _response_url(self, request: web.Request) -> web.Response:
-        self.calls.append(Call("response_url", await request.json(), time.monotonic()))
+        call = Call(
+            "response_url", await request.json(), time.monotonic(), request.match_info["key"]
+        )
+        if (fault := self._chaos(call)) is not None:
+            return fault
+        self.calls.append(call)
         while self.hold_responses:
             await asyncio.sleep(0.05)
         return web.Response(text="ok")
+
+    def _chaos(self, call: Call) -> web.Response | None:
+        rate_limited, broken = self.chaos
+        roll = self.rng.random()
+        if roll >= rate_limited + broken:
+            return None
+        status = 429 if roll < rate_limited else 500
+        self.faults.append((status, call))
+        if status == 429:
+            headers = {"Retry-After": str(self.chaos_retry_after)}
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers=headers
+            )
+        return web.json_response({"ok": False, "error": "internal_error"}, status=500)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":

@@ -6,7 +6,8 @@
   `token()` to sign activity JWTs with its RSA key, as the Bot Connector would.
 - `FakeConnector` (HTTP): the Bot Framework connector REST API (conversations
   create / send / reply / update, members, team channels) and Graph's
-  `getPresencesByUserId`; failures can be queued per call.
+  `getPresencesByUserId`; failures can be queued per call, or thrown in at
+  random on connector calls (`chaos`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import datetime as dt
 import ipaddress
 import itertools
 import json
+import random
 import ssl
 import time
 import uuid
@@ -225,6 +227,12 @@ class FakeConnector(Served):
     calls: list[Call] = field(default_factory=list)
     # (method, path ending, status, headers), answered first, once each
     failures: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
+    # Random faults on connector calls: (share answered 429 with Retry-After, share
+    # answered 500). Faulted calls go to `faults` with their status, not to `calls`.
+    chaos: tuple[float, float] = (0.0, 0.0)
+    chaos_retry_after: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    faults: list[tuple[int, Call]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     async def start(self) -> None:
@@ -260,6 +268,15 @@ class FakeConnector(Served):
         path = request.path  # decoded: `19:…;messageid=…` as the ids read
         body = await request.json() if request.can_read_body else None
         call = Call(request.method, path, body, request.headers.get("Authorization"), time.time())
+        rate_limited, broken = self.chaos
+        roll = self.rng.random()
+        if roll < rate_limited + broken:
+            status = 429 if roll < rate_limited else 500
+            self.faults.append((status, call))
+            headers = {"Retry-After": str(self.chaos_retry_after)} if status == 429 else {}
+            return web.json_response(
+                {"error": {"code": str(status)}}, status=status, headers=headers
+            )
         self.calls.append(call)
         for i, (method, ending, status, headers) in enumerate(self.failures):
             if method == request.method and path.endswith(ending):
