@@ -141,7 +141,8 @@ class _Card:
         user = self.handle(part.person_id, part.handle)
         if not user:
             return escape(part.name)  # no Teams account: a name, never a ping
-        name = re.sub(r"[<>]", "", _CONTROL.sub("", part.name)).strip()[:NAME_CHARS] or "?"
+        # Inside <at>…</at> too, a name makes no link or date macro, and is cut whole.
+        name = _safe(re.sub(r"[<>]", "", part.name).strip(), NAME_CHARS) or "?"
         text = f"<at>{name}</at>"
         entity = {"type": "mention", "text": text, "mentioned": {"id": user, "name": name}}
         if entity not in self.entities:
