@@ -35,6 +35,15 @@ from sqlalchemy import select
 from adapters.commands import CommandRunner
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.oauth import (
+    INSTALL_PATH,
+    REDIRECT_PATH,
+    InstallationAuthorize,
+    TokenClient,
+    Workspaces,
+    not_installed,
+    oauth_settings,
+)
 from adapters.slack.presence import SlackPresence
 from adapters.slack.render import (
     LINK_ACTION,
@@ -95,18 +104,31 @@ class SlackAdapter:
         }
         if settings.api_url:
             client_args["base_url"] = settings.api_url.rstrip("/") + "/"
-        self.client = AsyncWebClient(**client_args)
+        # Installed into workspaces by OAuth (oauth.py): each request's calls carry its
+        # workspace's token; otherwise the one bot token travels with the client.
+        self.workspaces = Workspaces(services.db.engine, settings) if settings.oauth else None
+        self.client = (TokenClient if self.workspaces else AsyncWebClient)(**client_args)
+        installs: dict[str, Any] = {}
+        if self.workspaces is not None:
+            installs = {
+                "oauth_settings": oauth_settings(settings, self.workspaces),
+                "authorize": InstallationAuthorize(self.workspaces),
+                "user_facing_authorize_error_message": not_installed(services.settings.public_url),
+            }
         self.app = AsyncApp(
-            # The token travels with the client (with our base URL and retry handlers).
+            # The client brings our base URL and retry handlers (and the token, if one).
             signing_secret=settings.signing_secret,
             client=self.client,
             # Our handler verifies first and strictly (see verify.py); bolt checks again.
             request_verification_enabled=True,
+            **installs,
         )
-        self.messenger = SlackMessenger(self.client)
+        if self.workspaces is not None:
+            self.app.use(self.workspaces.middleware)
+        self.messenger = SlackMessenger(self.client, self.workspaces)
         self._people: dict[str, int] = {}  # Slack user id → person id; safe to lose
         self.commands = commands or CommandRunner(services, router)
-        self.presence = SlackPresence(self.client, services)
+        self.presence = SlackPresence(self.client, services, self.workspaces)
         self._tasks: set[asyncio.Task[None]] = set()
         # Requests under way in this process: their tasks, and their inbound rows.
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -116,6 +138,22 @@ class SlackAdapter:
     # --- HTTP -------------------------------------------------------------------------
     def mount(self, web_app: web.Application) -> None:
         web_app.router.add_post("/slack/events", self.handle)
+        if self.app.oauth_flow is not None:
+            web_app.router.add_get(INSTALL_PATH, self.handle_install)
+            web_app.router.add_get(REDIRECT_PATH, self.handle_install)
+
+    async def handle_install(self, request: web.Request) -> web.Response:
+        """An admin's browser: to Slack's consent page, and back with a code to exchange."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_request = AsyncBoltRequest(
+            body="",
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        if request.path == INSTALL_PATH:
+            return await to_aiohttp_response(await flow.handle_installation(bolt_request))
+        return await to_aiohttp_response(await flow.handle_callback(bolt_request))
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()

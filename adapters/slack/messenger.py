@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.oauth import ELSEWHERE, Workspaces
 from adapters.slack.render import fallback_text, render_blocks
 from adapters.slack.translate import PLATFORM
 from bot.ports import DeliveryError, MessageRef
@@ -30,14 +31,18 @@ PERMANENT = {
 
 
 class SlackMessenger:
+    """With `workspaces` (OAuth installs) each call carries the bot token of the workspace
+    the channel or user is in; otherwise the client's one token."""
+
     platform = PLATFORM
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, workspaces: Workspaces | None = None) -> None:
         self.client = client
+        self.workspaces = workspaces
 
-    async def _call(self, method: str, **kwargs: object) -> dict:
+    async def _send(self, method: str, args: dict[str, object]) -> dict:
         try:
-            response = await self.client.api_call(method, json=kwargs)
+            response = await self.client.api_call(method, json=args)
         except SlackApiError as error:
             code = error.response.get("error", "") if error.response is not None else ""
             if code in PERMANENT:
@@ -45,9 +50,30 @@ class SlackMessenger:
             raise
         return dict(response.data) if isinstance(response.data, dict) else {}
 
+    async def _call(self, method: str, *, to: str, **kwargs: object) -> dict:
+        """Call `method` about channel or user `to`, as the workspace it belongs to."""
+        if self.workspaces is None:
+            return await self._send(method, kwargs)
+        candidates = await self.workspaces.tokens_for(to)
+        if not candidates:
+            raise DeliveryError("whoknows is not installed in any Slack workspace")
+        for n, (workspace, token) in enumerate(candidates, start=1):
+            try:
+                data = await self._send(method, {**kwargs, "token": token})
+            except DeliveryError as error:
+                if str(error) in ELSEWHERE and n < len(candidates):
+                    continue  # in another workspace: ask the next one
+                raise
+            channel = data.get("channel")
+            opened = channel.get("id") if isinstance(channel, dict) else channel
+            self.workspaces.remember(workspace, to, opened if isinstance(opened, str) else None)
+            return data
+        raise AssertionError("unreachable")
+
     async def post(self, channel: str, reply: Reply) -> MessageRef:
         data = await self._call(
             "chat.postMessage",
+            to=channel,
             channel=channel,
             blocks=render_blocks(reply),
             text=fallback_text(reply),
@@ -57,6 +83,7 @@ class SlackMessenger:
     async def reply_in_thread(self, root: MessageRef, reply: Reply) -> MessageRef:
         data = await self._call(
             "chat.postMessage",
+            to=root.channel,
             channel=root.channel,
             thread_ts=root.message,
             blocks=render_blocks(reply),
@@ -65,10 +92,11 @@ class SlackMessenger:
         return MessageRef(root.channel, str(data["ts"]))
 
     async def direct_message(self, handle: str, reply: Reply) -> MessageRef:
-        opened = await self._call("conversations.open", users=handle)
+        opened = await self._call("conversations.open", to=handle, users=handle)
         channel = str(opened["channel"]["id"])
         data = await self._call(
             "chat.postMessage",
+            to=channel,
             channel=channel,
             blocks=render_blocks(reply),
             text=fallback_text(reply),
@@ -78,6 +106,7 @@ class SlackMessenger:
     async def update(self, ref: MessageRef, reply: Reply) -> None:
         await self._call(
             "chat.update",
+            to=ref.channel,
             channel=ref.channel,
             ts=ref.message,
             blocks=render_blocks(reply),

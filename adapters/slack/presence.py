@@ -17,8 +17,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.oauth import Workspaces
 from bot.db.models import Person, Status
 from bot.services import Services, presence
 
@@ -33,9 +35,16 @@ HOLD = timedelta(minutes=10)
 
 
 class SlackPresence:
-    def __init__(self, client: AsyncWebClient, services: Services) -> None:
+    """With `workspaces` (OAuth installs), someone known to be in another workspace than
+    the asker's is asked about with that workspace's token; everyone else with the
+    client's (during a request, the asker's workspace's)."""
+
+    def __init__(
+        self, client: AsyncWebClient, services: Services, workspaces: Workspaces | None = None
+    ) -> None:
         self.client = client
         self.services = services
+        self.workspaces = workspaces
         self._checked: dict[str, float] = {}  # Slack user id → when; safe to lose
 
     async def refresh(self, people: dict[int, str]) -> None:
@@ -47,15 +56,18 @@ class SlackPresence:
         for user in due.values():
             self._checked[user] = now
         users = list(due.values())
+        tokens = await self._tokens(users)
         in_dnd: set[str] = set()
-        for start in range(0, len(users), DND_BATCH):
-            in_dnd |= await self._dnd(users[start : start + DND_BATCH])
+        for token in set(tokens.values()):
+            group = [user for user in users if tokens[user] == token]
+            for start in range(0, len(group), DND_BATCH):
+                in_dnd |= await self._dnd(group[start : start + DND_BATCH], token)
         gate = asyncio.Semaphore(PARALLEL)
 
         async def away(user: str) -> bool:
             async with gate:
                 try:
-                    answer = await self.client.users_getPresence(user=user)
+                    answer = await self._presence(user, tokens)
                 except Exception:
                     log.warning("users.getPresence failed; presence unchanged")
                     return False
@@ -68,9 +80,46 @@ class SlackPresence:
         }
         await asyncio.to_thread(self._write, states)
 
-    async def _dnd(self, users: list[str]) -> set[str]:
+    async def _presence(self, user: str, tokens: dict[str, str | None]) -> Any:
+        """users.getPresence; someone unknown to the asker's workspace is looked for in the
+        other installed ones (once: the workspace that answers is remembered)."""
         try:
-            answer = await self.client.api_call("dnd.teamInfo", params={"users": ",".join(users)})
+            return await self.client.users_getPresence(user=user, **_auth(tokens[user]))
+        except SlackApiError as error:
+            elsewhere = error.response.get("error") == "user_not_found"
+            if not elsewhere or self.workspaces is None or self.workspaces.workspace_of(user):
+                raise
+            tried = tokens[user] or self.client.token
+            for workspace, token in await self.workspaces.tokens_for(None):
+                if token == tried:
+                    continue
+                try:
+                    answer = await self.client.users_getPresence(user=user, token=token)
+                except SlackApiError:
+                    continue
+                self.workspaces.remember(workspace, user)
+                tokens[user] = token
+                return answer
+            raise
+
+    async def _tokens(self, users: list[str]) -> dict[str, str | None]:
+        """Each user's workspace token when it is not the client's (None: the client's)."""
+        tokens: dict[str, str | None] = dict.fromkeys(users)
+        if self.workspaces is None:
+            return tokens
+        for user in users:
+            workspace = self.workspaces.workspace_of(user)
+            if workspace is not None:
+                try:
+                    tokens[user] = await self.workspaces.token(workspace)
+                except Exception:
+                    log.warning("no token for a user's workspace; asking with the asker's")
+        return tokens
+
+    async def _dnd(self, users: list[str], token: str | None = None) -> set[str]:
+        try:
+            params = {"users": ",".join(users), **_auth(token)}
+            answer = await self.client.api_call("dnd.teamInfo", params=params)
         except Exception:
             log.warning("dnd.teamInfo failed; Do Not Disturb unknown")
             return set()
@@ -104,6 +153,11 @@ class SlackPresence:
                 if chosen:
                     continue
                 presence.set_status(session, person, status, now, HOLD, SOURCE)
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    """A call's own token (slack_sdk sends it as the Authorization header), when it has one."""
+    return {"token": token} if token else {}
 
 
 def _in_dnd(info: dict[str, Any], now: float) -> bool:

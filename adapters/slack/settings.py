@@ -13,9 +13,11 @@ class SlackSettings:
     signing_secret: str | None = None
     # Socket Mode: the bot connects out, no public URL needed.
     app_token: str | None = None
-    # Multi-workspace installs (OAuth).
+    # Multi-workspace installs (OAuth): used when there is no bot token.
     client_id: str | None = None
     client_secret: str | None = None
+    # Only when the app lists several redirect URLs: the one to come back to.
+    redirect_uri: str | None = None
     # The Web API's base URL ("https://slack.com/api/" unless told otherwise).
     api_url: str | None = None
 
@@ -28,12 +30,21 @@ class SlackSettings:
             app_token=env.get("SLACK_APP_TOKEN") or None,
             client_id=env.get("SLACK_CLIENT_ID") or None,
             client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+            redirect_uri=env.get("SLACK_REDIRECT_URI") or None,
             api_url=env.get("SLACK_API_URL") or None,
         )
 
     @property
+    def oauth(self) -> bool:
+        """Installed into workspaces through OAuth, each with its own token (no bot token)."""
+        return bool(not self.bot_token and self.client_id and self.client_secret)
+
+    @property
     def enabled(self) -> bool:
-        return bool(self.signing_secret and (self.bot_token or self.client_id))
+        return bool(self.signing_secret and (self.bot_token or self.oauth))
 
     def __repr__(self) -> str:  # never print a secret
-        return f"SlackSettings(enabled={self.enabled}, socket_mode={bool(self.app_token)})"
+        return (
+            f"SlackSettings(enabled={self.enabled}, oauth={self.oauth}, "
+            f"socket_mode={bool(self.app_token)})"
+        )

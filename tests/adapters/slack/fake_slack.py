@@ -7,6 +7,7 @@ Retry-After can be queued per method, or thrown in at random (`chaos`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import random
@@ -20,6 +21,9 @@ from aiohttp.test_utils import TestServer
 
 BOT_USER = "UBOT"
 TEAM = "T0001"
+# The app's OAuth credentials, as oauth.v2.access expects them (HTTP Basic).
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
 
 
 @dataclass
@@ -28,6 +32,8 @@ class Call:
     args: dict[str, Any]
     at: float
     key: str = ""  # a response_url's key
+    # The bearer token the call carried (None: no token, or the app's client credentials).
+    token: str | None = None
 
 
 @dataclass
@@ -51,6 +57,14 @@ class FakeSlack:
     rng: random.Random = field(default_factory=random.Random)
     faults: list[tuple[int, Call]] = field(default_factory=list)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # OAuth installs. Once the fake has issued a token, every call must carry one it
+    # issued, and a channel or user of another workspace is "not found" there.
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → workspace
+    tokens: dict[str, str] = field(default_factory=dict)  # access token → team id
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # unspent → team id
+    channels: dict[str, str] = field(default_factory=dict)  # channel → team id
+    refresh_delay: float = 0.0
+    _minted: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -99,6 +113,68 @@ class FakeSlack:
         body = {"ok": False, "error": error}
         self.failures.setdefault(method, []).append((channel, status, body, headers))
 
+    # --- OAuth installs ---
+    def grant(self, code: str, team: str, name: str = "", *, expires_in: int | None = None) -> None:
+        """Slack will hand `code` to the redirect once an admin of `team` approves;
+        with `expires_in` the workspace's tokens rotate (a refresh token comes with each)."""
+        self.grants[code] = {"team": team, "name": name or team, "expires_in": expires_in}
+
+    def _mint(self, team: str, expires_in: int | None) -> dict[str, Any]:
+        n = next(self._minted)
+        token = f"xoxb-{team}-{n}" if expires_in is None else f"xoxe.xoxb-{team}-{n}"
+        self.tokens[token] = team
+        answer: dict[str, Any] = {"access_token": token, "token_type": "bot"}
+        if expires_in is not None:
+            refresh = f"xoxe-1-{team}-{n}"
+            self.refresh_tokens[refresh] = team
+            answer |= {"refresh_token": refresh, "expires_in": expires_in}
+        return answer
+
+    async def _oauth_v2_access(self, request: web.Request, args: dict[str, Any]) -> dict[str, Any]:
+        basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {basic}":
+            return {"ok": False, "error": "invalid_client"}
+        if args.get("grant_type") == "refresh_token":
+            await asyncio.sleep(self.refresh_delay)
+            # A refresh token works once: spending it again is refused.
+            team = self.refresh_tokens.pop(str(args.get("refresh_token")), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            return {"ok": True, **self._mint(team, 43200)}
+        grant = self.grants.pop(str(args.get("code")), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        team = grant["team"]
+        return {
+            "ok": True,
+            "app_id": "A1",
+            "scope": "commands,chat:write",
+            "bot_user_id": f"UBOT{team}",
+            "team": {"id": team, "name": grant["name"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": f"UADMIN{team}"},
+            **self._mint(team, grant["expires_in"]),
+        }
+
+    def _as_workspace(self, method: str, args: dict[str, Any], token: str | None) -> Any:
+        """Once installs are on: Slack's answer for this token, if it is not the usual one."""
+        if not self.tokens:
+            return None
+        team = self.tokens.get(token or "")
+        if team is None:
+            return {"ok": False, "error": "not_authed" if token is None else "invalid_auth"}
+        if method == "auth.test":
+            return {"ok": True, "user_id": f"UBOT{team}", "bot_id": f"B{team}", "team_id": team}
+        channel = self.channels.get(str(args.get("channel", "")))
+        if channel is not None and channel != team:
+            return {"ok": False, "error": "channel_not_found"}
+        for key in ("user", "users"):
+            user = self.users.get(str(args.get(key, "")))
+            if user is not None and user.get("team_id", team) != team:
+                return {"ok": False, "error": "user_not_found"}
+        return None
+
     # --- handlers ---
     async def _args(self, request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
@@ -117,9 +193,15 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         call = Call(method, args, time.monotonic())
+        bearer = request.headers.get("Authorization", "")
+        call.token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else None
         if (fault := self._chaos(call)) is not None:
             return fault
         self.calls.append(call)
+        if method == "oauth.v2.access":
+            return web.json_response(await self._oauth_v2_access(request, args))
+        if (answer := self._as_workspace(method, args, call.token)) is not None:
+            return web.json_response(answer)
         queued = self.failures.get(method, [])
         for i, (channel, status, body, headers) in enumerate(queued):
             if channel is None or channel == args.get("channel"):
