@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot import codec
 from bot.db import Database
 from bot.db.models import Inbound, InboundState
+from bot.db.retry import retrying
 from bot.types import Reply
 
 log = logging.getLogger(__name__)
@@ -94,17 +95,36 @@ def answered(
         .returning(Inbound.id)
     ).first()
     if marked is None:
+        state = session.scalar(select(Inbound.state).where(Inbound.id == inbound_id))
+        if state is None:  # gone (a database restored from backup): answer, untracked
+            log.warning("inbound request %s is gone; answering it anyway", inbound_id)
+            return
         raise AlreadyAnswered(inbound_id)
 
 
-def done(db: Database, inbound_id: int) -> None:
-    """The answer is out: forget the request's content."""
+def kept_reply(db: Database, inbound_id: int) -> Reply | None:
+    """The answer kept with a request, if its command has committed."""
     with db.unit_of_work() as session:
-        session.execute(
-            update(Inbound)
-            .where(Inbound.id == inbound_id)
-            .values(state=InboundState.DONE, payload=None, reply=None)
-        )
+        text = session.scalar(select(Inbound.reply).where(Inbound.id == inbound_id))
+    return codec.loads(text) if text else None
+
+
+def done(db: Database, inbound_id: int) -> None:
+    """The answer is out: forget the request's content.
+
+    Retried through a brief database outage: a row left open would be answered
+    a second time when its lease runs out.
+    """
+
+    def mark() -> None:
+        with db.unit_of_work() as session:
+            session.execute(
+                update(Inbound)
+                .where(Inbound.id == inbound_id)
+                .values(state=InboundState.DONE, payload=None, reply=None)
+            )
+
+    retrying(mark)
 
 
 def release(db: Database, ids: set[int], now: datetime) -> int:

@@ -149,7 +149,10 @@ class Router:
                         inbox.answered(session, command.inbound_id, reply, now, lease)
                     return reply
             except inbox.AlreadyAnswered:
-                return Reply(())
+                if attempt > 1 and command.inbound_id is not None:
+                    # Our own earlier attempt committed before its connection broke.
+                    return inbox.kept_reply(services.db, command.inbound_id) or Reply(())
+                return Reply(())  # answered by another worker: not twice
             except UsageError as error:
                 return Reply.notice(str(error), "warning")
             except Denied as denial:

@@ -53,7 +53,10 @@ class TemporaryPostgres:
     Use as a context manager, or call start() and stop().
     """
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, durable: bool = False) -> None:
+        # durable: keep fsync and synchronous commit, for tests that crash the server and
+        # count on what it acknowledged (a fast server loses its last commits).
+        self.durable = durable
         found = bin_dir or find_pg_bin()
         if found is None:
             raise RuntimeError(
@@ -138,7 +141,8 @@ class TemporaryPostgres:
             self._log.unlink(missing_ok=True)
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={port} "
-                f"-c unix_socket_directories={self._dir} {_SPEED_OPTIONS}"
+                f"-c unix_socket_directories={self._dir} "
+                + ("" if self.durable else _SPEED_OPTIONS)
             )
             try:
                 self._pg_ctl("start", "-l", str(self._log), "-o", options)

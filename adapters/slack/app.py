@@ -9,13 +9,14 @@ wrote to the outbox is delivered by the worker, which is kicked at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -57,8 +58,9 @@ from adapters.slack.render import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.verify import verify_signature
-from bot import events, inbox
+from bot import events, inbox, messages
 from bot.db.models import Identity, Person, Status
+from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
 from bot.services import Services, people, presence
 from bot.types import Command, Form, Notice, PersonCard, Reply
@@ -186,14 +188,14 @@ class SlackAdapter:
     async def person_id(self, user_id: str) -> int:
         if user_id in self._people:
             return self._people[user_id]
-        found = await asyncio.to_thread(self._lookup, user_id)
+        found = await asyncio.to_thread(retrying, self._lookup, user_id)
         if found is None:
             try:
                 info = (await self.client.users_info(user=user_id))["user"]
             except Exception:  # no profile: a placeholder the next sync fills in
                 log.warning("users.info failed for a new user; provisioning without a profile")
                 info = {"id": user_id, "name": user_id}
-            found = await asyncio.to_thread(self._sync_user, info)
+            found = await asyncio.to_thread(retrying, self._sync_user, info)
         self._people[user_id] = found
         return found
 
@@ -268,6 +270,23 @@ class SlackAdapter:
             self._open.add(inbound)
         return inbound
 
+    @contextlib.asynccontextmanager
+    async def _guard(self, inbound: int, respond: Any, user_id: str | None) -> AsyncIterator[None]:
+        """The database stayed away longer than every retry.
+
+        A kept request is left to the worker that takes it over once the database is
+        back; one that could not be kept would be lost, so its asker hears so now.
+        """
+        try:
+            yield
+        except UNAVAILABLE:
+            if inbound:
+                log.warning("request %s waits for the database to come back", inbound)
+                return
+            log.warning("database unavailable; a request could not be answered")
+            notice = Reply.notice(messages.DATABASE_UNAVAILABLE, "error")
+            await self.answer(notice, {}, respond=respond, user_id=user_id)
+
     async def finish(self, inbound: int) -> None:
         if inbound:
             await asyncio.to_thread(inbox.done, self.services.db, inbound)
@@ -294,7 +313,7 @@ class SlackAdapter:
         respond = AsyncRespond(response_url=url) if url else None
         if pending.reply is not None:
             user = body.get("user_id") or (body.get("user") or {}).get("id")
-            handles = await asyncio.to_thread(self._handles, pending.reply)
+            handles = await asyncio.to_thread(retrying, self._handles, pending.reply)
             await self.answer(pending.reply, handles, respond=respond, user_id=user)
             await self.finish(pending.id)
             return
@@ -314,7 +333,7 @@ class SlackAdapter:
         if inbound:
             command = dataclasses.replace(command, inbound_id=inbound)
         reply = await self.commands.run(command)
-        handles = await asyncio.to_thread(self._handles, reply)
+        handles = await asyncio.to_thread(retrying, self._handles, reply)
         self.kick()
         return reply, handles
 
@@ -384,7 +403,8 @@ class SlackAdapter:
         inbound = await self.accept("command", command)
         await ack()
         if inbound is not None:
-            await self.process_command(command, respond, inbound)
+            async with self._guard(inbound, respond, None):
+                await self.process_command(command, respond, inbound)
 
     async def process_command(
         self, command: dict, respond: Any, inbound: int, *, live: bool = True
@@ -405,7 +425,9 @@ class SlackAdapter:
         inbound = await self.accept("action", body)
         await ack()
         if inbound is not None:
-            await self.process_action(body, respond, inbound)
+            url = respond if body.get("response_url") else None
+            async with self._guard(inbound, url, body["user"]["id"]):
+                await self.process_action(body, respond, inbound)
 
     async def process_action(
         self, body: dict, respond: Any, inbound: int, *, live: bool = True
@@ -445,7 +467,8 @@ class SlackAdapter:
         inbound = await self.accept("shortcut", body)
         await ack()
         if inbound is not None:
-            await self.process_shortcut(body, respond, inbound)
+            async with self._guard(inbound, respond, body["user"]["id"]):
+                await self.process_shortcut(body, respond, inbound)
 
     async def process_shortcut(
         self, body: dict, respond: Any, inbound: int, *, live: bool = True

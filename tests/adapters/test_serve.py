@@ -115,7 +115,8 @@ def test_what_is_not_finished_in_time_is_handed_to_the_next_worker_at_once(
                 await ready(http, second_port, second)
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=30)
                 await fake.wait_for(
-                    lambda _: [r.state for r in _inbound(demo)] == [InboundState.DONE]
+                    lambda _: [r.state for r in _inbound(demo)] == [InboundState.DONE],
+                    timeout=60,
                 )
         finally:
             for server in (first, second):
