@@ -41,4 +41,11 @@ class Messenger(Protocol):
 
 
 class DeliveryError(Exception):
-    """The platform refused a message for good (no retry will help)."""
+    """The platform refused a message for good (no retry will help).
+
+    Its text is the reason in words a person can act on; `code` the platform's own.
+    """
+
+    def __init__(self, reason: str, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.code = code or reason

@@ -30,6 +30,16 @@ PERMANENT = {
 }
 
 
+# What the asker is told when a huddle message could not go out.
+EXPLAINED = {
+    "not_in_channel": "whoknows is not in that channel: /invite @whoknows there",
+    "is_archived": "that channel is archived",
+    "channel_not_found": "whoknows cannot see that channel: check its name, or invite the bot",
+    "user_not_found": "that person is not in this Slack workspace",
+    "account_inactive": "that account is deactivated",
+}
+
+
 class SlackMessenger:
     """With `workspaces` (OAuth installs) each call carries the bot token of the workspace
     the channel or user is in; otherwise the client's one token."""
@@ -46,7 +56,9 @@ class SlackMessenger:
         except SlackApiError as error:
             code = error.response.get("error", "") if error.response is not None else ""
             if code in PERMANENT:
-                raise DeliveryError(code) from error
+                raise DeliveryError(
+                    f"{code}: {EXPLAINED[code]}" if code in EXPLAINED else code, code
+                ) from error
             raise
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -61,7 +73,7 @@ class SlackMessenger:
             try:
                 data = await self._send(method, {**kwargs, "token": token})
             except DeliveryError as error:
-                if str(error) in ELSEWHERE and n < len(candidates):
+                if error.code in ELSEWHERE and n < len(candidates):
                     continue  # in another workspace: ask the next one
                 raise
             channel = data.get("channel")

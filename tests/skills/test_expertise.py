@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Skill, SkillSource, Tag
@@ -18,6 +19,7 @@ def _skill(services: Services, key: str, tag: str) -> Skill | None:
         )
 
 
+@pytest.mark.reliability(17)
 def test_an_agent_cannot_tag_someone_else_and_the_attempt_is_audited(
     demo: Services, router: Router
 ) -> None:

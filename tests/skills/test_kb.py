@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from adapters.console.render import render
@@ -81,6 +82,7 @@ def test_edit_and_delete_rights(demo: Services, router: Router) -> None:
     assert "tomasz" in row.detail  # what was lost, and whose it was
 
 
+@pytest.mark.reliability(18)
 def test_the_edit_form_refuses_a_stale_version(demo: Services, router: Router) -> None:
     entry_id = _entry_by(demo, "tomasz")
     form = next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import QueryLog
@@ -99,6 +100,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.reliability(14)
 def test_hostile_text_gets_a_clear_reply_and_breaks_nothing(demo: Services, router: Router) -> None:
     for text in HOSTILE:
         reply = say(demo, router, "alex", "whoknows", text)

@@ -47,6 +47,7 @@ def counts(services: Services) -> list[int]:
 # --- who may call /api/messages ---------------------------------------------------------
 
 
+@pytest.mark.reliability(23)
 def test_an_activity_without_a_token_gets_401_and_does_nothing(
     demo: Services, router: Router, teams_env
 ) -> None:
@@ -69,6 +70,7 @@ def test_an_activity_without_a_token_gets_401_and_does_nothing(
     "forgery",
     ["wrong audience", "other serviceUrl", "wrong issuer", "other key", "expired", "garbage"],
 )
+@pytest.mark.reliability(24)
 def test_a_token_not_for_this_bot_or_this_service_gets_401(
     demo: Services, router: Router, teams_env, forgery: str
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import (
@@ -198,6 +199,7 @@ def _huddle_with_maria(teams: Teams) -> dict[str, Any]:
     return teams.activity("alex", f"huddle chargebacks {text}", entities=[entity])
 
 
+@pytest.mark.reliability(25)
 def test_a_throttled_channel_post_is_delivered_once_after_backoff(
     demo: Services, router: Router, teams_env
 ) -> None:
@@ -220,6 +222,7 @@ def test_a_throttled_channel_post_is_delivered_once_after_backoff(
         assert root.state == DeliveryState.SENT and root.attempts == 1
 
 
+@pytest.mark.reliability(25)
 def test_a_blocked_expert_is_marked_inactive_and_the_asker_told(
     demo: Services, router: Router, teams_env
 ) -> None:
