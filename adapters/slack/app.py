@@ -41,9 +41,11 @@ from adapters.slack.oauth import (
     REDIRECT_PATH,
     InstallationAuthorize,
     TokenClient,
+    Workspace,
     Workspaces,
     not_installed,
     oauth_settings,
+    use_token,
 )
 from adapters.slack.presence import SlackPresence
 from adapters.slack.render import (
@@ -307,8 +309,21 @@ class SlackAdapter:
             log.warning("handed %d unfinished request(s) to the other workers", handed)
 
     async def recover(self, pending: inbox.Pending) -> None:
-        """A request whose process died after the ack: run it, or deliver its kept answer."""
+        """A request whose process died after the ack: run it, or deliver its kept answer.
+
+        In a task of its own: with OAuth installs, its calls carry the token of the
+        workspace the request came from, and no other work sees that token.
+        """
+        await asyncio.get_running_loop().create_task(self._recover(pending))
+
+    async def _recover(self, pending: inbox.Pending) -> None:
         kind, body = pending.payload.get("kind"), pending.payload.get("body") or {}
+        if self.workspaces is not None:
+            team = body.get("team_id") or (body.get("team") or {}).get("id")
+            enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+            org_wide = str(body.get("is_enterprise_install", "")).lower() == "true"
+            workspace = Workspace.of(enterprise, team, org_wide)
+            use_token(await self.workspaces.token(workspace))
         url = body.get("response_url")
         respond = AsyncRespond(response_url=url) if url else None
         if pending.reply is not None:

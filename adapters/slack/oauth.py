@@ -106,6 +106,11 @@ class Workspace:
         return self.team_id is None
 
 
+def use_token(token: str | None) -> None:
+    """Calls made from here on in this task carry `token` (work outside any request)."""
+    _request_token.set(token)
+
+
 class TokenClient(AsyncWebClient):
     """The adapter's Web API client: calls made while handling a request carry the bot
     token of the workspace it came from, with no token passed around."""
