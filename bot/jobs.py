@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.db.models import Job, JobState
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def run_due(services: Services, *, worker: str | None = None, limit: int = 100) 
                     continue
                 run(services, session, job, now)
                 job.state, job.fired_at, job.fired_by = JobState.DONE, now, worker
+                metrics.job_run(session, job.kind)
             fired += 1
         except Exception:
             # Rolled back: try again later rather than spin on a job that fails.

@@ -17,7 +17,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot import inbox, messages
+from bot import inbox, messages, metrics
 from bot.db.models import Person
 from bot.services import Services, people
 from bot.services.audit import Denied, record
@@ -137,9 +137,10 @@ class Router:
         if isinstance(resolved, Reply):
             return resolved
         handler, invoked_as, args = resolved
+        name = self._words[invoked_as].name if invoked_as in self._words else invoked_as
         for attempt in range(1, DB_ATTEMPTS + 1):
             try:
-                with services.db.unit_of_work() as session:
+                with metrics.command(name), services.db.unit_of_work() as session:
                     ctx = Context(command, services, session, invoked_as, args)
                     reply = handler(ctx)
                     if command.inbound_id is not None:
@@ -163,9 +164,11 @@ class Router:
                 # The unit of work rolled back, so running it again is safe.
                 log.warning("database error (attempt %d): %s", attempt, type(error.orig).__name__)
                 if attempt == DB_ATTEMPTS:
+                    metrics.command_error(name, "database")
                     return Reply.notice(messages.DATABASE_UNAVAILABLE, "error")
                 time.sleep(0.2 * 2**attempt)
             except Exception:
                 log.exception("command %r failed", invoked_as)
+                metrics.command_error(name, "internal")
                 return Reply.notice(messages.INTERNAL_ERROR, "error")
         raise AssertionError("unreachable")

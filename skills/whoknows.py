@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import messages
+from bot import messages, metrics
 from bot.db.models import QueryLog
 from bot.router import UMBRELLA, Context, Router
 from bot.services import huddles
@@ -35,6 +35,7 @@ def who_knows(ctx: Context) -> Reply:
             created_at=ctx.services.clock(),
         )
     )
+    metrics.answer(ctx.session, ranking.confident)
     elements.append(Text(messages.WHOKNOWS_HEADER.format(query=_shorten(query))))
     if ranking.articles:
         elements.append(Text(messages.WHOKNOWS_ARTICLES))

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot import jobs, messages, outbox
+from bot import jobs, messages, metrics, outbox
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -295,6 +295,7 @@ def open_huddle(
     _message_invited(session, huddle, chosen, now)
     _schedule_ladder(services, session, huddle, now)
     _schedule_expiry(services, session, huddle, now)
+    metrics.huddle(session, "opened")
     return Opened(huddle, chosen)
 
 
@@ -336,6 +337,7 @@ def climb(services: Services, session: Session, huddle: Huddle, now: datetime) -
         huddle.ladder_step += 1
         step = ladder[huddle.ladder_step - 1]
         if _escalate(services, session, huddle, step, now):
+            metrics.escalation(session, step)
             break
     if huddle.ladder_step < len(ladder):
         _schedule_ladder(services, session, huddle, now)
@@ -463,6 +465,7 @@ def _on_expire(services: Services, session: Session, job: Job, now: datetime) ->
     if huddle is None or huddle.state != HuddleState.OPEN:
         return
     huddle.state, huddle.closed_at = HuddleState.EXPIRED, now
+    metrics.huddle(session, "expired")
     jobs.cancel(session, huddle.id)
     _refresh_root(session, huddle, now)
 
@@ -575,6 +578,7 @@ def resolve(
     if created:
         entry.created_at = now
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.RESOLVED, now, actor.id
+    metrics.huddle(session, "resolved")
     jobs.cancel(session, huddle.id)
     session.flush()
     _note(
@@ -593,6 +597,7 @@ def cancel(services: Services, session: Session, huddle: Huddle, actor: Person) 
     if huddle.state != HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.CANCELLED, now, actor.id
+    metrics.huddle(session, "cancelled")
     jobs.cancel(session, huddle.id)
     _refresh_root(session, huddle, now)
 
