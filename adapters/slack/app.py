@@ -289,7 +289,12 @@ class SlackAdapter:
             notice = Reply.notice(messages.DATABASE_UNAVAILABLE, "error")
             await self.answer(notice, {}, respond=respond, user_id=user_id)
 
-    async def finish(self, inbound: int) -> None:
+    async def finish(self, inbound: int, reply: Reply | None = None) -> None:
+        """The answer is out. Not when the command said nothing because another worker
+        answered it first: that worker marks it done once its answer is out."""
+        if reply is not None and not reply.elements:
+            self._open.discard(inbound)
+            return
         if inbound:
             await asyncio.to_thread(inbox.done, self.services.db, inbound)
             self._open.discard(inbound)
@@ -429,7 +434,7 @@ class SlackAdapter:
         reply, handles = await self.run(translate.slash_command(command, person, mentions), inbound)
         trigger = command.get("trigger_id") if live else None
         await self.answer(reply, handles, respond=respond, trigger_id=trigger)
-        await self.finish(inbound)
+        await self.finish(inbound, reply)
 
     async def on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
         if action.get("type") not in {"button", None} or action.get("action_id") == LINK_ACTION:
@@ -462,7 +467,7 @@ class SlackAdapter:
             trigger_id=body.get("trigger_id") if live else None,
             user_id=body["user"]["id"],
         )
-        await self.finish(inbound)
+        await self.finish(inbound, reply)
 
     async def on_view(self, ack: Any, body: dict, view: dict) -> None:
         person = await self.person_id(body["user"]["id"])
@@ -491,7 +496,7 @@ class SlackAdapter:
         person = await self.person_id(body["user"]["id"])
         reply, handles = await self.run(translate.message_shortcut(body, person), inbound)
         await self.answer(reply, handles, respond=respond, user_id=body["user"]["id"])
-        await self.finish(inbound)
+        await self.finish(inbound, reply)
 
     async def on_app_mention(self, event: dict, context: Any) -> None:
         person = await self.person_id(event["user"])

@@ -41,7 +41,7 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
     async def main() -> None:
         await fake.start()
         first_port, second_port = free_port(), free_port()
-        first = serve(demo, fake, first_port, tmp_path, WHOKNOWS_REQUEST_LEASE="2")
+        first = serve(demo, fake, first_port, tmp_path, WHOKNOWS_REQUEST_LEASE="5")
         second = None
         try:
             async with ClientSession() as http:
@@ -57,11 +57,11 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
                 stop(first, signal.SIGKILL)
                 fake.hold_responses = False
 
-                second = serve(demo, fake, second_port, tmp_path, WHOKNOWS_REQUEST_LEASE="2")
+                second = serve(demo, fake, second_port, tmp_path, WHOKNOWS_REQUEST_LEASE="5")
                 await ready(http, second_port, second)
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
                 # Another lease and more go by: nobody answers a third time.
-                await asyncio.sleep(5)
+                await asyncio.sleep(7)
         finally:
             for server in (first, second):
                 if server is not None:
@@ -71,7 +71,7 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
     asyncio.run(main())
     lost, delivered = fake.called("response_url")
     assert delivered == lost  # the answer the dead process had computed
-    assert "Maria" in str(delivered["blocks"])
+    assert "Who knows about" in str(delivered["blocks"])
     with demo.db.unit_of_work() as session:
         (state,) = session.scalars(select(Inbound.state)).all()
         assert state == InboundState.DONE
@@ -122,6 +122,7 @@ def test_a_command_that_never_ran_is_run_once_when_its_lease_runs_out(
 
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
         worker = client.app[WORKER]
+        await worker.stop()  # its rounds are driven by hand here, not raced by its loop
         _accept_as_the_adapter_would(demo, _slash_body(fake, "huddle prepaid top-up refund"))
         assert await worker.recover() == 0  # still leased to the process that acked it
         demo.clock.advance(61)
