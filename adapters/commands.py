@@ -27,8 +27,11 @@ _process_router: Router | None = None
 
 def _start_process(settings: Settings) -> None:
     global _process_services, _process_router
+    from bot import logs
     from bot.db import open_database
     from skills import build_router
+
+    logs.configure(settings)
 
     _process_services = Services(open_database(settings.database_url, upgrade=False), settings)
     _process_router = build_router()

@@ -93,7 +93,7 @@ def mount(
     environ = os.environ if env is None else env
     token = environ.get(TOKEN_ENV) or None
     if token is None:
-        log.info("%s is open: set %s to require a bearer token", PATH, TOKEN_ENV)
+        log.info("%s is open: set %s to protect it", PATH, TOKEN_ENV)
     # First, so that it sees what every other middleware answers too.
     web_app.middlewares.insert(0, measure)
     web_app.router.add_get(PATH, metrics_handler(services, token))

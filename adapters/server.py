@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.commands import CommandRunner
+from bot import metrics
 from bot.router import Router
 from bot.services import Services
 from bot.worker import Worker
@@ -103,6 +104,10 @@ def build_app(
 
     # The leads' dashboard, signed into by a link from chat: on whatever platforms run.
     mount_dashboard(web_app, services)
+    from adapters.observability import mount as mount_observability
+
+    # /metrics, and every request counted and timed.
+    mount_observability(web_app, services, env)
     web_app[ADAPTERS] = adapters
     web_app[WORKER] = worker
 
@@ -146,6 +151,10 @@ def serve(
 ) -> int:
     if workers > 1:
         return supervise(services, host, port, workers)
+    if fd is None:
+        # Before anything is counted: the command process's figures join this one's.
+        # (A worker of --workers inherits its parent's directory and must not empty it.)
+        metrics.prepare_multiprocess()
     # Ranking runs in a worker process unless told otherwise: acks stay fast.
     env = {"WHOKNOWS_COMMAND_PROCESSES": "1", **os.environ}
     web_app = build_app(services, router, env)
@@ -175,6 +184,7 @@ def supervise(services: Services, host: str, port: int, workers: int) -> int:
     """Run `workers` serving processes on one socket until SIGTERM or SIGINT."""
     listener = socket.create_server((host, port), backlog=1024)
     listener.set_inheritable(True)
+    metrics.prepare_multiprocess()  # every worker's figures in each scrape
     env = {**os.environ, "WHOKNOWS_DATABASE_URL": services.settings.database_url}
     services.db.dispose()  # the workers open their own connections
 
@@ -200,12 +210,15 @@ def supervise(services: Services, host: str, port: int, workers: int) -> int:
             code = child.poll()
             if code is not None and not stopping:
                 log.error("worker %d exited with %s; starting another", child.pid, code)
+                metrics.mark_process_dead(child.pid)
                 time.sleep(RESTART_DELAY_S)
                 children[n] = start()
         if stopping and all(child.poll() is not None for child in children):
             break
         time.sleep(0.2)
     listener.close()
+    for child in children:
+        metrics.mark_process_dead(child.pid)
     # A worker stopped by our SIGTERM before it could handle it (still starting) is fine too.
     clean = {0, -signal.SIGTERM}
     return 0 if all(child.returncode in clean for child in children) else 1

@@ -140,7 +140,10 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
 
 def _serve(services: Services, args: argparse.Namespace) -> int:
     from adapters.server import serve
+    from bot import logs
     from skills import build_router
+
+    logs.configure(services.settings)
 
     workers = max(1, args.workers)
     return serve(services, build_router(), args.host, args.port, workers=workers, fd=args.fd)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import codec, messages
+from bot import codec, messages, metrics
 from bot.db import Database
 from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
 from bot.ports import DeliveryError, MessageRef, Messenger
@@ -192,6 +192,7 @@ def _fail(session: Session, row_id: int, reason: str, now: datetime) -> None:
     if row is not None:
         row.state = DeliveryState.FAILED
         row.error = reason[:2000]
+        metrics.delivery(row.platform, "failed")
         log.warning("outbox %d failed for good: %s", row_id, reason)
         _tell_requester(session, row, reason, now)
 
@@ -265,6 +266,7 @@ def _retry_later(db: Database, row_id: int, error: Exception, now: datetime) -> 
             _fail(session, row_id, f"{type(error).__name__}: {error}", now)
         elif row is not None:
             row.next_attempt_at = now + timedelta(seconds=5 * 2**row.attempts)
+            metrics.delivery(row.platform, "retry")
 
 
 def _sent(db: Database, claim: _Claim, ref: MessageRef | None, now: datetime) -> None:
@@ -307,5 +309,6 @@ async def deliver(
             await asyncio.to_thread(_retry_later, db, row_id, error, clock())
             continue
         await asyncio.to_thread(_sent, db, claim, ref, clock())
+        metrics.delivery(claim.platform, "sent")
         sent += 1
     return sent

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot import logs
 from bot.config import Settings
 
 LINK_TTL = timedelta(minutes=10)
@@ -40,6 +41,7 @@ class DashboardSettings:
         """WHOKNOWS_SECRET, else a secret made once and kept (mode 0600) in WHOKNOWS_HOME."""
         given = settings.secret
         secret = given.encode() if given else stored_secret(settings.home / SECRET_FILE)
+        logs.add_secret(secret)  # never in a log line, even one about the dashboard
         return cls(secret, settings.public_url.rstrip("/"))
 
     @property

@@ -173,6 +173,16 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
                 assert pids <= workers
                 await _command(http, port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+                # One scrape sums every worker (and its command process).
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    scraped = await response.text()
+                assert 'whoknows_answers_total{confident="true"} 1.0' in scraped
+                served = [
+                    float(line.rsplit(" ", 1)[1])
+                    for line in scraped.splitlines()
+                    if line.startswith('whoknows_http_requests_total{route="/healthz"')
+                ]
+                assert sum(served) >= 40
 
                 # One dies: another takes its place, and the port keeps answering.
                 victim = min(workers)
