@@ -209,6 +209,20 @@ def test_a_question_nobody_matches_is_not_confident_and_suggests_nothing_wrong(
     assert ranking.experts == []
 
 
+@needs_model
+def test_a_question_close_to_no_tag_reaches_the_nearest_ones_but_is_not_confident(
+    org: Services,
+) -> None:
+    # Every tag name is far from this (cosine < SEMANTIC_FLOOR), yet some are nearer
+    # than others: their holders are shown, hedged, and the topics named.
+    ranking = rank(org, "my phone number moved to a new network")
+    assert not ranking.confident
+    assert ranking.experts and ranking.nearest_tags
+    first = ranking.experts[0]
+    assert any(tag.name in ranking.nearest_tags for tag in first.tags)
+    assert all(s.relevance > 0 for s in ranking.tags)
+
+
 def test_the_index_follows_changes_made_through_any_session(org: Services) -> None:
     matcher = Matcher(None)
     assert "gus" not in keys(rank(org, "refunds", matcher=matcher))
