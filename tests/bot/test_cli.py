@@ -94,9 +94,11 @@ def test_ask_limit_caps_the_number_of_experts(
 def test_ask_as_someone_never_suggests_themselves(
     capsys: pytest.CaptureFixture[str], demo_url: str
 ) -> None:
-    assert "maria" in expert_ids(ask_json(capsys, demo_url, QUESTION))
-    answer = ask_json(capsys, demo_url, QUESTION, "--as", "maria")
-    assert answer["experts"] and "maria" not in expert_ids(answer)
+    # The first suggestion depends on who is on shift now (the CLI runs on the real
+    # clock): ask again as whoever it is.
+    first = expert_ids(ask_json(capsys, demo_url, QUESTION))[0]
+    answer = ask_json(capsys, demo_url, QUESTION, "--as", first)
+    assert answer["experts"] and first not in expert_ids(answer)
 
 
 def test_a_nonsense_question_is_not_confident(
