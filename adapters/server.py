@@ -119,6 +119,9 @@ def build_app(
 
     async def drain(app: web.Application) -> None:
         # No new connections by now; requests acked earlier are still being answered.
+        # Take over nobody else's requests from here on: what this process hands back
+        # below must go to another worker, not straight back to this one.
+        worker.recoverers.clear()
         # A second signal (the supervisor's, systemd's) must not cut that short.
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
