@@ -113,15 +113,6 @@ MIX = {
     "click.start": 0.03,
     "teams.message": 0.38,
 }
-LOG_SETUP = """
-import logging, sys
-logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                    format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-for name in ("bot", "adapters"):
-    logging.getLogger(name).setLevel(logging.INFO)
-from bot.cli import main
-raise SystemExit(main(sys.argv[1:]))
-"""
 
 
 def free_port() -> int:
@@ -322,6 +313,7 @@ class Soak:
             "WHOKNOWS_SECRET": "soak-dashboard-secret",
             "WHOKNOWS_SEMANTIC": "off" if self.args.lexical else "on",
             "WHOKNOWS_ESCALATION_TIMEOUT": str(self.args.escalation),
+            "WHOKNOWS_LOG_LEVEL": "INFO",
             "WHOKNOWS_COMMAND_PROCESSES": "1",
             "SLACK_BOT_TOKEN": "xoxb-soak",
             "SLACK_SIGNING_SECRET": SECRET,
@@ -339,7 +331,7 @@ class Soak:
             log = open(self.args.workdir / f"worker-{i + 1}.log", "wb")  # noqa: SIM115
             self.servers.append(
                 subprocess.Popen(
-                    [sys.executable, "-c", LOG_SETUP, "serve", "--port", str(port)],
+                    [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
                     cwd=ROOT,
                     env=env,
                     stdout=log,
@@ -775,6 +767,16 @@ class Soak:
         seconds = int(time.monotonic() - self.started)
         return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
+    def escalated_everywhere(self) -> bool:
+        with self.database.unit_of_work() as session:
+            fired = set(
+                session.scalars(
+                    select(Job.fired_by).where(Job.kind == "escalate", Job.state == JobState.DONE)
+                )
+            )
+        pids = {str(by or "").rpartition(":")[2] for by in fired}
+        return all(str(process.pid) in pids for process in self.servers)
+
     def backlog(self) -> dict[str, int]:
         database = self.database
         with database.unit_of_work() as session:
@@ -832,6 +834,13 @@ class Soak:
             # Warm-up: every kind of request on both workers, then the first memory reading.
             await self.traffic(self.args.warmup, self.args.rate)
             await self.drain(120)
+            # A worker loads the ranking index itself when it first fires an escalation:
+            # warm up until each has, so the first memory reading is not before that.
+            for _ in range(12):
+                if await asyncio.to_thread(self.escalated_everywhere):
+                    break
+                await self.traffic(5, self.args.rate)
+                await self.drain(60)
             self.memory["start"] = [memory(p.pid) for p in self.servers]
             print(f"[{self.clock()}] warmed up; memory {self.memory['start']}", flush=True)
             self.phase = "run"
