@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot import codec, messages, metrics
 from bot.db import Database
 from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
+from bot.db.retry import retrying
 from bot.ports import DeliveryError, MessageRef, Messenger
 from bot.types import Line, Mention, Reply
 
@@ -308,7 +309,8 @@ async def deliver(
             log.warning("outbox %d: delivery failed: %s", row_id, type(error).__name__)
             await asyncio.to_thread(_retry_later, db, row_id, error, clock())
             continue
-        await asyncio.to_thread(_sent, db, claim, ref, clock())
+        # Out on the platform: the mark must land, or the lease would send it again.
+        await asyncio.to_thread(retrying, _sent, db, claim, ref, clock())
         metrics.delivery(claim.platform, "sent")
         sent += 1
     return sent

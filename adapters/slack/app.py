@@ -83,6 +83,7 @@ STATUS_EMOJI = {
 
 
 COMMANDS = ("/whoknows", "/kb", "/expertise")
+RESPOND_ATTEMPTS = 4
 SHORTCUTS = ("find_expert",)
 
 
@@ -380,7 +381,8 @@ class SlackAdapter:
             task.add_done_callback(self._tasks.discard)
         blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
         if respond is not None:
-            await respond(
+            await self._respond(
+                respond,
                 blocks=blocks,
                 text=text,
                 response_type="ephemeral" if reply.private else "in_channel",
@@ -389,6 +391,29 @@ class SlackAdapter:
         elif user_id is not None:
             # No response_url (the home tab, a modal): the app's direct message.
             await self.client.chat_postMessage(channel=user_id, blocks=blocks, text=text)
+
+    async def _respond(self, respond: Any, **message: Any) -> None:
+        """Post to response_url, through 429s (after Retry-After) and 5xx.
+
+        bolt's respond neither retries those nor raises on them: an answer met by
+        a 429 was silently lost. One that still fails raises, so its kept request
+        stays open and a worker delivers it once its lease runs out.
+        """
+        for attempt in range(1, RESPOND_ATTEMPTS + 1):
+            result = await respond(**message)
+            status = getattr(result, "status_code", 200)
+            if status < 400:
+                return
+            if status != 429 and status < 500:
+                # Expired (after 30 minutes) or used up (5 posts): no retry will help.
+                log.warning("response_url refused the answer (HTTP %s)", status)
+                return
+            if attempt == RESPOND_ATTEMPTS:
+                raise ConnectionError(f"response_url answered HTTP {status}")
+            headers = getattr(result, "headers", None) or {}
+            wait = headers.get("Retry-After") or headers.get("retry-after")
+            delay = float(wait) if wait and str(wait).isdigit() else 0.5 * 2**attempt
+            await asyncio.sleep(min(delay, 30.0))
 
     # --- listeners --------------------------------------------------------------------
     def _register(self) -> None:

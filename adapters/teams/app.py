@@ -41,6 +41,7 @@ from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSe
 from adapters.teams.translate import PLATFORM, Account
 from bot import events
 from bot.db.models import Identity
+from bot.db.retry import retrying
 from bot.ports import DeliveryError
 from bot.router import Router
 from bot.services import Services, people
@@ -224,7 +225,7 @@ class TeamsAdapter:
 
     # --- one turn ---------------------------------------------------------------------
     async def on_activity(self, body: dict[str, Any]) -> None:
-        await asyncio.to_thread(self._remember, body)
+        await asyncio.to_thread(retrying, self._remember, body)
         handler = self.handlers.get(str(body.get("type")))
         if handler is not None:
             await handler(body)
@@ -376,7 +377,7 @@ class TeamsAdapter:
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
         reply = await self.commands.run(command)
-        handles = await asyncio.to_thread(self._handles, reply)
+        handles = await asyncio.to_thread(retrying, self._handles, reply)
         self.kick()
         return reply, handles
 

@@ -23,7 +23,7 @@ from yarl import URL
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({412, 429, 502, 504})
+RETRY_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
 ATTEMPTS = 4
 BASE_DELAY = 0.5
 MAX_WAIT = 10.0

@@ -229,6 +229,10 @@ def _message_invited(session: Session, huddle: Huddle, people: list[Person], now
 # --- lifecycle -------------------------------------------------------------------------
 
 
+# The same person opening a huddle on the same topic within this window gets that huddle.
+TWIN_WINDOW = timedelta(seconds=30)
+
+
 @dataclass(frozen=True)
 class Opened:
     huddle: Huddle
@@ -264,6 +268,26 @@ def open_huddle(
             raise HuddleError(messages.HUDDLE_NO_EXPERTS.format(topic=topic[:80]))
         found = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
         chosen = [found[i] for i in ids if i in found]
+    # A double click (or the same command twice) opens one huddle: opens by one
+    # person are serialised on their row, and a twin opened moments ago is returned.
+    session.execute(select(Person.id).where(Person.id == requester.id).with_for_update())
+    twin = session.scalar(
+        select(Huddle)
+        .where(
+            Huddle.requester_id == requester.id,
+            Huddle.topic == topic,
+            Huddle.state == HuddleState.OPEN,
+            Huddle.created_at >= now - TWIN_WINDOW,
+        )
+        .order_by(Huddle.id.desc())
+        .limit(1)
+    )
+    invited = [p.person for p in twin.participants] if twin is not None else []
+    if twin is not None and (
+        # Named experts: the same people; chosen for them: whoever was chosen then.
+        experts is None or {p.id for p in invited} == {p.id for p in chosen}
+    ):
+        return Opened(twin, invited)
     team = requester.team
     channel = (
         (team.huddle_channel if team else None) or services.settings.huddle_channel or where.channel

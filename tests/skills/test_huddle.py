@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.console.render import render
 from bot import codec, jobs
@@ -316,3 +316,16 @@ def test_experts_busy_in_a_huddle_still_show_when_they_are_the_best(
     after = [c.key for c in cards(say(demo, router, "alex", "whoknows", topic))]
     # Their load lowers them among equals; it does not hide the strongest experts.
     assert {"maria", "priya"} <= set(after)
+
+
+def test_a_double_click_opens_one_huddle(demo: Services, router: Router) -> None:
+    first = say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    again = say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    with demo.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Huddle)) == 1
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 2  # root, one DM
+    assert render(first) == render(again)  # the same huddle, told the same way
+    demo.clock.advance(31)  # later, the same topic is a new question
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    with demo.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Huddle)) == 2

@@ -50,6 +50,8 @@ class FakeSlack:
     server: TestServer | None = None
     # While set, response_url posts are recorded and then left hanging (a stuck network).
     hold_responses: bool = False
+    # Answered first, in order, by response_url posts: (status, Retry-After or None).
+    response_failures: list[tuple[int, int | None]] = field(default_factory=list)
     # Random faults on any call, response_url too: (share answered 429 with Retry-After,
     # share answered 500). Faulted calls go to `faults` with their status, not to `calls`.
     chaos: tuple[float, float] = (0.0, 0.0)
@@ -215,6 +217,11 @@ class FakeSlack:
         )
         if (fault := self._chaos(call)) is not None:
             return fault
+        if self.response_failures:
+            status, retry_after = self.response_failures.pop(0)
+            self.calls.append(Call("response_url.refused", call.args, call.at))
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return web.Response(status=status, text="rate_limited", headers=headers)
         self.calls.append(call)
         while self.hold_responses:
             await asyncio.sleep(0.05)

@@ -522,6 +522,26 @@ def test_a_channel_the_bot_cannot_post_in_fails_once_and_the_asker_hears_why(
     assert explained in notice["text"]
 
 
+def test_an_answer_refused_with_429_or_500_at_response_url_is_posted_again(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.response_failures = [(429, 1), (500, None)]
+        await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        await fake.wait_for(lambda f: bool(f.called("response_url")), timeout=20)
+        await asyncio.sleep(0.5)
+
+    fake = run(demo, router, scenario)
+    refused = [c.at for c in fake.calls if c.method == "response_url.refused"]
+    (answer,) = fake.called("response_url")  # then delivered, once
+    delivered = next(c.at for c in fake.calls if c.method == "response_url")
+    assert len(refused) == 2 and refused[1] - refused[0] >= 1.0  # after Retry-After
+    assert delivered > refused[1]
+    assert "Who knows about" in all_text(answer["blocks"])
+
+
 @pytest.mark.reliability(11)
 def test_a_rate_limited_post_is_retried_after_retry_after(demo: Services, router: Router) -> None:
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
