@@ -38,7 +38,9 @@ def _link(services: Services) -> None:
 Scenario = Callable[[TestClient, FakeSlack], Awaitable[None]]
 
 
-def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
+def run(
+    services: Services, router: Router, scenario: Scenario, *, worker_interval: float = 0.05
+) -> FakeSlack:
     """Start the fake Slack and our server, run the scenario, stop both."""
     _link(services)
     fake = FakeSlack()
@@ -50,7 +52,7 @@ def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": fake.api_url,
         }
-        app = build_app(services, router, env, worker_interval=0.05)
+        app = build_app(services, router, env, worker_interval=worker_interval)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from adapters.server import WORKER, build_app
+from adapters.server import WORKER
 from adapters.slack.verify import sign
 from bot import codec, inbox
 from bot.db.models import Huddle, Inbound, InboundState
@@ -26,7 +26,7 @@ from bot.services import Services, people
 from bot.types import Command, Notice
 from tests.adapters.serving import free_port, ready, serve, stop
 from tests.adapters.slack.fake_slack import FakeSlack
-from tests.adapters.slack.test_app import SECRET, _link, slash
+from tests.adapters.slack.test_app import SECRET, _link, run, slash
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -77,29 +77,6 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
         assert state == InboundState.DONE
 
 
-def _app_run(services: Services, router: Router, scenario) -> FakeSlack:  # type: ignore[no-untyped-def]
-    fake = FakeSlack()
-
-    async def main() -> None:
-        await fake.start()
-        env = {
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.api_url,
-        }
-        app = build_app(services, router, env, worker_interval=3600)
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        try:
-            await scenario(client, fake)
-        finally:
-            await client.close()
-            await fake.close()
-
-    asyncio.run(main())
-    return fake
-
-
 def _accept_as_the_adapter_would(services: Services, body: dict) -> int:
     """What the ack path writes before acking, left as a process that died would leave it."""
     with services.db.unit_of_work() as session:
@@ -131,7 +108,7 @@ def test_a_command_that_never_ran_is_run_once_when_its_lease_runs_out(
         demo.clock.advance(61)
         assert await worker.recover() == 0
 
-    fake = _app_run(demo, router, scenario)
+    fake = run(demo, router, scenario, worker_interval=3600)
     (answer,) = fake.called("response_url")
     assert "huddle" in answer["text"].lower()
     with demo.db.unit_of_work() as session:
