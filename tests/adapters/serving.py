@@ -13,11 +13,13 @@ from pathlib import Path
 
 from aiohttp import ClientSession
 
+from adapters.slack.verify import sign
 from bot.services import Services
 from tests.adapters.slack.fake_slack import FakeSlack
-from tests.adapters.slack.test_app import SECRET
+from tests.adapters.slack.test_app import SECRET, slash
 
 ROOT = Path(__file__).resolve().parents[2]
+FORM = "application/x-www-form-urlencoded"
 
 
 def free_port() -> int:
@@ -55,6 +57,16 @@ def serve(
             stderr=out,
             start_new_session=True,  # a process group: killing it kills its command process
         )
+
+
+async def command(http: ClientSession, port: int, fake: FakeSlack, text: str) -> None:
+    """A signed /whoknows to the server on `port`; Slack has its ack (200) on return."""
+    body = slash(fake, text)
+    headers = {"Content-Type": FORM, **sign(SECRET, body, int(time.time()))}
+    async with http.post(
+        f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers
+    ) as response:
+        assert response.status == 200
 
 
 def output(server: subprocess.Popen, home: Path) -> str:

@@ -11,23 +11,13 @@ from pathlib import Path
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from sqlalchemy import select
 
-from adapters.slack.verify import sign
 from bot.db.models import Inbound, InboundState
 from bot.services import Services
-from tests.adapters.serving import free_port, output, ready, serve, stop
+from tests.adapters.serving import command, free_port, output, ready, serve, stop
 from tests.adapters.slack.fake_slack import FakeSlack
-from tests.adapters.slack.test_app import SECRET, _link, slash
+from tests.adapters.slack.test_app import _link
 
 FORM = "application/x-www-form-urlencoded"
-
-
-async def _command(http: ClientSession, port: int, fake: FakeSlack, text: str) -> None:
-    body = slash(fake, text)
-    headers = {"Content-Type": FORM, **sign(SECRET, body, int(time.time()))}
-    async with http.post(
-        f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers
-    ) as response:
-        assert response.status == 200
 
 
 async def _refused(port: int) -> bool:
@@ -63,7 +53,7 @@ def test_sigterm_stops_accepting_and_finishes_the_answer_under_way(
             async with ClientSession() as http:
                 await ready(http, port, server)
                 fake.hold_responses = True
-                await _command(http, port, fake, "refund for a prepaid top-up")
+                await command(http, port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
                 os.kill(server.pid, signal.SIGTERM)
                 await asyncio.sleep(1)
@@ -99,7 +89,7 @@ def test_what_is_not_finished_in_time_is_handed_to_the_next_worker_at_once(
             async with ClientSession() as http:
                 await ready(http, first_port, first)
                 fake.hold_responses = True
-                await _command(http, first_port, fake, "refund for a prepaid top-up")
+                await command(http, first_port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
                 started = time.monotonic()
                 os.kill(first.pid, signal.SIGTERM)
@@ -171,7 +161,7 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
                     async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                         pids.add((await response.json())["pid"])
                 assert pids <= workers
-                await _command(http, port, fake, "refund for a prepaid top-up")
+                await command(http, port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
                 # One scrape sums every worker (and its command process).
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
