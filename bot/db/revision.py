@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import (
@@ -45,6 +45,21 @@ def current(session: Session) -> dict[str, int]:
     return {part: value for part, value in session.execute(select(Revision.part, Revision.value))}
 
 
+def _moves_index(session: Session, obj: object) -> bool:
+    """Whether writing `obj` changes what the matching index holds.
+
+    Of a person, the index knows only whether they are deleted: someone new has
+    no skills yet (adding one bumps), and a new name, time zone or status is read
+    fresh at ranking. Without this, every first contact or profile sync reloaded
+    every worker's whole index.
+    """
+    if type(obj) not in _PARTS:
+        return False
+    if type(obj) is Person and obj not in session.deleted:
+        return obj not in session.new and inspect(obj).attrs.deleted_at.history.has_changes()
+    return obj not in session.dirty or session.is_modified(obj)
+
+
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     # Once per part per (sub)transaction: autoflush runs before every query.
     transaction = session.get_nested_transaction() or session.get_transaction()
@@ -52,7 +67,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     changed = {
         _PARTS[type(obj)]
         for obj in (*session.new, *session.deleted, *session.dirty)
-        if type(obj) in _PARTS and (obj not in session.dirty or session.is_modified(obj))
+        if _moves_index(session, obj)
     }
     for part in sorted(changed - done):
         bump(session, part)

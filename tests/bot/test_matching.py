@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import revision
 from bot.db.models import (
     KnowledgeEntry,
     Person,
@@ -23,7 +24,7 @@ from bot.matching import Matcher, Ranking
 from bot.matching.embeddings import load_encoder
 from bot.services import Services, knowledge, presence
 from bot.services.expertise import SkillSpec, tag_person
-from bot.services.people import by_key
+from bot.services.people import by_key, provision
 from tests.conftest import NOW
 
 needs_model = pytest.mark.skipif(load_encoder() is None, reason="semantic extra not installed")
@@ -230,6 +231,24 @@ def test_the_index_follows_changes_made_through_any_session(org: Services) -> No
         gus = by_key(session, "gus")
         tag_person(session, gus, gus, SkillSpec("refunds", 5), NOW)
     assert "gus" in keys(rank(org, "refunds", matcher=matcher, limit=10))
+
+
+def test_only_changes_the_index_holds_make_workers_reload_it(org: Services) -> None:
+    def people_revision() -> int:
+        with org.db.reading() as session:
+            return revision.current(session)[revision.PEOPLE]
+
+    start = people_revision()
+    with org.db.unit_of_work() as session:  # first contact: someone new, no skills yet
+        newcomer = provision(session, "slack", "U777", name="New Person", now=NOW)
+        by_key(session, "gus").name = "Gus Renamed"
+    assert people_revision() == start
+    with org.db.unit_of_work() as session:
+        tag_person(session, newcomer, newcomer, SkillSpec("sim", 2), NOW)
+    assert people_revision() == start + 1
+    with org.db.unit_of_work() as session:
+        provision(session, "slack", "U777", name="New Person", deleted=True, now=NOW)
+    assert people_revision() == start + 2
 
 
 def test_demo_answers_a_customer_problem_in_plain_words(demo: Services) -> None:
