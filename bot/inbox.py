@@ -104,13 +104,13 @@ def answered(
 
 def kept_reply(db: Database, inbound_id: int) -> Reply | None:
     """The answer kept with a request, if its command has committed."""
-    with db.unit_of_work() as session:
+    with db.reading() as session:
         text = session.scalar(select(Inbound.reply).where(Inbound.id == inbound_id))
     return codec.loads(text) if text else None
 
 
-def done(db: Database, inbound_id: int) -> None:
-    """The answer is out: forget the request's content.
+def done(db: Database, *inbound_ids: int) -> None:
+    """The answers are out: forget the requests' content.
 
     Retried through a brief database outage: a row left open would be answered
     a second time when its lease runs out.
@@ -120,7 +120,7 @@ def done(db: Database, inbound_id: int) -> None:
         with db.unit_of_work() as session:
             session.execute(
                 update(Inbound)
-                .where(Inbound.id == inbound_id)
+                .where(Inbound.id.in_(inbound_ids))
                 .values(state=InboundState.DONE, payload=None, reply=None)
             )
 
@@ -154,15 +154,17 @@ def claim(
     that kills its worker must not kill every worker in turn.
     """
     claimed: list[Pending] = []
+    due = select(Inbound).where(
+        Inbound.platform.in_(platforms),
+        Inbound.state.in_((InboundState.PENDING, InboundState.ANSWERED)),
+        Inbound.lease_until <= now,
+    )
+    with db.reading() as session:  # nearly always nothing: ask without a lock first
+        if session.scalar(due.with_only_columns(Inbound.id).limit(1)) is None:
+            return claimed
     with db.unit_of_work() as session:
         rows = session.scalars(
-            select(Inbound)
-            .where(
-                Inbound.platform.in_(platforms),
-                Inbound.state.in_((InboundState.PENDING, InboundState.ANSWERED)),
-                Inbound.lease_until <= now,
-            )
-            .order_by(Inbound.lease_until, Inbound.id)
+            due.order_by(Inbound.lease_until, Inbound.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()

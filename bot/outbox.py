@@ -231,7 +231,7 @@ def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -
 
 
 def _due(db: Database, platforms: list[str], now: datetime, limit: int) -> list[int]:
-    with db.unit_of_work() as session:
+    with db.reading() as session:  # each is leased in its own write below
         return list(
             session.scalars(
                 select(Outbox.id)

@@ -7,9 +7,11 @@ Resolution goes exact name → alias → "did you mean" (rapidfuzz with a thresh
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -46,6 +48,16 @@ class Context:
     invoked_as: str
     # The command's text after that word.
     args: str
+
+    @contextmanager
+    def reading(self) -> Iterator[Context]:
+        """This context over a read-only snapshot, for long reads before any write.
+
+        The command's own session takes SQLite's write lock at its first statement;
+        reading here first keeps that lock for the short writes at the end.
+        """
+        with self.services.db.reading() as session:
+            yield dataclasses.replace(self, session=session)
 
     def actor(self) -> Person:
         person = self.session.get(Person, self.command.person_id)

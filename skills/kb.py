@@ -47,13 +47,14 @@ def search_kb(ctx: Context) -> Reply:
     if sub in SUBCOMMANDS and len(words) == 1:
         raise UsageError(messages.KB_USAGE)
     query = " ".join(words)
-    hits = knowledge.search(ctx.session, query, limit=5)
-    if not hits:
-        return Reply.notice(messages.KB_NONE.format(query=query[:80]))
-    return Reply.of(
-        Text(messages.KB_HEADER.format(query=query[:80])),
-        *(knowledge.as_article(hit.entry, hit.score) for hit in hits),
-    )
+    with ctx.reading() as read:  # a search writes nothing: no write lock held
+        hits = knowledge.search(read.session, query, limit=5)
+        if not hits:
+            return Reply.notice(messages.KB_NONE.format(query=query[:80]))
+        return Reply.of(
+            Text(messages.KB_HEADER.format(query=query[:80])),
+            *(knowledge.as_article(hit.entry, hit.score) for hit in hits),
+        )
 
 
 def _show(entry: KnowledgeEntry) -> Reply:

@@ -21,10 +21,11 @@ def who_knows(ctx: Context) -> Reply:
             Notice(messages.TOO_LONG.format(length=len(query), limit=MAX_QUERY_CHARS), "warning")
         )
         query = query[:MAX_QUERY_CHARS]
-    actor = ctx.actor()
-    ranking = ctx.services.matcher.rank(
-        ctx.session, query, ctx.services.clock(), requester_id=actor.id
-    )
+    with ctx.reading() as read:  # ranking reads a lot; only the log below writes
+        actor = read.actor()
+        ranking = ctx.services.matcher.rank(
+            read.session, query, ctx.services.clock(), requester_id=actor.id
+        )
     ctx.session.add(
         QueryLog(
             person_id=actor.id,

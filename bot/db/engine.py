@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from bot.db import revision
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READING = "whoknows_reading"  # execution option of `Database.reading()` sessions
 
 
 def make_engine(url: str) -> Engine:
@@ -45,7 +47,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader (`Database.reading`) takes no lock: WAL lets it read alongside
+        # the one writer, so long reads (ranking) never hold writers up.
+        reading = connection.get_execution_options().get(READING, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -71,12 +76,28 @@ def alembic_config(engine: Engine) -> Config:
 
 
 class Database:
-    """An engine and its session factory; `unit_of_work()` is one transaction."""
+    """An engine and its session factories.
+
+    `unit_of_work()` is one transaction that may write; on SQLite it holds the
+    write lock from its first statement to its end, so it is for short work.
+    `reading()` is one transaction that only reads: a consistent snapshot that
+    holds no lock, for long reads such as ranking.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine, expire_on_commit=False, execution_options={READING: True}
+        )
+        event.listen(self._readers, "before_flush", _refuse_writes)
+        # SQLite has one writer at a time. Its busy handler polls with sleeps that grow
+        # to 100 ms, so threads of one process that all wait on it are woken late and
+        # out of turn; they queue here instead, and only other processes poll.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if self.backend == "sqlite" else nullcontext()
+        )
         revision.track_changes(self._sessions)
 
     @property
@@ -88,11 +109,22 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        with self._writer, self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction; objects read in it stay usable after it ends."""
+        with self._readers() as session:  # closing it ends the snapshot (a rollback)
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read-only unit of work tried to write; use unit_of_work()")
 
 
 def open_database(url: str, *, upgrade: bool = True) -> Database:
