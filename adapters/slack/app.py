@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from adapters.commands import CommandRunner
+from adapters.intake import Intake
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
@@ -84,6 +85,8 @@ STATUS_EMOJI = {
 
 COMMANDS = ("/whoknows", "/kb", "/expertise")
 RESPOND_ATTEMPTS = 4
+# Slack wants the ack within 3 s; past this, ack before the request is kept.
+ACK_WITHIN = 1.5
 SHORTCUTS = ("find_expert",)
 
 
@@ -138,6 +141,7 @@ class SlackAdapter:
         # Requests under way in this process: their tasks, and their inbound rows.
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._open: set[int] = set()
+        self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -203,7 +207,7 @@ class SlackAdapter:
         return found
 
     def _lookup(self, user_id: str) -> int | None:
-        with self.services.db.unit_of_work() as session:
+        with self.services.db.reading() as session:
             person = people.by_identity(session, PLATFORM, user_id)
             return person.id if person else None
 
@@ -234,7 +238,7 @@ class SlackAdapter:
         ids = [e.person_id for e in reply.elements if isinstance(e, PersonCard)]
         if not ids:
             return {}
-        with self.services.db.unit_of_work() as session:
+        with self.services.db.reading() as session:
             return dict(
                 session.execute(
                     select(Identity.person_id, Identity.external_id).where(
@@ -244,28 +248,27 @@ class SlackAdapter:
             )
 
     # --- requests kept until answered (bot/inbox.py) ------------------------------------
-    async def accept(self, kind: str, body: dict[str, Any]) -> int | None:
-        """Keep the request before the ack: its row id, None for a duplicate delivery.
+    async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:
+        """Keep the request, then ack: its row id, None for a duplicate delivery.
 
-        If the database cannot take it, the request still runs (0: not kept);
-        an answer now beats a refusal.
+        Slack shows the user an error when the ack takes over 3 seconds. A write
+        that takes longer than ACK_WITHIN (a database busy or restarting) acks
+        without waiting and goes on; if it fails the request still runs (0: not
+        kept): an answer now beats a refusal.
         """
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
-
-        def write() -> int | None:
-            with self.services.db.unit_of_work() as session:
-                payload = {"kind": kind, "body": body}
-                lease = timedelta(seconds=self.services.settings.request_lease_s)
-                now = self.services.clock()
-                return inbox.accept(session, PLATFORM, key, payload, now, lease)
-
         task = asyncio.current_task()
         if task is not None:  # the listener's own task, which goes on after the ack
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+        kept = asyncio.ensure_future(self.intake.keep(key, {"kind": kind, "body": body}))
+        await asyncio.wait({kept}, timeout=ACK_WITHIN)
+        if not kept.done():
+            log.warning("keeping a %s request took over %.1f s; acked first", kind, ACK_WITHIN)
+        await ack()
         try:
-            inbound = await asyncio.to_thread(write)
+            inbound = await kept
         except Exception as error:
             log.warning("could not keep a %s request (%s); running it anyway", kind, error)
             return 0
@@ -297,7 +300,7 @@ class SlackAdapter:
             self._open.discard(inbound)
             return
         if inbound:
-            await asyncio.to_thread(inbox.done, self.services.db, inbound)
+            await self.intake.done(inbound)
             self._open.discard(inbound)
 
     async def drain(self, timeout: float) -> None:
@@ -445,8 +448,7 @@ class SlackAdapter:
     # (`accept`); `live` is False when a worker picks one up after its process died,
     # when a trigger id (for opening a modal) has long expired.
     async def on_command(self, ack: Any, command: dict, respond: Any) -> None:
-        inbound = await self.accept("command", command)
-        await ack()
+        inbound = await self.accept("command", command, ack)
         if inbound is not None:
             async with self._guard(inbound, respond, None):
                 await self.process_command(command, respond, inbound)
@@ -467,8 +469,7 @@ class SlackAdapter:
             # button opened a DM in Slack itself: nothing for us to do.
             await ack()
             return
-        inbound = await self.accept("action", body)
-        await ack()
+        inbound = await self.accept("action", body, ack)
         if inbound is not None:
             url = respond if body.get("response_url") else None
             async with self._guard(inbound, url, body["user"]["id"]):
@@ -509,8 +510,7 @@ class SlackAdapter:
         await self.answer(reply, handles, user_id=body["user"]["id"])
 
     async def on_shortcut(self, ack: Any, body: dict, respond: Any) -> None:
-        inbound = await self.accept("shortcut", body)
-        await ack()
+        inbound = await self.accept("shortcut", body, ack)
         if inbound is not None:
             async with self._guard(inbound, respond, body["user"]["id"]):
                 await self.process_shortcut(body, respond, inbound)

@@ -1,0 +1,94 @@
+"""Keeping requests before their ack, many to a transaction (bot/inbox.py).
+
+Under load, fifty requests arrive while one is being written. Written one to a
+transaction, each waits its turn for the database's one writer (SQLite) and
+the acks queue behind them; here whatever arrives while a write is under way
+goes into the next one, so a burst costs a few transactions, not one each.
+Marking answered requests done is batched the same way.
+
+The writes run on a thread of their own, never queued behind other database
+work of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from bot import inbox
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class _Batches:
+    """Items handed in one by one, written together by `write(items) -> results`."""
+
+    def __init__(
+        self, write: Callable[[list[Any]], list[Any]], executor: ThreadPoolExecutor
+    ) -> None:
+        self.write = write
+        self.executor = executor
+        self._waiting: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def add(self, item: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await loop.run_in_executor(
+                    self.executor, self.write, [item for item, _ in batch]
+                )
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+class Intake:
+    """One platform's kept requests: `keep` before the ack, `done` once answered."""
+
+    def __init__(self, services: Services, platform: str) -> None:
+        self.services = services
+        self.platform = platform
+        executor = ThreadPoolExecutor(1, thread_name_prefix=f"{platform}-intake")
+        self._keeps = _Batches(self._keep_all, executor)
+        self._dones = _Batches(self._done_all, executor)
+
+    async def keep(self, key: str, payload: dict[str, Any]) -> int | None:
+        """The request's row id; None when this key was kept before (a duplicate)."""
+        result: int | None = await self._keeps.add((key, payload))
+        return result
+
+    async def done(self, inbound_id: int) -> None:
+        await self._dones.add(inbound_id)
+
+    def _keep_all(self, requests: list[tuple[str, dict[str, Any]]]) -> list[int | None]:
+        lease = timedelta(seconds=self.services.settings.request_lease_s)
+        with self.services.db.unit_of_work() as session:
+            now = self.services.clock()
+            return [
+                inbox.accept(session, self.platform, key, payload, now, lease)
+                for key, payload in requests
+            ]
+
+    def _done_all(self, ids: list[int]) -> list[None]:
+        inbox.done(self.services.db, *ids)
+        return [None] * len(ids)
