@@ -32,6 +32,27 @@ DND_BATCH = 50
 PARALLEL = 4
 # Written with an expiry, so a stale answer fades back to working hours.
 HOLD = timedelta(minutes=10)
+# Calls a minute per workspace: Slack's Tier 3 (users.getPresence) and Tier 2
+# (dnd.teamInfo). A busy contact center asks far more often than that.
+PER_MINUTE = {"users.getPresence": 50, "dnd.teamInfo": 20}
+
+
+class Budget:
+    """A token bucket: up to `per_minute` calls in any minute, refilled evenly."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.left = float(per_minute)
+        self.at: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.left = min(self.per_minute, self.left + (now - self.at) * self.per_minute / 60)
+        self.at = now
+        if self.left < 1:
+            return False
+        self.left -= 1
+        return True
 
 
 class SlackPresence:
@@ -46,22 +67,46 @@ class SlackPresence:
         self.services = services
         self.workspaces = workspaces
         self._checked: dict[str, float] = {}  # Slack user id → when; safe to lose
+        self._budgets: dict[tuple[str | None, str], Budget] = {}  # (token, method) → calls left
+        self.per_minute = dict(PER_MINUTE)
+
+    def _budget(self, token: str | None, method: str = "users.getPresence") -> Budget:
+        key = (token, method)
+        if key not in self._budgets:
+            self._budgets[key] = Budget(self.per_minute[method])
+        return self._budgets[key]
 
     async def refresh(self, people: dict[int, str]) -> None:
-        """Ask Slack about these people (person id → Slack user id) unless asked lately."""
+        """Ask Slack about these people (person id → Slack user id) unless asked lately.
+
+        Within each workspace's budget of calls (Slack's rate tiers); whoever does
+        not fit is left as they are and asked about on a later answer.
+        """
         now = time.monotonic()
         due = {p: u for p, u in people.items() if now - self._checked.get(u, -FRESH_S) >= FRESH_S}
         if not due:
             return
-        for user in due.values():
+        for user in due.values():  # before any await: a concurrent refresh skips them
             self._checked[user] = now
-        users = list(due.values())
-        tokens = await self._tokens(users)
+        tokens = await self._tokens(list(due.values()))
+        over = {u for u in due.values() if not self._budget(tokens[u]).take(now)}
+        for user in over:
+            self._checked.pop(user, None)
+        due = {p: u for p, u in due.items() if u not in over}
         in_dnd: set[str] = set()
-        for token in set(tokens.values()):
-            group = [user for user in users if tokens[user] == token]
+        for token in {tokens[u] for u in due.values()}:
+            group = [u for u in due.values() if tokens[u] == token]
             for start in range(0, len(group), DND_BATCH):
-                in_dnd |= await self._dnd(group[start : start + DND_BATCH], token)
+                batch = group[start : start + DND_BATCH]
+                if self._budget(token, "dnd.teamInfo").take(now):
+                    in_dnd |= await self._dnd(batch, token)
+                else:  # Do Not Disturb unknown: not asked about this time
+                    due = {p: u for p, u in due.items() if u not in batch}
+                    for user in batch:
+                        self._checked.pop(user, None)
+        if not due:
+            return
+        users = list(due.values())
         gate = asyncio.Semaphore(PARALLEL)
 
         async def away(user: str) -> bool:

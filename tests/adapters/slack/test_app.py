@@ -609,6 +609,27 @@ def test_presence_of_the_people_shown_is_asked_of_slack(demo: Services, router: 
         assert people.by_key(session, "priya").presence.status == "busy"
 
 
+def test_presence_polling_keeps_within_slacks_rate_limits(demo: Services, router: Router) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.presence import SlackPresence
+
+    keys = ("maria", "priya", "omar", "tomasz")
+    shown = {person_id(demo, key): f"U{key.upper()}" for key in keys}
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        poller = SlackPresence(AsyncWebClient(token="xoxb-test", base_url=fake.api_url), demo)
+        poller.per_minute["users.getPresence"] = 3  # Tier 3 is 50 a minute
+        await poller.refresh(shown)
+        assert len(fake.called("users.getPresence")) == 3
+        # The one who did not fit is not asked about until the budget refills.
+        await poller.refresh(shown)
+        assert len(fake.called("users.getPresence")) == 3
+        assert len(fake.called("dnd.teamInfo")) == 1
+
+    run(demo, router, scenario)
+
+
 def test_a_status_someone_chose_outlasts_slack_presence(demo: Services, router: Router) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
