@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from bot.config import Settings
@@ -19,6 +20,7 @@ from bot.services import Services
 from bot.types import Command, Reply
 
 THREADS = 2
+COMMAND_NICENESS = 5
 
 # One per worker process, made by `_start_process`.
 _process_services: Services | None = None
@@ -32,6 +34,9 @@ def _start_process(settings: Settings) -> None:
     from skills import build_router
 
     logs.configure(settings)
+    # Acks have a hard deadline (Slack's 3 seconds) and answers do not: when the
+    # cores are busy, the serving process goes first.
+    os.nice(COMMAND_NICENESS)
 
     _process_services = Services(open_database(settings.database_url, upgrade=False), settings)
     _process_router = build_router()
