@@ -190,7 +190,8 @@ async def _send(messenger: Messenger, claim: _Claim) -> MessageRef | None:
 
 def _fail(session: Session, row_id: int, reason: str, now: datetime) -> None:
     row = session.get(Outbox, row_id)
-    if row is not None:
+    # Not one failed already: stopped (see `stop`) while a worker was sending it.
+    if row is not None and row.state == DeliveryState.PENDING:
         row.state = DeliveryState.FAILED
         row.error = reason[:2000]
         metrics.delivery(row.platform, "failed")
@@ -228,6 +229,65 @@ def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -
         huddle=huddle,
         person_id=requester.id,
     )
+
+
+def _destination(session: Session, row: Outbox, handles: Mapping[int, str]) -> str | None:
+    """Where a delivery goes on its platform: a channel, or the handle of the person it is for."""
+    if row.kind == "post":
+        return row.channel
+    huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
+    if huddle is not None and huddle.channel_ref is not None:
+        if row.kind in {"thread", "update", "notice"}:
+            return huddle.channel_ref
+    elif huddle is not None and row.kind in {"thread", "update"}:
+        # The thread root is not posted yet: where it is going.
+        return session.scalar(
+            select(Outbox.channel).where(Outbox.huddle_id == huddle.id, Outbox.is_root.is_(True))
+        )
+    if row.kind in {"dm", "notice"} and row.person_id is not None:
+        return handles.get(row.person_id)
+    return None
+
+
+def stop(
+    db: Database,
+    platform: str,
+    reason: str,
+    now: datetime,
+    *,
+    goes_to: Callable[[str | None], bool],
+) -> int:
+    """Fail for good, with `reason`, every pending delivery on `platform` whose destination
+    (a channel or a person's handle; None when unknown) `goes_to` accepts: a workspace
+    the bot was removed from. The number stopped.
+
+    Each requester hears of it as of any failed delivery; a note to one who is in the
+    same place is stopped by the next pass.
+    """
+    stopped = 0
+    for _ in range(3):
+        with db.unit_of_work() as session:
+            rows = session.scalars(
+                select(Outbox)
+                .where(Outbox.platform == platform, Outbox.state == DeliveryState.PENDING)
+                .order_by(Outbox.id)
+                .with_for_update()
+            ).all()
+            people = {r.person_id for r in rows if r.person_id is not None}
+            handles = _handles(session, platform, people)
+            doomed = [r for r in rows if goes_to(_destination(session, r, handles))]
+            for row in doomed:
+                # A message waiting for its thread root fails with the root, as in `_claim`:
+                # the requester hears of the root alone.
+                huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
+                waits = row.kind in {"thread", "update"} and (
+                    huddle is None or huddle.thread_ref is None
+                )
+                _fail(session, row.id, ROOT_FAILED if waits else reason, now)
+        stopped += len(doomed)
+        if not doomed:
+            break
+    return stopped
 
 
 def _due(db: Database, platforms: list[str], now: datetime, limit: int) -> list[int]:

@@ -41,6 +41,7 @@ from adapters.slack.oauth import (
     INSTALL_PATH,
     REDIRECT_PATH,
     InstallationAuthorize,
+    Revocations,
     TokenClient,
     Workspace,
     Workspaces,
@@ -134,6 +135,7 @@ class SlackAdapter:
         if self.workspaces is not None:
             self.app.use(self.workspaces.middleware)
         self.messenger = SlackMessenger(self.client, self.workspaces)
+        self.revocations = Revocations(self.workspaces, services.db, services.clock)
         self._people: dict[str, int] = {}  # Slack user id → person id; safe to lose
         self.commands = commands or CommandRunner(services, router)
         self.presence = SlackPresence(self.client, services, self.workspaces)
@@ -442,6 +444,8 @@ class SlackAdapter:
             "user_change": self.on_user,
             "user_huddle_changed": self.on_user_huddle,
             "user_status_changed": self.on_user_status,
+            "app_uninstalled": self.on_revoked,
+            "tokens_revoked": self.on_revoked,
         }
 
     # Commands, buttons and shortcuts are kept from before the ack until answered
@@ -554,6 +558,10 @@ class SlackAdapter:
         user = event.get("user") or {}
         if isinstance(user, dict) and user.get("id") and not user.get("is_bot"):
             self._people[user["id"]] = await asyncio.to_thread(self._sync_user, user)
+
+    async def on_revoked(self, event: dict, context: Any) -> None:
+        """Removed from a workspace, or its tokens revoked: see oauth.Revocations."""
+        await self.revocations(event, context)
 
     async def on_user_huddle(self, event: dict) -> None:
         user = event.get("user") or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.oauth import ELSEWHERE, Workspaces
+from adapters.slack.oauth import ELSEWHERE, GONE, Workspaces
 from adapters.slack.render import fallback_text, render_blocks
 from adapters.slack.translate import PLATFORM
 from bot.ports import DeliveryError, MessageRef
@@ -26,6 +26,7 @@ PERMANENT = {
     "account_inactive",
     "invalid_auth",
     "not_authed",
+    "token_revoked",
     "restricted_action",
 }
 
@@ -37,6 +38,7 @@ EXPLAINED = {
     "channel_not_found": "whoknows cannot see that channel: check its name, or invite the bot",
     "user_not_found": "that person is not in this Slack workspace",
     "account_inactive": "that account is deactivated",
+    "token_revoked": "whoknows was removed from that Slack workspace",
 }
 
 
@@ -68,6 +70,8 @@ class SlackMessenger:
             return await self._send(method, kwargs)
         candidates = await self.workspaces.tokens_for(to)
         if not candidates:
+            if self.workspaces.workspace_of(to) is not None:  # uninstalled from there
+                raise DeliveryError(GONE)
             raise DeliveryError("whoknows is not installed in any Slack workspace")
         for n, (workspace, token) in enumerate(candidates, start=1):
             try:

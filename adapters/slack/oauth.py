@@ -17,6 +17,11 @@ Every Web API call for a workspace uses that workspace's bot token:
   user)`: its workspace when a request from there named it, otherwise each installed
   workspace in turn (a channel or user of another workspace is "not found" there).
 
+When Slack says whoknows was uninstalled from a workspace (`app_uninstalled`), or its
+tokens there were revoked (`tokens_revoked`), `Revocations` deletes them from the store,
+so a later request from there finds no token (as for a workspace never installed), and
+stops the deliveries still waiting for that workspace: failed, with the reason.
+
 Rotating tokens (a refresh token and an expiry) are refreshed once, however many
 requests find them near expiry at the same moment: one lock per workspace in this
 process, and across processes the refresh runs inside a transaction that locks the
@@ -59,6 +64,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, desc, select
 
 from adapters.slack.settings import SlackSettings
+from adapters.slack.translate import PLATFORM
+from bot import outbox
+from bot.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,10 @@ REFRESH_TIMEOUT_S = 10
 DIRECTORY_SIZE = 50_000
 # Slack's answer when a channel or user belongs to another workspace.
 ELSEWHERE = {"channel_not_found", "user_not_found"}
+# Why a delivery to a workspace whoknows was removed from failed.
+UNINSTALLED = "whoknows was uninstalled from the Slack workspace {team}"
+REVOKED = "whoknows's access to the Slack workspace {team} was revoked"
+GONE = "whoknows is no longer installed in that Slack workspace"
 
 # The bot token of the workspace the current request came from (see TokenClient).
 _request_token: ContextVar[str | None] = ContextVar("slack_request_token", default=None)
@@ -368,6 +380,53 @@ class Workspaces:
     async def installed(self) -> list[Workspace]:
         return await asyncio.to_thread(self._installed)
 
+    # --- removed from a workspace ---
+    async def uninstall(self, workspace: Workspace) -> None:
+        """Every installation and bot token of `workspace`, earlier ones included: gone."""
+        await self.installations.async_delete_all(
+            enterprise_id=workspace.enterprise_id, team_id=workspace.team_id
+        )
+        self._locks.pop(workspace, None)
+
+    def _revoke(self, workspace: Workspace, bot: bool, users: list[str]) -> None:
+        installations, c = self.store.installations, self.store.installations.c
+        mine = (
+            c.client_id == self.client_id,
+            c.enterprise_id == workspace.enterprise_id,
+            c.team_id == workspace.team_id,
+        )
+        with self.engine.begin() as connection:
+            if bot:  # the installations keep who installed and when; their bot tokens go
+                connection.execute(
+                    installations.update()
+                    .where(*mine)
+                    .values(bot_token=None, bot_refresh_token=None, bot_token_expires_at=None)
+                )
+                bots = self.store.bots
+                connection.execute(
+                    bots.delete().where(
+                        bots.c.client_id == self.client_id,
+                        bots.c.enterprise_id == workspace.enterprise_id,
+                        bots.c.team_id == workspace.team_id,
+                    )
+                )
+            if users:  # we ask for no user scopes, but an older installation may have some
+                connection.execute(
+                    installations.update()
+                    .where(*mine, c.user_id.in_(users))
+                    .values(user_token=None, user_refresh_token=None, user_token_expires_at=None)
+                )
+
+    async def revoke(self, workspace: Workspace, *, bot: bool, users: list[str]) -> None:
+        """The bot token of `workspace` (when `bot`) and these users' tokens: gone.
+
+        Not slack_sdk's delete_bot / delete_installation(user_id) as bolt's listener does:
+        the first leaves the bot token on the installation (which authorize reads), the
+        second deletes the installer's whole installation, bot token included."""
+        await asyncio.to_thread(self._revoke, workspace, bot, users)
+        if bot:
+            self._locks.pop(workspace, None)
+
     # --- which workspace a channel or user is in ---
     def remember(self, workspace: Workspace, *slack_ids: str | None) -> None:
         for slack_id in slack_ids:
@@ -408,6 +467,77 @@ class Workspaces:
             self.remember(workspace, context.user_id, context.channel_id)
         _request_token.set(token)
         return await next()
+
+
+class Revocations:
+    """Slack's `app_uninstalled` and `tokens_revoked` events.
+
+    bolt offers listeners for both (`enable_token_revocation_listeners`), but its
+    tokens_revoked leaves the installations' bot tokens in place (see `revoke`), so the
+    store is cleared here: slack_sdk's own `delete_all` for an uninstall, the workspace
+    keyed as the authorize step keys it (an org-wide install has no team id). The events
+    are deduplicated before they get here, and doing one twice does nothing more.
+
+    Which waiting deliveries were the workspace's: with no workspace left, every Slack
+    one; otherwise those to channels and people this process saw there (`remember`).
+    Any other fails when tried, its workspace's token gone and the rest "not found".
+    """
+
+    def __init__(
+        self, workspaces: Workspaces | None, db: Database, clock: Callable[[], datetime]
+    ) -> None:
+        self.workspaces = workspaces
+        self.db = db
+        self.clock = clock
+
+    async def __call__(self, event: dict[str, Any], context: Any) -> None:
+        kind = event.get("type")
+        workspace = Workspace.of(
+            context.enterprise_id, context.team_id, context.is_enterprise_install
+        )
+        team = workspace.team_id or workspace.enterprise_id
+        if self.workspaces is None:
+            log.warning(
+                "%s for workspace %s; whoknows runs with the one bot token of "
+                "SLACK_BOT_TOKEN, which is not changed here",
+                kind,
+                team,
+            )
+            return
+        if kind == "app_uninstalled":
+            await self.workspaces.uninstall(workspace)
+            reason = UNINSTALLED.format(team=team)
+        elif kind == "tokens_revoked":
+            tokens = event.get("tokens") or {}
+            bots, users = list(tokens.get("bot") or []), list(tokens.get("oauth") or [])
+            await self.workspaces.revoke(workspace, bot=bool(bots), users=users)
+            log.info("tokens revoked in workspace %s: %d bot, %d user", team, len(bots), len(users))
+            if not bots:
+                return
+            reason = REVOKED.format(team=team)
+        else:
+            return
+        if await self.workspaces.installed():
+            where = self.workspaces.workspace_of
+
+            def goes_to(slack_id: str | None) -> bool:
+                return slack_id is not None and where(slack_id) == workspace
+
+        else:  # no workspace left: every Slack delivery was for this one
+
+            def goes_to(slack_id: str | None) -> bool:
+                return True
+
+        stopped = await asyncio.to_thread(
+            outbox.stop, self.db, PLATFORM, reason, self.clock(), goes_to=goes_to
+        )
+        log.warning(
+            "%s: whoknows no longer has a bot token for workspace %s; "
+            "%d pending delivery(ies) there stopped",
+            kind,
+            team,
+            stopped,
+        )
 
 
 class InstallationAuthorize(AsyncAuthorize):

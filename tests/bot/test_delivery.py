@@ -285,3 +285,27 @@ def test_two_workers_racing_for_due_jobs_fire_each_once(demo: Services, router: 
             .where(Outbox.kind == "thread", Outbox.body.contains("No answer yet"))
         )
         assert notes == count
+
+
+def test_deliveries_to_a_place_the_bot_was_removed_from_are_stopped_with_the_reason(
+    demo: Services, router: Router
+) -> None:
+    _link_test_identities(demo)
+    say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+    say(demo, router, "maria", "huddle", "reply 1 On it")
+    gone = {"billing-huddles", "U-alex"}  # say, a workspace the bot was uninstalled from
+    stopped = outbox.stop(demo.db, "test", "uninstalled", demo.clock(), goes_to=gone.__contains__)
+    # The root, the reply waiting for it, and the note telling Alex (who is there too).
+    assert stopped == 3
+    with demo.db.unit_of_work() as session:
+        rows = {(r.kind, r.state, r.error) for r in session.scalars(select(Outbox))}
+    assert rows == {
+        ("post", DeliveryState.FAILED, "uninstalled"),
+        ("thread", DeliveryState.FAILED, outbox.ROOT_FAILED),
+        ("notice", DeliveryState.FAILED, "uninstalled"),
+        ("dm", DeliveryState.PENDING, None),
+    }
+    # Only Maria's invitation, elsewhere, still goes out; nothing is stopped twice.
+    recorder = Recorder()
+    assert _deliver(demo, recorder) == 1 and recorder.calls[0][:2] == ("dm", "U-maria")
+    assert outbox.stop(demo.db, "test", "again", demo.clock(), goes_to=gone.__contains__) == 0

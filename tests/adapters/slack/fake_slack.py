@@ -66,6 +66,7 @@ class FakeSlack:
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # unspent → team id
     channels: dict[str, str] = field(default_factory=dict)  # channel → team id
     refresh_delay: float = 0.0
+    revoked: set[str] = field(default_factory=set)  # tokens Slack took back
     _minted: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- lifecycle ---
@@ -121,6 +122,12 @@ class FakeSlack:
         with `expires_in` the workspace's tokens rotate (a refresh token comes with each)."""
         self.grants[code] = {"team": team, "name": name or team, "expires_in": expires_in}
 
+    def revoke(self, team: str) -> None:
+        """The app is uninstalled from `team`: its tokens answer token_revoked from now on."""
+        for token in [t for t, owner in self.tokens.items() if owner == team]:
+            del self.tokens[token]
+            self.revoked.add(token)
+
     def _mint(self, team: str, expires_in: int | None) -> dict[str, Any]:
         n = next(self._minted)
         token = f"xoxb-{team}-{n}" if expires_in is None else f"xoxe.xoxb-{team}-{n}"
@@ -161,9 +168,11 @@ class FakeSlack:
 
     def _as_workspace(self, method: str, args: dict[str, Any], token: str | None) -> Any:
         """Once installs are on: Slack's answer for this token, if it is not the usual one."""
-        if not self.tokens:
+        if not self.tokens and not self.revoked:
             return None
         team = self.tokens.get(token or "")
+        if token in self.revoked:
+            return {"ok": False, "error": "token_revoked"}
         if team is None:
             return {"ok": False, "error": "not_authed" if token is None else "invalid_auth"}
         if method == "auth.test":

@@ -106,11 +106,11 @@ def interactive(payload: dict[str, Any]) -> bytes:
     return form(payload=json.dumps(payload))
 
 
-def event(event_body: dict[str, Any], event_id: str = "Ev1") -> bytes:
+def event(event_body: dict[str, Any], event_id: str = "Ev1", team: str = TEAM) -> bytes:
     return json.dumps(
         {
             "type": "event_callback",
-            "team_id": TEAM,
+            "team_id": team,
             "api_app_id": "A1",
             "event_id": event_id,
             "event_time": int(time.time()),

@@ -10,8 +10,10 @@ tokens, every call must carry one, and a channel or user of another workspace is
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -30,13 +32,15 @@ from sqlalchemy import MetaData, Table, func, inspect, select, table
 from adapters.server import build_app
 from adapters.slack.oauth import BOT_SCOPES, Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
-from adapters.slack.verify import sign
+from bot import outbox
 from bot.db.engine import alembic_config
+from bot.db.models import Outbox
 from bot.router import Router
 from bot.services import Services, people
+from bot.types import Reply
 from tests.adapters.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
+from tests.adapters.slack.test_app import SECRET, event, post
 
-SECRET = "test-signing-secret"
 MANIFEST = Path(__file__).resolve().parents[3] / "manifest.yml"
 ROOT_COOKIE = "slack-app-oauth-state"
 
@@ -123,14 +127,7 @@ def slash(fake: FakeSlack, text: str, user: str, team: str, channel: str, key: s
 
 
 async def command(client: TestClient, body: bytes) -> None:
-    response = await client.post(
-        "/slack/events",
-        data=body,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            **sign(SECRET, body, int(time.time())),
-        },
-    )
+    response = await post(client, body, "application/x-www-form-urlencoded")
     assert response.status == 200
 
 
@@ -441,3 +438,211 @@ def test_two_processes_near_expiry_refresh_the_token_once(
         assert refreshes[0]["refresh_token"] not in fake.refresh_tokens
 
     run(services, router, scenario)
+
+
+# --- uninstalled, or tokens revoked ----------------------------------------------------
+
+
+async def send_event(client: TestClient, body: bytes, retry: str | None = None) -> None:
+    headers = {"X-Slack-Retry-Num": retry} if retry else {}
+    response = await post(client, body, "application/json", headers=headers)
+    assert response.status == 200
+
+
+UNINSTALLED = {"type": "app_uninstalled"}
+
+
+def revoked(*bots: str, users: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "tokens_revoked", "tokens": {"oauth": list(users), "bot": list(bots)}}
+
+
+def waiting(services: Services, **to: str | int) -> int:
+    """A delivery that waits for its next attempt (after a 429, say): its row id."""
+    with services.db.unit_of_work() as session:
+        row = outbox.enqueue(
+            session,
+            platform="slack",
+            reply=Reply.notice("a message on its way"),
+            now=services.clock() - timedelta(minutes=1),
+            **to,  # type: ignore[arg-type]
+        )
+        row.next_attempt_at = services.clock() + timedelta(hours=1)
+        session.flush()
+        return row.id
+
+
+def deliveries(services: Services) -> dict[int, tuple[str, str | None]]:
+    with services.db.unit_of_work() as session:
+        return {r.id: (r.state.value, r.error) for r in session.scalars(select(Outbox))}
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def installed_teams(services: Services) -> tuple[list[str], list[str]]:
+    return (
+        sorted(r["team_id"] for r in rows(services, "slack_installations") if r["bot_token"]),
+        sorted(r["team_id"] for r in rows(services, "slack_bots")),
+    )
+
+
+@pytest.mark.reliability(26)
+def test_an_uninstalled_workspace_loses_its_tokens_and_its_waiting_deliveries(
+    demo: Services, router: Router
+) -> None:
+    with demo.db.unit_of_work() as session:
+        maria = people.by_key(session, "maria")
+        priya = people.by_key(session, "priya")
+        people.link_identity(session, maria, "slack", "UMARIA")
+        people.link_identity(session, priya, "slack", "UPRIYA")
+        maria_id, priya_id = maria.id, priya.id
+    reason = "whoknows was uninstalled from the Slack workspace T0AAA"
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.users.update(
+            {"UMARIA": user("UMARIA", "T0AAA", "maria"), "UPRIYA": user("UPRIYA", "T0BBB", "priya")}
+        )
+        fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
+        # Workspace A installed twice (an earlier installation stays as history), and B.
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0BBB", "Acme Billing")
+        assert installed_teams(demo) == (["T0AAA", "T0AAA", "T0BBB"], ["T0AAA", "T0AAA", "T0BBB"])
+        await command(client, slash(fake, "help", "UMARIA", "T0AAA", "CAAA", "maria"))
+        await command(client, slash(fake, "help", "UPRIYA", "T0BBB", "CBBB", "priya"))
+        await fake.wait_for(lambda f: bool(answers(f, "maria") and answers(f, "priya")))
+        to_a = [
+            waiting(demo, kind="post", channel="CAAA"),
+            waiting(demo, kind="dm", person_id=maria_id),
+        ]
+        to_b = [
+            waiting(demo, kind="post", channel="CBBB"),
+            waiting(demo, kind="dm", person_id=priya_id),
+        ]
+
+        fake.revoke("T0AAA")
+        await send_event(client, event(UNINSTALLED, "EvGone", team="T0AAA"))
+        await until(lambda: deliveries(demo)[to_a[0]][0] == "failed")
+        assert installed_teams(demo) == (["T0BBB"], ["T0BBB"])
+        assert [r["team_id"] for r in rows(demo, "slack_installations")] == ["T0BBB"]
+        states = deliveries(demo)
+        assert [states[i] for i in to_a] == [("failed", reason)] * 2
+        assert [states[i] for i in to_b] == [("pending", None)] * 2
+
+        # Slack's retry of the event, and the same news again, change nothing.
+        before = deliveries(demo)
+        await send_event(client, event(UNINSTALLED, "EvGone", team="T0AAA"), retry="1")
+        await send_event(client, event(UNINSTALLED, "EvGoneAgain", team="T0AAA"))
+        await send_event(client, event(revoked("UBOTT0AAA"), "EvRevoked", team="T0AAA"))
+        await asyncio.sleep(0.5)
+        assert deliveries(demo) == before
+        assert installed_teams(demo) == (["T0BBB"], ["T0BBB"])
+
+        # Workspace A is told to install again; B goes on as before.
+        await command(client, slash(fake, "refunds", "UMARIA", "T0AAA", "CAAA", "a-later"))
+        await command(client, slash(fake, "refunds", "UPRIYA", "T0BBB", "CBBB", "b-later"))
+        await fake.wait_for(lambda f: bool(answers(f, "a-later") and answers(f, "b-later")))
+        assert "not installed in this workspace" in answers(fake, "a-later")[0]["text"]
+        assert "not installed" not in str(answers(fake, "b-later"))
+        # A message for A written after the uninstall fails at once, and is never tried
+        # with B's token.
+        with demo.db.unit_of_work() as session:
+            late = outbox.enqueue(
+                session,
+                platform="slack",
+                kind="post",
+                channel="CAAA",
+                reply=Reply.notice("late"),
+                now=demo.clock(),
+            )
+            session.flush()
+            late_id = late.id
+        await until(lambda: deliveries(demo)[late_id][0] == "failed")
+        assert "no longer installed" in str(deliveries(demo)[late_id][1])
+        assert tokens(fake, "chat.postMessage", channel="CAAA") == []
+
+    run(demo, router, scenario)
+
+
+def test_the_last_workspace_uninstalled_stops_every_waiting_slack_delivery(
+    services: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await install(client, fake, "T0AAA", "Acme Support")
+        # A channel no request has named: with no workspace left, it can only have been A's.
+        row = waiting(services, kind="post", channel="CUNSEEN")
+        fake.revoke("T0AAA")
+        await send_event(client, event(UNINSTALLED, "EvGone", team="T0AAA"))
+        await until(lambda: deliveries(services)[row][0] == "failed")
+        assert count(services, "slack_installations") == count(services, "slack_bots") == 0
+        assert "uninstalled from the Slack workspace T0AAA" in str(deliveries(services)[row][1])
+
+    run(services, router, scenario)
+
+
+def test_a_revoked_bot_token_is_gone_and_other_workspaces_keep_theirs(
+    services: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0BBB", "Acme Billing")
+        fake.revoke("T0AAA")
+        await send_event(client, event(revoked("UBOTT0AAA"), "EvRevoked", team="T0AAA"))
+        await until(lambda: installed_teams(services) == (["T0BBB"], ["T0BBB"]))
+        # Who installed it and when stay; the token does not.
+        assert sorted(r["team_id"] for r in rows(services, "slack_installations")) == [
+            "T0AAA",
+            "T0BBB",
+        ]
+        await command(client, slash(fake, "refunds", "UANN", "T0AAA", "CAAA", "a"))
+        await command(client, slash(fake, "refunds", "UBEN", "T0BBB", "CBBB", "b"))
+        await fake.wait_for(lambda f: bool(answers(f, "a") and answers(f, "b")))
+        assert "not installed in this workspace" in answers(fake, "a")[0]["text"]
+        assert "not installed" not in str(answers(fake, "b"))
+
+    run(services, router, scenario)
+
+
+def test_user_tokens_revoked_leave_the_bot_token(services: Services, router: Router) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await install(client, fake, "T0AAA", "Acme Support")
+        await send_event(
+            client, event(revoked(users=("UADMINT0AAA",)), "EvUserRevoked", team="T0AAA")
+        )
+        await asyncio.sleep(0.5)
+        assert installed_teams(services) == (["T0AAA"], ["T0AAA"])
+        await command(client, slash(fake, "help", "UANN", "T0AAA", "CAAA", "a"))
+        await fake.wait_for(lambda f: bool(answers(f, "a")))
+        assert "not installed" not in str(answers(fake, "a"))
+
+    run(services, router, scenario)
+
+
+@pytest.mark.parametrize("news", [UNINSTALLED, revoked("UBOT")], ids=["uninstalled", "revoked"])
+def test_with_one_bot_token_the_news_is_logged_and_nothing_breaks(
+    services: Services, router: Router, news: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSlack()
+
+    async def main() -> None:
+        await fake.start()
+        single = {"SLACK_BOT_TOKEN": "xoxb-one", "SLACK_SIGNING_SECRET": SECRET}
+        app = build_app(services, router, single | {"SLACK_API_URL": fake.api_url})
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            with caplog.at_level(logging.WARNING, logger="adapters.slack.oauth"):
+                await send_event(client, event(news, "EvNews", team="T0001"))
+                await until(lambda: str(news["type"]) in caplog.text)
+            assert "T0001" in caplog.text and "xoxb-one" not in caplog.text
+            await command(client, slash(fake, "help", "UANN", "T0001", "CGEN", "after"))
+            await fake.wait_for(lambda f: bool(answers(f, "after")))
+        finally:
+            await client.close()
+            await fake.close()
+
+    asyncio.run(main())
