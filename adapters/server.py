@@ -135,6 +135,9 @@ def build_app(
         if handler is not None:
             await handler.close_async()
         await worker.stop(timeout=services.settings.drain_timeout_s)
+        for adapter in adapters.values():
+            if hasattr(adapter, "close"):
+                await adapter.close()
         commands.close()
 
     web_app.on_startup.append(start)

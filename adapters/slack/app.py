@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy import select
 
 from adapters.commands import CommandRunner
@@ -144,6 +145,7 @@ class SlackAdapter:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._open: set[int] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
+        self._http: ClientSession | None = None  # for response_url
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -397,6 +399,20 @@ class SlackAdapter:
             # No response_url (the home tab, a modal): the app's direct message.
             await self.client.chat_postMessage(channel=user_id, blocks=blocks, text=text)
 
+    async def _post(self, respond: Any, message: dict[str, Any]) -> Any:
+        """To the request's response_url, over connections kept alive between answers
+        (bolt's respond opens a new session, and a new TLS connection, every time)."""
+        url = getattr(respond, "response_url", None)
+        if url is None:
+            return await respond(**message)
+        if self._http is None or self._http.closed:
+            self._http = ClientSession()
+        return await AsyncWebhookClient(url=url, session=self._http).send_dict(message)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
     async def _respond(self, respond: Any, **message: Any) -> None:
         """Post to response_url, through 429s (after Retry-After) and 5xx.
 
@@ -405,7 +421,7 @@ class SlackAdapter:
         stays open and a worker delivers it once its lease runs out.
         """
         for attempt in range(1, RESPOND_ATTEMPTS + 1):
-            result = await respond(**message)
+            result = await self._post(respond, message)
             status = getattr(result, "status_code", 200)
             if status < 400:
                 return
