@@ -6,7 +6,9 @@ Signals, each explained in the reason it leaves on a card:
   for typos; never a scan over people). A parent tag lends its children part of
   its strength, a child lends its parent less.
 - **semantic**: cosine similarity between the question and each tag name
-  (`embeddings`, when the `semantic` extra is installed).
+  (`embeddings`, when the `semantic` extra is installed), ranked on tag vectors
+  that tell near-duplicate tags apart and discount tags close to many others
+  (`vectors.distinct_tags`); how sure we are still reads the plain cosine.
 - **evidence** (document-centric expert finding): knowledge entries close to the
   question vote for the people who wrote them — the nearest neighbours by
   vector, weighted by a softmax with a low temperature, plus full-text (BM25)
@@ -41,7 +43,7 @@ from bot.db.models import (
     QueryLog,
     Skill,
 )
-from bot.matching import lexical
+from bot.matching import lexical, vectors
 from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
 from bot.services import knowledge as knowledge_service
 from bot.services import presence
@@ -68,6 +70,12 @@ SEMANTIC_FLOOR = 0.3  # cosine below which a tag name is unrelated…
 # …unless it is within this of the closest tag: a question whose every tag scores
 # low still reaches the holders of the nearest ones (flagged not confident).
 SEMANTIC_MARGIN = 0.1
+# Ranking by tag name, from the tag vocabulary alone (`vectors.distinct_tags`): each
+# tag vector loses this share of its nearest other tag, and a tag loses this much
+# per unit of its mean cosine to its HUB_NEIGHBOURS nearest tags above the average.
+NEIGHBOUR_SHARE = 0.2
+HUB_NEIGHBOURS = 10
+HUB_DISCOUNT = 0.2
 NEIGHBOURS = 40  # knowledge entries that vote
 TEMPERATURE = 0.1  # softmax temperature of neighbour votes: low = the closest decide
 FULLTEXT_HITS = 40
@@ -239,9 +247,10 @@ def _tag_signals(
         if parent is not None:
             offer(parent, "child", named_weight * strength * CHILD_SHARE)
     if semantic and len(people.tag_ids):
-        sims = people.tag_vectors @ vector
-        similarity_max = float(sims.max())
-        floor = min(SEMANTIC_FLOOR, similarity_max - SEMANTIC_MARGIN)
+        similarity_max = float((people.tag_vectors @ vector).max())
+        distinct, hubness = _distinct_tags(people)
+        sims = distinct @ vector - HUB_DISCOUNT * hubness
+        floor = min(SEMANTIC_FLOOR, float(sims.max()) - SEMANTIC_MARGIN)
         # Only the few tags above the floor, not a Python loop over the vocabulary.
         for position in np.flatnonzero(sims > floor):
             value = WEIGHTS["semantic"] * (float(sims[position]) - floor)
@@ -267,6 +276,16 @@ def _tag_signals(
         )
         signals[tag_id] = TagSignal(tag_id, people.names[tag_id], relevance, how)
     return signals, named_max, similarity_max
+
+
+def _distinct_tags(people: PeopleIndex) -> tuple[np.ndarray, np.ndarray]:
+    """The tag vectors the ranking compares with, computed once per index load."""
+    if people.distinct_vectors is None or people.hubness is None:
+        assert people.tag_vectors is not None
+        people.distinct_vectors, people.hubness = vectors.distinct_tags(
+            people.tag_vectors, NEIGHBOUR_SHARE, HUB_NEIGHBOURS
+        )
+    return people.distinct_vectors, people.hubness
 
 
 def proficiency(holding: Holding) -> float:

@@ -61,6 +61,9 @@ class PeopleIndex:
     held: dict[int, list[Holding]]
     tag_ids: list[int] = field(default_factory=list)
     tag_vectors: np.ndarray | None = None
+    # Derived from tag_vectors on first use (see `Matcher`): for ranking, not confidence.
+    distinct_vectors: np.ndarray | None = None
+    hubness: np.ndarray | None = None
 
 
 @dataclass

@@ -25,6 +25,7 @@ KNOWLEDGE = "knowledge"
 # more than this is a bulk job for `whoknows index`, not for someone's question.
 INLINE_LIMIT = 64
 BATCH = 256
+TAG_BLOCK = 256  # tags compared with every other tag at a time
 
 
 def entry_text(title: str, body: str) -> str:
@@ -141,3 +142,44 @@ def index_all(
     with db.unit_of_work() as session:
         tag_vectors(session, encoder, dict(session.execute(select(Tag.id, Tag.name)).all()))
     return index_knowledge(db, encoder, progress)
+
+
+def distinct_tags(
+    matrix: np.ndarray, neighbour_share: float, hub_neighbours: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tag vectors made to tell near-duplicate tags apart, and how central each tag is.
+
+    Each row loses `neighbour_share` of its nearest other tag (weighted by how
+    close that tag is), so "calendar" and "calendar update" no longer share
+    most of their vector. The second result is each tag's mean cosine to its
+    `hub_neighbours` nearest tags, centred on the mean over all tags: a tag
+    close to many others (a "hub") attracts questions meant for its
+    neighbours, and the ranking discounts it by this much (CSLS-style local
+    scaling, computed from the tag vocabulary alone).
+    """
+    import numpy as np
+
+    count = len(matrix)
+    if count < 2:
+        return matrix, np.zeros(count, dtype=np.float32)
+    k = min(hub_neighbours, count - 1)
+    nearest = np.empty(count, dtype=np.int64)
+    closeness = np.empty(count, dtype=np.float32)
+    hubness = np.empty(count, dtype=np.float32)
+    adjusted = np.empty_like(matrix, dtype=np.float32)
+    # Row blocks: thousands of tags never need a whole tag-by-tag matrix in memory.
+    for start in range(0, count, TAG_BLOCK):
+        cosines = matrix[start : start + TAG_BLOCK] @ matrix.T
+        rows = np.arange(len(cosines))
+        cosines[rows, rows + start] = -np.inf
+        nearest[start : start + len(cosines)] = cosines.argmax(axis=1)
+        closeness[start : start + len(cosines)] = cosines.max(axis=1)
+    adjusted[:] = matrix - neighbour_share * closeness[:, None] * matrix[nearest]
+    adjusted /= np.clip(np.linalg.norm(adjusted, axis=1, keepdims=True), 1e-12, None)
+    for start in range(0, count, TAG_BLOCK):
+        cosines = adjusted[start : start + TAG_BLOCK] @ adjusted.T
+        rows = np.arange(len(cosines))
+        cosines[rows, rows + start] = -np.inf
+        top = np.partition(cosines, count - k, axis=1)[:, count - k :]
+        hubness[start : start + len(cosines)] = top.mean(axis=1)
+    return adjusted, hubness - hubness.mean()
