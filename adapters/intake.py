@@ -84,10 +84,7 @@ class Intake:
         lease = timedelta(seconds=self.services.settings.request_lease_s)
         with self.services.db.unit_of_work() as session:
             now = self.services.clock()
-            return [
-                inbox.accept(session, self.platform, key, payload, now, lease)
-                for key, payload in requests
-            ]
+            return inbox.accept_many(session, self.platform, requests, now, lease)
 
     def _done_all(self, ids: list[int]) -> list[None]:
         inbox.done(self.services.db, *ids)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 BATCH = 20
+MANY = 500  # rows to one INSERT: far below either database's limit on parameters
 
 
 class AlreadyAnswered(Exception):
@@ -66,22 +67,48 @@ def accept(
     lease: timedelta = LEASE,
 ) -> int | None:
     """Keep the request; its id, or None when this key was already accepted."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(Inbound)
-        .values(
-            platform=platform,
-            key=key[:200],
-            payload=json.dumps(payload, separators=(",", ":")),
-            state=InboundState.PENDING,
-            attempts=0,
-            lease_until=now + lease,
-            created_at=now,
+    return accept_many(session, platform, [(key, payload)], now, lease)[0]
+
+
+def accept_many(
+    session: Session,
+    platform: str,
+    requests: list[tuple[str, dict[str, Any]]],
+    now: datetime,
+    lease: timedelta = LEASE,
+) -> list[int | None]:
+    """Keep requests, one statement for all: each one's id, None for a key seen before
+    (in the database, or earlier in `requests`)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, payload in requests:
+        rows.setdefault(
+            key[:200],
+            {
+                "platform": platform,
+                "key": key[:200],
+                "payload": json.dumps(payload, separators=(",", ":")),
+                "state": InboundState.PENDING,
+                "attempts": 0,
+                "lease_until": now + lease,
+                "created_at": now,
+            },
         )
-        .on_conflict_do_nothing()
-        .returning(Inbound.id)
-    )
-    return session.execute(statement).scalar()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    kept: dict[str, int] = {}
+    batch = list(rows.values())
+    for start in range(0, len(batch), MANY):
+        statement = (
+            insert(Inbound)
+            .values(batch[start : start + MANY])
+            .on_conflict_do_nothing()
+            # Only the rows inserted come back: the others' keys were taken.
+            .returning(Inbound.key, Inbound.id)
+        )
+        kept.update((key, id_) for key, id_ in session.execute(statement).all())
+    ids: list[int | None] = []
+    for key, _ in requests:
+        ids.append(kept.pop(key[:200], None))  # a key repeated in `requests`: its first
+    return ids
 
 
 def answered(
