@@ -20,7 +20,7 @@ from bot.services import Services
 from bot.types import Command, Reply
 
 THREADS = 2
-COMMAND_NICENESS = 5
+COMMAND_NICENESS = 10
 
 # One per worker process, made by `_start_process`.
 _process_services: Services | None = None
