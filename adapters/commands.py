@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from bot.config import Settings
@@ -21,6 +23,7 @@ from bot.types import Command, Reply
 
 THREADS = 2
 COMMAND_NICENESS = 10
+PARENT_CHECK_S = 1.0
 
 # One per worker process, made by `_start_process`.
 _process_services: Services | None = None
@@ -34,6 +37,7 @@ def _start_process(settings: Settings) -> None:
     from skills import build_router
 
     logs.configure(settings)
+    _exit_with(os.getppid())
     # Acks have a hard deadline (Slack's 3 seconds) and answers do not: when the
     # cores are busy, the serving process goes first.
     os.nice(COMMAND_NICENESS)
@@ -42,6 +46,22 @@ def _start_process(settings: Settings) -> None:
     _process_router = build_router()
     # Load the index now, not on the first question.
     _process_services.matcher  # noqa: B018
+
+
+def _exit_with(parent: int) -> None:
+    """Go when the serving process goes, however it went.
+
+    Killed outright (SIGKILL, the OOM killer), it leaves its command process
+    waiting for work forever, holding a whole index in memory; a supervisor that
+    restarts workers would pile them up.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _dispatch_in_process(command: Command) -> Reply:

@@ -94,3 +94,20 @@ def stop(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     if server.poll() is None:
         os.killpg(server.pid, sig)
     server.wait(timeout=30)
+
+
+def children(pid: int) -> set[int]:
+    """A process's children, from /proc."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(n) for n in (task / "children").read_text().split()}
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive: neither gone nor a zombie left for its parent to reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"

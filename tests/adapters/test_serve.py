@@ -13,7 +13,16 @@ from sqlalchemy import select
 
 from bot.db.models import Inbound, InboundState
 from bot.services import Services
-from tests.adapters.serving import command, free_port, output, ready, serve, stop
+from tests.adapters.serving import (
+    children,
+    command,
+    free_port,
+    output,
+    ready,
+    running,
+    serve,
+    stop,
+)
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.test_app import _link
 
@@ -120,17 +129,10 @@ def test_what_is_not_finished_in_time_is_handed_to_the_next_worker_at_once(
     assert [row.state for row in _inbound(demo)] == [InboundState.DONE]
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found |= {int(n) for n in (task / "children").read_text().split()}
-    return found
-
-
 def _serving(pid: int) -> set[int]:
     """The serving workers among a supervisor's children (not their command processes)."""
     workers = set()
-    for child in _children(pid):
+    for child in children(pid):
         command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         if b"--fd" in command:
             workers.add(child)
@@ -176,6 +178,7 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
 
                 # One dies: another takes its place, and the port keeps answering.
                 victim = min(workers)
+                left = children(victim)  # its command process
                 os.kill(victim, signal.SIGKILL)
                 while time.monotonic() < deadline + 30:
                     now = _serving(parent.pid)
@@ -184,6 +187,10 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
                     await asyncio.sleep(0.2)
                 assert len(_serving(parent.pid)) == 2 and victim not in _serving(parent.pid)
                 await ready(http, port, parent)
+                # The dead worker's command process went with it: restarts pile nothing up.
+                while [p for p in left if running(p)] and time.monotonic() < deadline + 40:
+                    await asyncio.sleep(0.2)
+                assert left and not [p for p in left if running(p)]
 
                 os.kill(parent.pid, signal.SIGTERM)
                 stopping = time.monotonic()
