@@ -9,6 +9,15 @@ ack throughput (and its ratio to the bare app's), ack latency median / p99,
 commands answered exactly once, and end-to-end (command → answer at
 response_url) median / p95.
 
+Two ways to load it, both at concurrency 50:
+- a flood: each of 50 senders fires its next command as soon as the last one is
+  acked, as fast as acks come back. It measures the ack path against the bare
+  app; its answers pile up behind the ranking, so its end-to-end figure is the
+  time to work off that backlog;
+- agents: 50 people each asking, waiting for their answer, and asking again (no
+  pause in between). Its end-to-end figure is what an asker sees at that
+  concurrency, and its rate is how many answers a second the server sustains.
+
     .venv/bin/python bench/slack_load.py [--people N] [--entries N] [--requests N]
 """
 
@@ -73,6 +82,7 @@ class Recorder:
     def __init__(self) -> None:
         self.answers: Counter[str] = Counter()
         self.arrived: dict[str, float] = {}
+        self.waiting: dict[str, asyncio.Event] = {}
         self.runner: web.AppRunner | None = None
         self.port = free_port()
 
@@ -92,7 +102,11 @@ class Recorder:
         await request.read()
         self.answers[key] += 1
         self.arrived.setdefault(key, time.perf_counter())
+        self.waiting.setdefault(key, asyncio.Event()).set()
         return web.Response(text="ok")
+
+    async def answer(self, key: str, timeout: float = 120) -> None:
+        await asyncio.wait_for(self.waiting.setdefault(key, asyncio.Event()).wait(), timeout)
 
     async def start(self) -> None:
         app = web.Application()
@@ -131,9 +145,17 @@ def wait_for_port(port: int, timeout: float = 120) -> None:
 
 
 async def fire(
-    port: int, recorder: Recorder, questions: list[str], concurrency: int, tag: str
+    port: int,
+    recorder: Recorder,
+    questions: list[str],
+    concurrency: int,
+    tag: str,
+    *,
+    agents: bool = False,
 ) -> tuple[float, list[float], dict[str, float]]:
-    """Seconds taken, ack latencies, and the send time of each command by key."""
+    """Seconds taken, ack latencies, and the send time of each command by key.
+
+    With `agents`, each sender waits for its answer before it asks again."""
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for i, question in enumerate(questions):
         queue.put_nowait((i, question))
@@ -167,6 +189,8 @@ async def fire(
                 if response.status != 200:
                     raise RuntimeError(f"status {response.status}")
             latencies.append(time.perf_counter() - started)
+            if agents:
+                await recorder.answer(key)
 
     started = time.perf_counter()
     async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
@@ -208,23 +232,30 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         await fire(ours, recorder, questions[:20], 5, "warm")
         await fire(bare, recorder, questions[:20], 5, "bwarm")
         await asyncio.sleep(5)
-        bare_s, bare_lat, _ = await fire(bare, recorder, questions, args.concurrency, "b")
-        our_s, our_lat, sent = await fire(ours, recorder, questions, args.concurrency, "q")
+        flood = questions[: args.requests]
+        bare_s, bare_lat, _ = await fire(bare, recorder, flood, args.concurrency, "b")
+        our_s, our_lat, sent = await fire(ours, recorder, flood, args.concurrency, "q")
         deadline = time.monotonic() + 300
         while (
             sum(1 for k in sent if k in recorder.arrived) < len(sent)
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.2)
+        agent_questions = questions[: args.agent_requests]
+        agent_s, agent_lat, agent_sent = await fire(
+            ours, recorder, agent_questions, args.concurrency, "a", agents=True
+        )
         await asyncio.sleep(2)  # anything answered twice would show up by now
     finally:
         for process in (server, bare_server):
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
-    n = len(questions)
-    answered = [k for k in sent if recorder.answers[k] >= 1]
-    twice = [k for k in sent if recorder.answers[k] > 1]
-    e2e = [recorder.arrived[k] - sent[k] for k in answered]
+    n = args.requests
+    sent_all = {**sent, **agent_sent}
+    answered = [k for k in sent_all if recorder.answers[k] >= 1]
+    twice = [k for k in sent_all if recorder.answers[k] > 1]
+    e2e = [recorder.arrived[k] - sent[k] for k in sent if k in recorder.arrived]
+    agent_e2e = [recorder.arrived[k] - agent_sent[k] for k in agent_sent if k in recorder.arrived]
     print(
         json.dumps(
             {
@@ -241,12 +272,27 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
                     "median": round(pct(our_lat, 0.5), 1),
                     "p99": round(pct(our_lat, 0.99), 1),
                 },
+                "commands": len(sent_all),
                 "answered_once": len(answered) - len(twice),
                 "answered_twice": len(twice),
-                "unanswered": n - len(answered),
-                "end_to_end_ms": {
+                "unanswered": len(sent_all) - len(answered),
+                "flood_end_to_end_ms": {
                     "median": round(statistics.median(e2e) * 1000, 1) if e2e else None,
                     "p95": pct(e2e, 0.95) if e2e else None,
+                },
+                "agents": {
+                    "requests": len(agent_questions),
+                    "answers_per_s": round(len(agent_questions) / agent_s, 1),
+                    "ack_ms": {
+                        "median": pct(agent_lat, 0.5),
+                        "p99": pct(agent_lat, 0.99),
+                    },
+                    "end_to_end_ms": {
+                        "median": round(statistics.median(agent_e2e) * 1000, 1)
+                        if agent_e2e
+                        else None,
+                        "p95": pct(agent_e2e, 0.95) if agent_e2e else None,
+                    },
                 },
             },
             indent=2,
@@ -261,6 +307,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--agent-requests", type=int, default=1_000, help="commands in the agents phase"
+    )
     parser.add_argument("--semantic", action="store_true", help="rank with sentence vectors")
     parser.add_argument("--workdir", type=Path, help="keep the generated org here")
     args = parser.parse_args()
@@ -272,7 +321,8 @@ def main() -> None:
     from bench.scale import WORDS
 
     rng = random.Random(11)
-    questions = [" ".join(rng.sample(WORDS, 3)) for _ in range(args.requests)]
+    asked = max(args.requests, args.agent_requests)
+    questions = [" ".join(rng.sample(WORDS, 3)) for _ in range(asked)]
     asyncio.run(run(args, database_file, questions))
 
 
