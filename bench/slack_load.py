@@ -217,7 +217,16 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         "SLACK_API_URL": f"http://127.0.0.1:{recorder.port}/api/",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(ours)],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            "--port",
+            str(ours),
+            "--workers",
+            str(args.workers),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -311,6 +320,7 @@ def main() -> None:
         "--agent-requests", type=int, default=1_000, help="commands in the agents phase"
     )
     parser.add_argument("--semantic", action="store_true", help="rank with sentence vectors")
+    parser.add_argument("--workers", type=int, default=1, help="whoknows serve --workers")
     parser.add_argument("--workdir", type=Path, help="keep the generated org here")
     args = parser.parse_args()
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="whoknows-slack-load-"))
