@@ -277,3 +277,14 @@ def test_knowledge_tags_that_are_not_a_list_are_a_row_error(
     report = import_knowledge(services.db, write(tmp_path / "kb.jsonl", jsonl(rows)))
     assert report.errors == [(1, "'tags' must be a list of tag names")]
     assert count(services.db, KnowledgeEntry) == 1
+
+
+def test_a_tag_named_twice_in_one_row_keeps_the_last_level(
+    services: Services, tmp_path: Path
+) -> None:
+    text = HEADER + 'ana,Ana,,,"refunds:2;billing:3;refunds:4",,,\n'
+    report = import_people(services.db, write(tmp_path / "twice.csv", text), NOW)
+    assert report.ok and report.created == 1
+    with services.db.reading() as session:
+        levels = session.execute(select(Tag.name, Skill.level).join(Skill.tag)).all()
+    assert sorted(levels) == [("billing", 3), ("refunds", 4)]
