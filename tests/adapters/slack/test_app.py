@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from adapters.server import build_app
 from adapters.slack.verify import sign
-from bot.db.models import Huddle, HuddleState, KnowledgeEntry, Person
+from bot.db.models import Huddle, HuddleState, Inbound, InboundState, KnowledgeEntry, Person
 from bot.router import Router
 from bot.services import Services, people
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack
@@ -575,6 +575,42 @@ def test_a_rate_limited_post_is_retried_after_retry_after(demo: Services, router
         assert answer["response_type"] == "ephemeral"
 
     run(demo, router, scenario)
+
+
+@pytest.mark.reliability(27)
+def test_a_database_too_busy_to_keep_the_request_does_not_make_the_ack_late(
+    demo: Services, router: Router
+) -> None:
+    held = 4.0  # longer than Slack waits for an ack (3 s)
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        # Another connection holds the write lock the ack path needs to keep the request.
+        blocker = demo.db.engine.connect()
+        blocker.begin()  # on SQLite: BEGIN IMMEDIATE
+        if demo.db.backend == "postgresql":
+            blocker.exec_driver_sql("LOCK TABLE inbound IN EXCLUSIVE MODE")
+        started = time.monotonic()
+        try:
+            response = await post(
+                client,
+                slash(fake, "refund for a prepaid top-up"),
+                "application/x-www-form-urlencoded",
+            )
+            acked = time.monotonic() - started
+            assert response.status == 200
+            assert acked < 3.0
+            await asyncio.sleep(max(0.0, held - (time.monotonic() - started)))
+        finally:
+            blocker.rollback()
+            blocker.close()
+        # Once the database lets go, the request is kept, answered once and closed.
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=30)
+        (answer,) = fake.called("response_url")
+        assert "Who knows about" in str(answer["blocks"])
+
+    run(demo, router, scenario)
+    with demo.db.reading() as session:
+        assert session.scalars(select(Inbound.state)).all() == [InboundState.DONE]
 
 
 def test_presence_of_the_people_shown_is_asked_of_slack(demo: Services, router: Router) -> None:
