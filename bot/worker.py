@@ -9,7 +9,6 @@ deliveries are claimed in the database, so none is done twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,18 +36,24 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_prune = 0.0
+        self._next_round = 0.0
 
     def kick(self) -> None:
         """Something was written to deliver: do not wait for the next tick."""
         self._wake.set()
 
-    async def run_once(self) -> None:
-        await asyncio.to_thread(jobs.run_due, self.services)
-        if time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + PRUNE_EVERY_S
-            await asyncio.to_thread(retention.prune, self.services)
-        if self.recoverers:
-            await self.recover()
+    async def run_once(self, *, kicked: bool = False) -> None:
+        """One round. Woken by a kick, only the outbox (what a request just wrote) unless
+        a whole round is due: under load every command kicks, and timers, take-overs
+        and pruning are matters of time, not of requests."""
+        if not kicked or time.monotonic() >= self._next_round:
+            self._next_round = time.monotonic() + self.interval
+            await asyncio.to_thread(jobs.run_due, self.services)
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_EVERY_S
+                await asyncio.to_thread(retention.prune, self.services)
+            if self.recoverers:
+                await self.recover()
         if self.messengers:
             await outbox.deliver(self.services.db, self.messengers, self.services.clock)
 
@@ -67,13 +72,17 @@ class Worker:
         return len(pending)
 
     async def _loop(self) -> None:
+        kicked = False
         while not self._stopping:
             try:
-                await self.run_once()
+                await self.run_once(kicked=kicked)
             except Exception:  # the next tick tries again; nothing is lost
                 log.exception("worker tick failed")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+                kicked = True
+            except TimeoutError:
+                kicked = False
             self._wake.clear()
 
     def start(self) -> None:

@@ -309,3 +309,42 @@ def test_deliveries_to_a_place_the_bot_was_removed_from_are_stopped_with_the_rea
     recorder = Recorder()
     assert _deliver(demo, recorder) == 1 and recorder.calls[0][:2] == ("dm", "U-maria")
     assert outbox.stop(demo.db, "test", "again", demo.clock(), goes_to=gone.__contains__) == 0
+
+
+def test_a_kick_delivers_at_once_and_leaves_timers_to_the_tick(
+    demo: Services, router: Router
+) -> None:
+    """Every command kicks the worker; under load, timers and take-overs would be asked
+    after each one. A kick delivers what was just written; due timers wait for the tick."""
+    from bot.worker import Worker
+
+    _link_test_identities(demo)
+    recorder = Recorder()
+
+    def due_and_pending() -> set[int]:
+        with demo.db.reading() as session:
+            query = select(Job.id).where(Job.state == JobState.PENDING, Job.due_at <= demo.clock())
+            return set(session.scalars(query))
+
+    async def scenario() -> None:
+        worker = Worker(demo, {"test": recorder}, interval=3600)
+        worker.start()
+        say(demo, router, "alex", "huddle", "chargeback dispute @maria")
+        worker.kick()
+
+        async def delivered(count: int) -> None:
+            while len(recorder.calls) < count:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(delivered(2), 20)  # the root and its DM, not in an hour
+        assert not due_and_pending()
+        demo.clock.advance(demo.settings.escalation_timeout_s + 1)  # a timer is due
+        due = due_and_pending()
+        assert due
+        say(demo, router, "omar", "huddle", "roaming charges @priya")
+        worker.kick()
+        await asyncio.wait_for(delivered(4), 20)
+        assert due_and_pending() == due  # delivered at once; the due timer waits its tick
+        await worker.stop(timeout=10)
+
+    asyncio.run(scenario())
