@@ -70,7 +70,7 @@ class SlackMessenger:
             return await self._send(method, kwargs)
         candidates = await self.workspaces.tokens_for(to)
         if not candidates:
-            if self.workspaces.workspace_of(to) is not None:  # uninstalled from there
+            if await self.workspaces.workspace_of(to) is not None:  # uninstalled from there
                 raise DeliveryError(GONE)
             raise DeliveryError("whoknows is not installed in any Slack workspace")
         for n, (workspace, token) in enumerate(candidates, start=1):

@@ -17,10 +17,16 @@ Every Web API call for a workspace uses that workspace's bot token:
   user)`: its workspace when a request from there named it, otherwise each installed
   workspace in turn (a channel or user of another workspace is "not found" there).
 
+Which workspace a channel or user is in is kept in memory and in the table
+slack_directory (migration 0008), written after the request that told us (never before
+its ack) and read when memory does not know: a restarted process, or another one on the
+same database, knows what any of them learned.
+
 When Slack says whoknows was uninstalled from a workspace (`app_uninstalled`), or its
 tokens there were revoked (`tokens_revoked`), `Revocations` deletes them from the store,
 so a later request from there finds no token (as for a workspace never installed), and
-stops the deliveries still waiting for that workspace: failed, with the reason.
+stops the deliveries still waiting for that workspace: failed, with the reason. An
+uninstall also forgets which channels and users were there.
 
 Rotating tokens (a refresh token and an expiry) are refreshed once, however many
 requests find them near expiry at the same moment: one lock per workspace in this
@@ -61,12 +67,15 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine, desc, select
+from sqlalchemy import Boolean, Column, Engine, Index, MetaData, String, Table, desc, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import PLATFORM
 from bot import outbox
 from bot.db import Database
+from bot.db.engine import READING
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,20 @@ ELSEWHERE = {"channel_not_found", "user_not_found"}
 UNINSTALLED = "whoknows was uninstalled from the Slack workspace {team}"
 REVOKED = "whoknows's access to the Slack workspace {team} was revoked"
 GONE = "whoknows is no longer installed in that Slack workspace"
+
+# Which workspace a channel or user is in: migration 0008's table (a test compares them).
+DIRECTORY = Table(
+    "slack_directory",
+    MetaData(),
+    Column("slack_id", String(32), primary_key=True),
+    Column("enterprise_id", String(32)),
+    Column("team_id", String(32)),
+    Column("is_enterprise_install", Boolean, nullable=False),
+    Index("slack_directory_workspace_idx", "enterprise_id", "team_id"),
+)
+# Ids looked up, and rows written, in one statement (within SQLite's bound parameters).
+LOOKUP_BATCH = 500
+SAVE_BATCH = 200
 
 # The bot token of the workspace the current request came from (see TokenClient).
 _request_token: ContextVar[str | None] = ContextVar("slack_request_token", default=None)
@@ -282,6 +305,8 @@ class Workspaces:
         self.refreshes = 0  # token refreshes done by this process
         self._locks: dict[Workspace, asyncio.Lock] = {}
         self._directory: OrderedDict[str, Workspace] = OrderedDict()
+        self._unsaved: dict[str, Workspace] = {}  # learned, not yet in slack_directory
+        self._saving: asyncio.Task[None] | None = None
 
     # --- installations, tokens refreshed when near expiry ---
     async def find(self, workspace: Workspace) -> Installation | None:
@@ -382,11 +407,24 @@ class Workspaces:
 
     # --- removed from a workspace ---
     async def uninstall(self, workspace: Workspace) -> None:
-        """Every installation and bot token of `workspace`, earlier ones included: gone."""
+        """Every installation and bot token of `workspace`, earlier ones included: gone,
+        and what slack_directory knew of its channels and users (this process still
+        knows, to say why a delivery there fails)."""
         await self.installations.async_delete_all(
             enterprise_id=workspace.enterprise_id, team_id=workspace.team_id
         )
         self._locks.pop(workspace, None)
+        await self.saved()  # nothing learned before this is written after it
+        await asyncio.to_thread(self._forget, workspace)
+
+    def _forget(self, workspace: Workspace) -> None:
+        c = DIRECTORY.c
+        with self.engine.begin() as connection:
+            connection.execute(
+                DIRECTORY.delete().where(
+                    c.enterprise_id == workspace.enterprise_id, c.team_id == workspace.team_id
+                )
+            )
 
     def _revoke(self, workspace: Workspace, bot: bool, users: list[str]) -> None:
         installations, c = self.store.installations, self.store.installations.c
@@ -429,20 +467,131 @@ class Workspaces:
 
     # --- which workspace a channel or user is in ---
     def remember(self, workspace: Workspace, *slack_ids: str | None) -> None:
+        """`slack_ids` are in `workspace`. Known at once in this process; written to
+        slack_directory, when new or changed, by a task of its own after the caller's
+        work (a request's ack) rather than during it."""
         for slack_id in slack_ids:
             if slack_id:
+                if self._directory.get(slack_id) != workspace:
+                    self._unsaved[slack_id] = workspace
                 self._directory[slack_id] = workspace
                 self._directory.move_to_end(slack_id)
+        self._trim()
+        if not self._unsaved or (self._saving is not None and not self._saving.done()):
+            return  # nothing new, or the running save takes it too
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: write now
+            batch, self._unsaved = self._unsaved, {}
+            self._save(batch)
+            return
+        self._saving = loop.create_task(self._saving_all())
+
+    def _trim(self) -> None:
         while len(self._directory) > DIRECTORY_SIZE:
             self._directory.popitem(last=False)
 
-    def workspace_of(self, slack_id: str) -> Workspace | None:
-        return self._directory.get(slack_id)
+    async def _saving_all(self) -> None:
+        while self._unsaved:
+            batch, self._unsaved = self._unsaved, {}
+            try:
+                await asyncio.to_thread(self._save, batch)
+            except Exception as error:
+                log.warning(
+                    "could not keep the workspaces of %d Slack channel(s) or user(s) (%s)",
+                    len(batch),
+                    _error_code(error),
+                )
+                for slack_id, workspace in batch.items():  # learned again next time
+                    if self._directory.get(slack_id) == workspace:
+                        del self._directory[slack_id]
+
+    def _save(self, batch: dict[str, Workspace]) -> None:
+        """One upsert: each id's workspace, the latest told. In the order of the ids, so
+        that two processes writing the same rows lock them in the same order."""
+        rows = [
+            {
+                "slack_id": slack_id,
+                "enterprise_id": workspace.enterprise_id,
+                "team_id": workspace.team_id,
+                "is_enterprise_install": workspace.org_wide,
+            }
+            for slack_id, workspace in sorted(batch.items(), key=lambda item: item[0])
+        ]
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.engine.begin() as connection:
+            for start in range(0, len(rows), SAVE_BATCH):
+                statement = insert(DIRECTORY).values(rows[start : start + SAVE_BATCH])
+                excluded = statement.excluded
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[DIRECTORY.c.slack_id],
+                        set_={
+                            "enterprise_id": excluded.enterprise_id,
+                            "team_id": excluded.team_id,
+                            "is_enterprise_install": excluded.is_enterprise_install,
+                        },
+                    )
+                )
+
+    async def saved(self) -> None:
+        """Everything remembered so far is in slack_directory (or could not be written)."""
+        while self._saving is not None and not self._saving.done():
+            await asyncio.shield(self._saving)
+
+    def _lookup(self, slack_ids: list[str]) -> dict[str, Workspace]:
+        c = DIRECTORY.c
+        found: dict[str, Workspace] = {}
+        with self.engine.connect().execution_options(**{READING: True}) as connection:
+            for start in range(0, len(slack_ids), LOOKUP_BATCH):
+                rows = connection.execute(
+                    select(c.slack_id, c.enterprise_id, c.team_id, c.is_enterprise_install).where(
+                        c.slack_id.in_(slack_ids[start : start + LOOKUP_BATCH])
+                    )
+                )
+                for slack_id, enterprise_id, team_id, org_wide in rows:
+                    found[slack_id] = Workspace.of(enterprise_id, team_id, org_wide)
+        return found
+
+    async def workspaces_of(self, slack_ids: list[str]) -> dict[str, Workspace]:
+        """The workspace of each of these channels and users that any process learned:
+        from memory, else from slack_directory (then kept in memory)."""
+        found = {i: self._directory[i] for i in slack_ids if i in self._directory}
+        missing = sorted({i for i in slack_ids if i and i not in found})
+        if missing:
+            stored = await asyncio.to_thread(self._lookup, missing)
+            for slack_id, workspace in stored.items():
+                # Unless this process learned otherwise meanwhile.
+                found[slack_id] = self._directory.setdefault(slack_id, workspace)
+            self._trim()
+        return found
+
+    async def workspace_of(self, slack_id: str) -> Workspace | None:
+        return (await self.workspaces_of([slack_id])).get(slack_id)
+
+    def _stored_in(self, workspace: Workspace) -> set[str]:
+        c = DIRECTORY.c
+        with self.engine.connect().execution_options(**{READING: True}) as connection:
+            return set(
+                connection.scalars(
+                    select(c.slack_id).where(
+                        c.enterprise_id == workspace.enterprise_id,
+                        c.team_id == workspace.team_id,
+                    )
+                )
+            )
+
+    async def known_in(self, workspace: Workspace) -> set[str]:
+        """The channels and users any process learned are in `workspace`."""
+        await self.saved()
+        stored = await asyncio.to_thread(self._stored_in, workspace)
+        here = {i for i in stored if self._directory.get(i, workspace) == workspace}
+        return here | {i for i, w in self._directory.items() if w == workspace}
 
     async def tokens_for(self, slack_id: str | None) -> list[tuple[Workspace, str]]:
         """The tokens to try for a channel or user: its workspace's when known, else every
         installed workspace's (the right one answers; the others say "not found")."""
-        known = self.workspace_of(slack_id) if slack_id else None
+        known = await self.workspace_of(slack_id) if slack_id else None
         candidates = [known] if known is not None else await self.installed()
         found = []
         for workspace in candidates:
@@ -479,8 +628,9 @@ class Revocations:
     are deduplicated before they get here, and doing one twice does nothing more.
 
     Which waiting deliveries were the workspace's: with no workspace left, every Slack
-    one; otherwise those to channels and people this process saw there (`remember`).
-    Any other fails when tried, its workspace's token gone and the rest "not found".
+    one; otherwise those to channels and people any process saw there (`remember`, read
+    before the uninstall forgets them). Any other fails when tried, its workspace's token
+    gone and the rest "not found".
     """
 
     def __init__(
@@ -505,11 +655,13 @@ class Revocations:
             )
             return
         if kind == "app_uninstalled":
+            there = await self.workspaces.known_in(workspace)
             await self.workspaces.uninstall(workspace)
             reason = UNINSTALLED.format(team=team)
         elif kind == "tokens_revoked":
             tokens = event.get("tokens") or {}
             bots, users = list(tokens.get("bot") or []), list(tokens.get("oauth") or [])
+            there = await self.workspaces.known_in(workspace) if bots else set()
             await self.workspaces.revoke(workspace, bot=bool(bots), users=users)
             log.info("tokens revoked in workspace %s: %d bot, %d user", team, len(bots), len(users))
             if not bots:
@@ -518,10 +670,9 @@ class Revocations:
         else:
             return
         if await self.workspaces.installed():
-            where = self.workspaces.workspace_of
 
             def goes_to(slack_id: str | None) -> bool:
-                return slack_id is not None and where(slack_id) == workspace
+                return slack_id is not None and slack_id in there
 
         else:  # no workspace left: every Slack delivery was for this one
 

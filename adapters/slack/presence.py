@@ -132,7 +132,7 @@ class SlackPresence:
             return await self.client.users_getPresence(user=user, **_auth(tokens[user]))
         except SlackApiError as error:
             elsewhere = error.response.get("error") == "user_not_found"
-            if not elsewhere or self.workspaces is None or self.workspaces.workspace_of(user):
+            if not elsewhere or self.workspaces is None or await self.workspaces.workspace_of(user):
                 raise
             tried = tokens[user] or self.client.token
             for workspace, token in await self.workspaces.tokens_for(None):
@@ -152,8 +152,9 @@ class SlackPresence:
         tokens: dict[str, str | None] = dict.fromkeys(users)
         if self.workspaces is None:
             return tokens
+        known = await self.workspaces.workspaces_of(users)
         for user in users:
-            workspace = self.workspaces.workspace_of(user)
+            workspace = known.get(user)
             if workspace is not None:
                 try:
                     tokens[user] = await self.workspaces.token(workspace)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, Table, func, inspect, select, table
 
 from adapters.server import build_app
-from adapters.slack.oauth import BOT_SCOPES, Workspace, Workspaces
+from adapters.slack.oauth import BOT_SCOPES, DIRECTORY, Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
 from bot import outbox
 from bot.db.engine import alembic_config
@@ -167,6 +168,17 @@ def test_the_migrated_tables_are_slack_sdks_own(services: Services) -> None:
         assert compare_metadata(context, metadata) == []
     columns = {c["name"] for c in inspect(services.db.engine).get_columns("slack_installations")}
     assert {"bot_refresh_token", "bot_token_expires_at", "installed_at"} <= columns
+
+
+def test_the_directory_table_is_the_migrations(services: Services) -> None:
+    def only_directory(obj: Any, name: str | None, type_: str, reflected: bool, _: Any) -> bool:
+        return type_ != "table" or name == DIRECTORY.name
+
+    with services.db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_object": only_directory, "compare_type": True}
+        )
+        assert compare_metadata(context, DIRECTORY.metadata) == []
 
 
 def test_the_adapter_never_creates_its_tables(services: Services, router: Router) -> None:
@@ -490,31 +502,42 @@ def installed_teams(services: Services) -> tuple[list[str], list[str]]:
     )
 
 
-@pytest.mark.reliability(26)
-def test_an_uninstalled_workspace_loses_its_tokens_and_its_waiting_deliveries(
-    demo: Services, router: Router
-) -> None:
+def maria_in_a_and_priya_in_b(demo: Services, fake: FakeSlack) -> tuple[int, int]:
+    """Maria (UMARIA, channel CAAA) in workspace A, Priya (UPRIYA, CBBB) in B: their ids."""
     with demo.db.unit_of_work() as session:
         maria = people.by_key(session, "maria")
         priya = people.by_key(session, "priya")
         people.link_identity(session, maria, "slack", "UMARIA")
         people.link_identity(session, priya, "slack", "UPRIYA")
-        maria_id, priya_id = maria.id, priya.id
+        ids = maria.id, priya.id
+    fake.users.update(
+        {"UMARIA": user("UMARIA", "T0AAA", "maria"), "UPRIYA": user("UPRIYA", "T0BBB", "priya")}
+    )
+    fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
+    return ids
+
+
+async def both_ask(client: TestClient, fake: FakeSlack) -> None:
+    """Maria and Priya each ask in their channel: whoknows learns where they are."""
+    await command(client, slash(fake, "help", "UMARIA", "T0AAA", "CAAA", "maria"))
+    await command(client, slash(fake, "help", "UPRIYA", "T0BBB", "CBBB", "priya"))
+    await fake.wait_for(lambda f: bool(answers(f, "maria") and answers(f, "priya")))
+
+
+@pytest.mark.reliability(26)
+def test_an_uninstalled_workspace_loses_its_tokens_and_its_waiting_deliveries(
+    demo: Services, router: Router
+) -> None:
     reason = "whoknows was uninstalled from the Slack workspace T0AAA"
 
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
-        fake.users.update(
-            {"UMARIA": user("UMARIA", "T0AAA", "maria"), "UPRIYA": user("UPRIYA", "T0BBB", "priya")}
-        )
-        fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
+        maria_id, priya_id = maria_in_a_and_priya_in_b(demo, fake)
         # Workspace A installed twice (an earlier installation stays as history), and B.
         await install(client, fake, "T0AAA", "Acme Support")
         await install(client, fake, "T0AAA", "Acme Support")
         await install(client, fake, "T0BBB", "Acme Billing")
         assert installed_teams(demo) == (["T0AAA", "T0AAA", "T0BBB"], ["T0AAA", "T0AAA", "T0BBB"])
-        await command(client, slash(fake, "help", "UMARIA", "T0AAA", "CAAA", "maria"))
-        await command(client, slash(fake, "help", "UPRIYA", "T0BBB", "CBBB", "priya"))
-        await fake.wait_for(lambda f: bool(answers(f, "maria") and answers(f, "priya")))
+        await both_ask(client, fake)
         to_a = [
             waiting(demo, kind="post", channel="CAAA"),
             waiting(demo, kind="dm", person_id=maria_id),
@@ -646,3 +669,88 @@ def test_with_one_bot_token_the_news_is_logged_and_nothing_breaks(
             await fake.close()
 
     asyncio.run(main())
+
+
+# --- what other processes learned ------------------------------------------------------
+
+
+@asynccontextmanager
+async def another_process(
+    services: Services, router: Router, fake: FakeSlack
+) -> AsyncIterator[TestClient]:
+    """The app again on the same database, as after a restart or in another process."""
+    app = build_app(services, router, env(fake), worker_interval=0.05)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def directory(services: Services) -> dict[str, str | None]:
+    return {r["slack_id"]: r["team_id"] for r in rows(services, "slack_directory")}
+
+
+def test_after_a_restart_a_delivery_goes_with_its_channels_workspace_token(
+    services: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0BBB", "Acme Billing")
+        token_b = next(t for t, team in fake.tokens.items() if team == "T0BBB")
+        await command(client, slash(fake, "help", "UBEN", "T0BBB", "CBBB", "ben"))
+        await fake.wait_for(lambda f: bool(answers(f, "ben")))
+        await until(lambda: directory(services).get("CBBB") == "T0BBB")
+        await client.close()  # the process that saw CBBB is gone
+
+        seen = len(fake.calls)
+        async with another_process(services, router, fake):
+            with services.db.unit_of_work() as session:
+                outbox.enqueue(
+                    session,
+                    platform="slack",
+                    kind="post",
+                    channel="CBBB",
+                    reply=Reply.notice("on its way"),
+                    now=services.clock(),
+                )
+            await until(lambda: set(deliveries(services).values()) == {("sent", None)})
+        # Straight to B: never first tried with A's token (and "not found" there).
+        posts = [c for c in fake.calls[seen:] if c.method == "chat.postMessage"]
+        assert [(c.args["channel"], c.token) for c in posts] == [("CBBB", token_b)]
+        assert directory(services) == {"UBEN": "T0BBB", "CBBB": "T0BBB"}
+
+    run(services, router, scenario)
+
+
+def test_an_uninstall_stops_deliveries_to_channels_only_another_process_saw(
+    demo: Services, router: Router
+) -> None:
+    reason = "whoknows was uninstalled from the Slack workspace T0AAA"
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        maria_id, _ = maria_in_a_and_priya_in_b(demo, fake)
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0BBB", "Acme Billing")
+        await both_ask(client, fake)
+        await until(lambda: len(directory(demo)) == 4)
+        await client.close()
+
+        async with another_process(demo, router, fake) as other:
+            to_a = [
+                waiting(demo, kind="post", channel="CAAA"),
+                waiting(demo, kind="dm", person_id=maria_id),
+            ]
+            to_b = waiting(demo, kind="post", channel="CBBB")
+            fake.revoke("T0AAA")
+            await send_event(other, event(UNINSTALLED, "EvGone", team="T0AAA"))
+            await until(lambda: deliveries(demo)[to_a[0]][0] == "failed")
+            states = deliveries(demo)
+            assert [states[i] for i in to_a] == [("failed", reason)] * 2
+            assert states[to_b] == ("pending", None)
+            # A's channels and people are forgotten; B's are still known.
+            assert directory(demo) == {"UPRIYA": "T0BBB", "CBBB": "T0BBB"}
+
+    run(demo, router, scenario)
