@@ -2,7 +2,7 @@
 
 Slack wants its ack within three seconds and the work follows it; a process
 that dies between the two would lose the question silently. So an adapter
-`accept`s the request (one row, written before the ack), runs it with the
+keeps the request (`accept_many`: rows written before the acks), runs it with the
 row's id on the Command, and marks it `done` once the answer is out:
 
 - the command's transaction marks the row `answered` and keeps the answer
@@ -12,7 +12,7 @@ row's id on the Command, and marks it `done` once the answer is out:
   is left to deliver. Either way the person gets one answer.
 
 The key (a trigger id, an event id) also makes a platform's duplicate
-deliveries act once: `accept` returns None for a key already seen.
+deliveries act once: `accept_many` gives None for a key already seen.
 """
 
 from __future__ import annotations
@@ -56,18 +56,6 @@ class Pending:
     # Set when the command committed and only its answer is left to deliver.
     reply: Reply | None
     attempts: int
-
-
-def accept(
-    session: Session,
-    platform: str,
-    key: str,
-    payload: dict[str, Any],
-    now: datetime,
-    lease: timedelta = LEASE,
-) -> int | None:
-    """Keep the request; its id, or None when this key was already accepted."""
-    return accept_many(session, platform, [(key, payload)], now, lease)[0]
 
 
 def accept_many(

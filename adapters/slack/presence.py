@@ -171,14 +171,7 @@ class SlackPresence:
             return set()
         now = time.time()
         found: dict[str, Any] = answer.get("users") or {}
-        return {
-            user
-            for user, info in found.items()
-            if info.get("dnd_enabled")
-            and float(info.get("next_dnd_start_ts") or 0)
-            <= now
-            < float(info.get("next_dnd_end_ts") or 0)
-        }
+        return {user for user, info in found.items() if _in_dnd(info, now)}
 
     def _write(self, states: dict[int, Status]) -> None:
         with self.services.db.unit_of_work() as session:

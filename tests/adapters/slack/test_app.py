@@ -38,21 +38,33 @@ def _link(services: Services) -> None:
 Scenario = Callable[[TestClient, FakeSlack], Awaitable[None]]
 
 
+def single_workspace(fake: FakeSlack) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+    }
+
+
 def run(
-    services: Services, router: Router, scenario: Scenario, *, worker_interval: float = 0.05
+    services: Services,
+    router: Router,
+    scenario: Scenario,
+    *,
+    worker_interval: float = 0.05,
+    env: Callable[[FakeSlack], dict[str, str]] = single_workspace,
+    link: bool = True,
 ) -> FakeSlack:
-    """Start the fake Slack and our server, run the scenario, stop both."""
-    _link(services)
+    """Start the fake Slack and our server, run the scenario, stop both.
+
+    `link`: the demo people get their Slack ids (SLACK_IDS) first."""
+    if link:
+        _link(services)
     fake = FakeSlack()
 
     async def main() -> None:
         await fake.start()
-        env = {
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.api_url,
-        }
-        app = build_app(services, router, env, worker_interval=worker_interval)
+        app = build_app(services, router, env(fake), worker_interval=worker_interval)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:

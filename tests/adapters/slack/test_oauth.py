@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -40,12 +40,11 @@ from bot.router import Router
 from bot.services import Services, people
 from bot.types import Reply
 from tests.adapters.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
-from tests.adapters.slack.test_app import SECRET, event, post
+from tests.adapters.slack.test_app import SECRET, Scenario, event, post
+from tests.adapters.slack.test_app import run as run_app
 
 MANIFEST = Path(__file__).resolve().parents[3] / "manifest.yml"
 ROOT_COOKIE = "slack-app-oauth-state"
-
-Scenario = Callable[[TestClient, FakeSlack], Awaitable[None]]
 
 
 def env(fake: FakeSlack) -> dict[str, str]:
@@ -58,21 +57,8 @@ def env(fake: FakeSlack) -> dict[str, str]:
 
 
 def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
-    fake = FakeSlack()
-
-    async def main() -> None:
-        await fake.start()
-        app = build_app(services, router, env(fake), worker_interval=0.05)
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        try:
-            await scenario(client, fake)
-        finally:
-            await client.close()
-            await fake.close()
-
-    asyncio.run(main())
-    return fake
+    """Our server installed by OAuth, with Slack played by a fake."""
+    return run_app(services, router, scenario, env=env, link=False)
 
 
 def rows(services: Services, name: str) -> list[dict[str, Any]]:

@@ -74,7 +74,9 @@ def _accept_as_the_adapter_would(services: Services, body: dict) -> int:
     """What the ack path writes before acking, left as a process that died would leave it."""
     with services.db.unit_of_work() as session:
         payload = {"kind": "command", "body": body}
-        inbound = inbox.accept(session, "slack", "command:lost", payload, services.clock())
+        inbound = inbox.accept_many(
+            session, "slack", [("command:lost", payload)], services.clock()
+        )[0]
     assert inbound is not None
     return inbound
 
@@ -115,7 +117,7 @@ def test_a_request_answered_elsewhere_is_not_run_again(demo: Services, router: R
     """A slow original and a take-over race: the second commit is rolled back whole."""
     with demo.db.unit_of_work() as session:
         alex = people.by_key(session, "alex").id
-        inbound = inbox.accept(session, "slack", "k", {"kind": "command"}, demo.clock())
+        inbound = inbox.accept_many(session, "slack", [("k", {"kind": "command"})], demo.clock())[0]
     command = Command("slack", alex, "huddle", "prepaid top-up refund", inbound_id=inbound)
     first = router.dispatch(command, demo)  # the original commits: answered
     assert any(isinstance(e, Notice) and "huddle" in e.text.lower() for e in first.elements)
@@ -130,8 +132,12 @@ def test_a_request_answered_elsewhere_is_not_run_again(demo: Services, router: R
 
 def test_a_request_that_keeps_failing_is_given_up(services: Services) -> None:
     with services.db.unit_of_work() as session:
-        inbox.accept(session, "slack", "k", {"kind": "command", "body": {}}, services.clock())
-        assert inbox.accept(session, "slack", "k", {}, services.clock()) is None  # a duplicate
+        inbox.accept_many(
+            session, "slack", [("k", {"kind": "command", "body": {}})], services.clock()
+        )
+        assert inbox.accept_many(session, "slack", [("k", {})], services.clock()) == [
+            None
+        ]  # a duplicate
     for _ in range(inbox.MAX_ATTEMPTS):
         services.clock.advance(61)
         assert len(inbox.claim(services.db, services.clock(), ("slack",))) == 1
