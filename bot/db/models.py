@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -434,10 +435,17 @@ class PlatformEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+def _first_suggested(context: Any) -> str | None:
+    first = (context.get_current_parameters().get("suggested") or "").split(",", 1)[0]
+    return first or None
+
+
 class QueryLog(Base):
     """Every who-knows question: the raw material of gap reports and KPIs."""
 
     __tablename__ = "query_log"
+    # Fairness counts how often each shortlisted person came first lately.
+    __table_args__ = (Index("query_log_first_idx", "first_suggested", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
@@ -446,6 +454,8 @@ class QueryLog(Base):
     confident: Mapped[bool] = mapped_column(Boolean)
     # Comma-separated person keys in the order shown.
     suggested: Mapped[str] = mapped_column(Text, default="")
+    # The first of them (filled in from `suggested`), or NULL when nobody was.
+    first_suggested: Mapped[str | None] = mapped_column(String(120), default=_first_suggested)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

@@ -41,8 +41,11 @@ def bump(session: Session, part: str) -> None:
     session.execute(update(Revision).where(Revision.part == part).values(value=Revision.value + 1))
 
 
+_CURRENT = select(Revision.__table__.c.part, Revision.__table__.c.value)
+
+
 def current(session: Session) -> dict[str, int]:
-    return {part: value for part, value in session.execute(select(Revision.part, Revision.value))}
+    return {part: value for part, value in session.execute(_CURRENT)}
 
 
 def _moves_index(session: Session, obj: object) -> bool:

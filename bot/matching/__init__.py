@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from bot import messages
 from bot.db.models import (
@@ -40,8 +40,11 @@ from bot.db.models import (
     HuddleState,
     KnowledgeEntry,
     Person,
+    Presence,
     QueryLog,
     Skill,
+    Status,
+    Team,
 )
 from bot.matching import lexical, vectors
 from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
@@ -153,7 +156,7 @@ class Matcher:
         scores, best_tag = _person_scores(people, signals, votes, requester_id, limit * SHORTLIST)
         shortlist = sorted(scores, key=lambda p: -scores[p])[: limit * SHORTLIST]
         rows = _people(session, shortlist)
-        load = _recent_load(session, list(rows.values()), now)
+        load = _recent_load(session, rows, now)
         fair = {p: scores[p] / (1 + load[p]) for p in rows}
         ranked_tags = sorted(signals.values(), key=lambda s: -s.relevance)
         clear = (
@@ -164,7 +167,7 @@ class Matcher:
         # drop a strong expert before the top band is chosen in `_cards`.
         order = _diversify(fair, best_tag, len(fair), 1.0 if clear else DIVERSITY)
         cards = _cards(session, order, rows, scores, people, signals, votes, best_tag, now, limit)
-        articles, coverage = _articles(session, query, evidence, article_limit)
+        articles, coverage = _articles(session, query, evidence, people, knowledge, article_limit)
         if vector is not None:
             tag_bar = (
                 CONFIDENT_TAG_SIMILARITY_WITH_KNOWLEDGE
@@ -367,30 +370,72 @@ def _diversify(
     return order
 
 
-def _recent_load(session: Session, people: list[Person], now: datetime) -> dict[int, float]:
-    """How much each person has been asked lately: first suggestions and open huddles."""
-    firsts = Counter(
-        suggested.split(",", 1)[0]
-        for suggested in session.scalars(
-            select(QueryLog.suggested)
-            .where(QueryLog.created_at > now - RECENT, QueryLog.suggested != "")
-            .order_by(QueryLog.id.desc())
-            .limit(500)
+# The queries of every question, built once (as plain Core: ORM loading and
+# statement construction cost more than the rest of the ranking).
+_person, _team, _status = Person.__table__, Team.__table__, Presence.__table__
+_log, _skill, _verifier = QueryLog.__table__, Skill.__table__, Person.__table__.alias("verifier")
+_huddle, _participant, _entry = (
+    Huddle.__table__,
+    HuddleParticipant.__table__,
+    KnowledgeEntry.__table__,
+)
+_SHORTLIST = (
+    select(
+        _person.c.id,
+        _person.c.key,
+        _person.c.display_name,
+        _team.c.name,
+        _person.c.timezone,
+        _person.c.work_start_min,
+        _person.c.work_end_min,
+        _person.c.work_days,
+        _status.c.status,
+        _status.c.until,
+    )
+    .select_from(
+        _person.outerjoin(_team, _team.c.id == _person.c.team_id).outerjoin(
+            _status, _status.c.person_id == _person.c.id
         )
     )
-    huddles = dict(
-        session.execute(
-            select(HuddleParticipant.person_id, func.count())
-            .join(Huddle)
-            .where(
-                Huddle.state == HuddleState.OPEN,
-                HuddleParticipant.person_id.in_([p.id for p in people]),
-            )
-            .group_by(HuddleParticipant.person_id)
-        ).all()
+    .where(_person.c.id.in_(bindparam("ids", expanding=True)), _person.c.deleted_at.is_(None))
+)
+_FIRSTS = (
+    select(_log.c.first_suggested, func.count())
+    .where(
+        _log.c.first_suggested.in_(bindparam("keys", expanding=True)),
+        _log.c.created_at > bindparam("since"),
     )
+    .group_by(_log.c.first_suggested)
+)
+_OPEN_HUDDLES = (
+    select(_participant.c.person_id, func.count())
+    .join(_huddle, _huddle.c.id == _participant.c.huddle_id)
+    .where(
+        _huddle.c.state == HuddleState.OPEN,
+        _participant.c.person_id.in_(bindparam("ids", expanding=True)),
+    )
+    .group_by(_participant.c.person_id)
+)
+_VERIFIERS = (
+    select(_skill.c.person_id, _skill.c.tag_id, _verifier.c.display_name)
+    .join(_verifier, _verifier.c.id == _skill.c.verified_by_id)
+    .where(_skill.c.person_id.in_(bindparam("ids", expanding=True)))
+)
+_ENTRIES = select(_entry.c.id, _entry.c.title, _entry.c.body, _entry.c.helpful_count).where(
+    _entry.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _recent_load(session: Session, people: dict[int, Candidate], now: datetime) -> dict[int, float]:
+    """How much each person has been asked lately: first suggestions and open huddles."""
+    if not people:
+        return {}
+    keys = [candidate.key for candidate in people.values()]
+    firsts = dict(session.execute(_FIRSTS, {"keys": keys, "since": now - RECENT}).all())
+    huddles = dict(session.execute(_OPEN_HUDDLES, {"ids": list(people)}).all())
     return {
-        p.id: FAIRNESS * firsts.get(p.key, 0) + HUDDLE_LOAD * huddles.get(p.id, 0) for p in people
+        person_id: FAIRNESS * firsts.get(candidate.key, 0) + HUDDLE_LOAD * huddles.get(person_id, 0)
+        for person_id, candidate in people.items()
     }
 
 
@@ -421,22 +466,51 @@ def _reason(
     return "; ".join(parts)
 
 
-def _people(session: Session, ids: list[int]) -> dict[int, Person]:
+@dataclass(frozen=True, slots=True)
+class _Status:
+    status: Status
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What a card shows of a shortlisted person, read fresh at every question."""
+
+    id: int
+    key: str
+    display_name: str
+    team: str | None
+    timezone: str
+    work_start_min: int
+    work_end_min: int
+    work_days: str
+    presence: _Status | None
+
+
+def _people(session: Session, ids: list[int]) -> dict[int, Candidate]:
+    """The shortlist, in one query of plain rows: loading them as ORM objects, with
+    their presence and team, cost more than the rest of the ranking."""
+    if not ids:
+        return {}
+    rows = session.execute(_SHORTLIST, {"ids": ids})
     return {
-        p.id: p
-        for p in session.scalars(
-            select(Person)
-            .where(Person.id.in_(ids), Person.deleted_at.is_(None))
-            # At most one row each: joined into the query, not fetched after it.
-            .options(joinedload(Person.presence), joinedload(Person.team))
-        )
+        row[0]: Candidate(*row[:8], _Status(row[8], row[9]) if row[8] is not None else None)
+        for row in rows
+    }
+
+
+def _verifiers(session: Session, ids: list[int]) -> dict[tuple[int, int], str]:
+    """(person id, tag id) → the name of the lead who verified that skill."""
+    return {
+        (person_id, tag_id): name
+        for person_id, tag_id, name in session.execute(_VERIFIERS, {"ids": ids})
     }
 
 
 def _cards(
     session: Session,
     order: list[int],
-    rows: dict[int, Person],
+    rows: dict[int, Candidate],
     scores: dict[int, float],
     people: PeopleIndex,
     signals: dict[int, TagSignal],
@@ -447,64 +521,62 @@ def _cards(
 ) -> list[PersonCard]:
     if not order:
         return []
-    verifiers = {
-        (skill.person_id, skill.tag_id): skill.verified_by.display_name
-        for skill in session.scalars(
-            select(Skill)
-            .where(Skill.person_id.in_(order), Skill.verified_by_id.is_not(None))
-            .options(joinedload(Skill.verified_by))
-        )
-    }
     best = max(scores[p] for p in order) or 1.0
-    cards = []
+    placed = []
     for rank, person_id in enumerate(order):
-        person, holding = rows[person_id], best_tag[person_id]
-        matched = [h for h in people.held.get(person_id, ()) if h.tag_id in signals]
-        matched.sort(key=lambda h: -signals[h.tag_id].relevance)
-        view = presence.current(person, now)
-        signal = signals.get(holding.tag_id) if holding else None
-        verifier = verifiers.get((person_id, holding.tag_id)) if holding else None
-        card = PersonCard(
-            person_id=person_id,
-            key=person.key,
-            name=person.display_name,
-            team=person.team.name if person.team else None,
-            presence=view,
-            tags=tuple(TagMatch(people.names[h.tag_id], h.level, h.verified) for h in matched[:3]),
-            reason=_reason(holding, signal, verifier, votes.get(person_id, 0.0)),
-            score=round(scores[person_id], 4),
-        )
+        view = presence.current(rows[person_id], now)
         # The top band by relevance (never lowered by fairness or diversity, so
         # nobody strong is buried); within a band, availability, then the picks.
         band = scores[person_id] >= TOP_BAND * best
-        cards.append((not band, presence.TIERS[view.status], rank, card))
-    cards.sort(key=lambda item: item[:3])
-    return [card for *_, card in cards[:limit]]
+        placed.append((not band, presence.TIERS[view.status], rank, person_id, view))
+    placed.sort(key=lambda item: item[:3])
+    shown = placed[:limit]
+    verifiers = _verifiers(session, [person_id for *_, person_id, _ in shown])
+    cards = []
+    for *_, person_id, view in shown:
+        person, holding = rows[person_id], best_tag[person_id]
+        matched = [h for h in people.held.get(person_id, ()) if h.tag_id in signals]
+        matched.sort(key=lambda h: -signals[h.tag_id].relevance)
+        signal = signals.get(holding.tag_id) if holding else None
+        verifier = verifiers.get((person_id, holding.tag_id)) if holding else None
+        cards.append(
+            PersonCard(
+                person_id=person_id,
+                key=person.key,
+                name=person.display_name,
+                team=person.team,
+                presence=view,
+                tags=tuple(
+                    TagMatch(people.names[h.tag_id], h.level, h.verified) for h in matched[:3]
+                ),
+                reason=_reason(holding, signal, verifier, votes.get(person_id, 0.0)),
+                score=round(scores[person_id], 4),
+            )
+        )
+    return cards
 
 
 def _articles(
-    session: Session, query: str, evidence: _Evidence, limit: int
+    session: Session,
+    query: str,
+    evidence: _Evidence,
+    people: PeopleIndex,
+    knowledge: KnowledgeIndex,
+    limit: int,
 ) -> tuple[list[Article], float]:
     """The entries worth reading first, and the best share of the question's words in one."""
     ranked = sorted(evidence.entries, key=lambda e: -evidence.entries[e])[: limit * 3]
     if not ranked:
         return [], 0.0
-    entries = {
-        e.id: e
-        for e in session.scalars(
-            select(KnowledgeEntry)
-            .where(KnowledgeEntry.id.in_(ranked))
-            .options(selectinload(KnowledgeEntry.tags))
-        )
-    }
+    texts = {row[0]: row for row in session.execute(_ENTRIES, {"ids": ranked})}
     words = set(terms(query))
     articles = []
     best_coverage = 0.0
     for entry_id in ranked:
-        entry = entries.get(entry_id)
-        if entry is None:
+        if entry_id not in texts:
             continue
-        coverage = _coverage(words, entry)
+        _, title, body, helpful = texts[entry_id]
+        coverage = _coverage(words, title, body)
         best_coverage = max(best_coverage, coverage)
         if entry_id in evidence.similarity:
             score = evidence.similarity[entry_id]
@@ -513,12 +585,17 @@ def _articles(
             score = coverage
             relevant = score >= ARTICLE_COVERAGE
         if relevant:
-            articles.append(knowledge_service.as_article(entry, score))
+            # Tag names from the index, which is as fresh as the entry (both revisions
+            # are checked at every question).
+            tags = sorted(
+                people.names[t] for t in knowledge.tags.get(entry_id, ()) if t in people.names
+            )
+            articles.append(knowledge_service.article(entry_id, title, body, tags, helpful, score))
     return articles[:limit], best_coverage
 
 
-def _coverage(words: set[str], entry: KnowledgeEntry) -> float:
+def _coverage(words: set[str], title: str, body: str) -> float:
     if not words:
         return 0.0
-    entry_words = {lexical.stem(w) for w in terms(f"{entry.title} {entry.body}")}
+    entry_words = {lexical.stem(w) for w in terms(f"{title} {body}")}
     return len({lexical.stem(w) for w in words} & entry_words) / len(words)

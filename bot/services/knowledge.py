@@ -59,13 +59,27 @@ def search(session: Session, query: str, limit: int = 5) -> list[Hit]:
 
 def as_article(entry: KnowledgeEntry, score: float, *, full: bool = False) -> Article:
     """An entry as a reply element: the whole answer, or its opening lines."""
+    tags = [tag.name for tag in entry.tags]
+    return article(entry.id, entry.title, entry.body, tags, entry.helpful_count, score, full=full)
+
+
+def article(
+    entry_id: int,
+    title: str,
+    body: str,
+    tags: list[str],
+    helpful: int,
+    score: float,
+    *,
+    full: bool = False,
+) -> Article:
     return Article(
-        entry_id=entry.id,
-        title=entry.title,
-        snippet=entry.body if full else entry.body[:SNIPPET_CHARS],
-        tags=tuple(tag.name for tag in entry.tags),
+        entry_id=entry_id,
+        title=title,
+        snippet=body if full else body[:SNIPPET_CHARS],
+        tags=tuple(tags),
         score=round(score, 4),
-        helpful=entry.helpful_count,
+        helpful=helpful,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
@@ -46,7 +47,29 @@ def parse_duration(text: str) -> timedelta | None:
     return duration if timedelta(0) < duration <= MAX_DURATION else None
 
 
-def zone(person: Person) -> ZoneInfo:
+class _Stated(Protocol):
+    @property
+    def status(self) -> Status: ...
+    @property
+    def until(self) -> datetime | None: ...
+
+
+class Reachable(Protocol):
+    """What presence reads of a person: a `Person`, or a ranking's plain row."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def work_start_min(self) -> int: ...
+    @property
+    def work_end_min(self) -> int: ...
+    @property
+    def work_days(self) -> str: ...
+    @property
+    def presence(self) -> _Stated | None: ...
+
+
+def zone(person: Reachable) -> ZoneInfo:
     try:
         return ZoneInfo(person.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -61,7 +84,7 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
-def on_shift(person: Person, now: datetime) -> bool:
+def on_shift(person: Reachable, now: datetime) -> bool:
     local = now.astimezone(zone(person))
     minute = local.hour * 60 + local.minute
     start, end = person.work_start_min, person.work_end_min
@@ -95,7 +118,7 @@ def set_status(
     return presence
 
 
-def current(person: Person, now: datetime) -> PresenceView:
+def current(person: Reachable, now: datetime) -> PresenceView:
     """What to show for a person now: a status that has not expired, else their shift."""
     local_time = now.astimezone(zone(person)).strftime("%H:%M")
     presence = person.presence
