@@ -10,16 +10,22 @@ which share the caller's services (and its clock).
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import NamedTuple
 
+from bot import outbox
 from bot.config import Settings
+from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
-from bot.services import Services
+from bot.services import Services, people
 from bot.types import Command, Reply
+
+log = logging.getLogger(__name__)
 
 THREADS = 2
 COMMAND_NICENESS = 10
@@ -64,9 +70,39 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _dispatch_in_process(command: Command) -> Reply:
+class Outcome(NamedTuple):
+    reply: Reply
+    # Person id → their id on the command's platform, for the people the reply names.
+    handles: dict[int, str]
+    queued: bool  # whether it wrote to the outbox (then the worker has work)
+
+
+def _answer(router: Router, services: Services, command: Command) -> Outcome:
+    """Run the command, and look up what its reply needs to render, where it ran:
+    the serving process only moves bytes."""
+    before = outbox.enqueued
+    reply = router.dispatch(command, services)
+    queued = outbox.enqueued != before  # another thread's message at worst wakes it once more
+    named = people.named_in(reply)
+    if not named:
+        return Outcome(reply, {}, queued)
+
+    def look_up() -> dict[int, str]:
+        with services.db.reading() as session:
+            return people.handles(session, command.platform, named)
+
+    try:
+        handles = retrying(look_up)
+    except UNAVAILABLE:
+        # The answer is kept; without handles, cards show names without links.
+        log.warning("database unavailable; answering without platform handles")
+        handles = {}
+    return Outcome(reply, handles, queued)
+
+
+def _dispatch_in_process(command: Command) -> Outcome:
     assert _process_services is not None and _process_router is not None
-    return _process_router.dispatch(command, _process_services)
+    return _answer(_process_router, _process_services, command)
 
 
 class CommandRunner:
@@ -85,12 +121,12 @@ class CommandRunner:
         else:
             self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="command")
 
-    async def run(self, command: Command) -> Reply:
+    async def run(self, command: Command) -> Outcome:
         loop = asyncio.get_running_loop()
         if self.processes > 0:
             return await loop.run_in_executor(self._executor, _dispatch_in_process, command)
         return await loop.run_in_executor(
-            self._executor, self.router.dispatch, command, self.services
+            self._executor, _answer, self.router, self.services, command
         )
 
     def close(self) -> None:

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from bot import codec, messages, metrics
 from bot.db import Database
-from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
+from bot.db.models import DeliveryState, Huddle, Outbox, Person
 from bot.db.retry import retrying
 from bot.ports import DeliveryError, MessageRef, Messenger
+from bot.services import people as people_service
 from bot.types import Line, Mention, Reply
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ LEASE = timedelta(seconds=60)
 ROOT_FAILED = "the huddle thread could not be posted"
 MAX_ATTEMPTS = 5
 BATCH = 50
+
+
+# Messages this process has queued (rolled back ones too): a command that queued
+# none need not wake the worker (adapters/commands.py).
+enqueued = 0
 
 
 def enqueue(
@@ -60,19 +66,9 @@ def enqueue(
         created_at=now,
     )
     session.add(row)
+    global enqueued
+    enqueued += 1
     return row
-
-
-def _handles(session: Session, platform: str, person_ids: set[int]) -> dict[int, str]:
-    if not person_ids:
-        return {}
-    return dict(
-        session.execute(
-            select(Identity.person_id, Identity.external_id).where(
-                Identity.platform == platform, Identity.person_id.in_(person_ids)
-            )
-        ).all()
-    )
 
 
 def _with_handles(session: Session, platform: str, reply: Reply) -> Reply:
@@ -84,7 +80,7 @@ def _with_handles(session: Session, platform: str, reply: Reply) -> Reply:
         for part in element.parts
         if isinstance(part, Mention)
     }
-    handles = _handles(session, platform, wanted)
+    handles = people_service.handles(session, platform, wanted)
 
     def fill(element: object) -> object:
         if not isinstance(element, Line):
@@ -148,9 +144,8 @@ def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
             root = MessageRef(huddle.channel_ref, huddle.thread_ref)
     handle = None
     if row.kind == "dm" or (row.kind == "notice" and root is None):
-        handle = _handles(session, row.platform, {row.person_id} if row.person_id else set()).get(
-            row.person_id or 0
-        )
+        wanted = [row.person_id] if row.person_id else []
+        handle = people_service.handles(session, row.platform, wanted).get(row.person_id or 0)
         if handle is None:
             return f"person {row.person_id} has no {row.platform} account"
     row.attempts += 1
@@ -274,7 +269,7 @@ def stop(
                 .with_for_update()
             ).all()
             people = {r.person_id for r in rows if r.person_id is not None}
-            handles = _handles(session, platform, people)
+            handles = people_service.handles(session, platform, people)
             doomed = [r for r in rows if goes_to(_destination(session, r, handles))]
             for row in doomed:
                 # A message waiting for its thread root fails with the root, as in `_claim`:

@@ -32,7 +32,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
-from sqlalchemy import select
 
 from adapters.commands import CommandRunner
 from adapters.intake import Intake
@@ -64,11 +63,11 @@ from adapters.slack.render import (
 from adapters.slack.settings import SlackSettings
 from adapters.slack.verify import verify_signature
 from bot import events, inbox, messages
-from bot.db.models import Identity, Person, Status
+from bot.db.models import Person, Status
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
 from bot.services import Services, people, presence
-from bot.types import Command, Form, Notice, PersonCard, Reply
+from bot.types import Command, Form, Notice, Reply
 
 log = logging.getLogger(__name__)
 PLATFORM = translate.PLATFORM
@@ -238,18 +237,10 @@ class SlackAdapter:
         }
 
     def _handles(self, reply: Reply) -> dict[int, str]:
-        """Slack user ids of the people on cards, so they render as mentions and links."""
-        ids = [e.person_id for e in reply.elements if isinstance(e, PersonCard)]
-        if not ids:
-            return {}
+        """Slack user ids of the people a kept reply names, so they render as mentions
+        and links (a live command's come with its reply, from the command process)."""
         with self.services.db.reading() as session:
-            return dict(
-                session.execute(
-                    select(Identity.person_id, Identity.external_id).where(
-                        Identity.platform == PLATFORM, Identity.person_id.in_(ids)
-                    )
-                ).all()
-            )
+            return people.handles(session, PLATFORM, people.named_in(reply))
 
     # --- requests kept until answered (bot/inbox.py) ------------------------------------
     async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:
@@ -360,9 +351,9 @@ class SlackAdapter:
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
         if inbound:
             command = dataclasses.replace(command, inbound_id=inbound)
-        reply = await self.commands.run(command)
-        handles = await asyncio.to_thread(retrying, self._handles, reply)
-        self.kick()
+        reply, handles, queued = await self.commands.run(command)
+        if queued:
+            self.kick()
         return reply, handles
 
     async def answer(

@@ -31,7 +31,6 @@ from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
-from sqlalchemy import select
 
 from adapters.commands import CommandRunner
 from adapters.teams import graph, store, translate
@@ -40,12 +39,11 @@ from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
 from bot import events
-from bot.db.models import Identity
 from bot.db.retry import retrying
 from bot.ports import DeliveryError
 from bot.router import Router
 from bot.services import Services, people
-from bot.types import Command, Form, Line, Mention, Notice, PersonCard, Reply, Text
+from bot.types import Command, Form, Notice, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -354,31 +352,11 @@ class TeamsAdapter:
                 session.flush()
                 self._people[who.key] = person.id
 
-    def _handles(self, reply: Reply) -> dict[int, str]:
-        """AAD object ids of the people on cards and in mentions (for links and pings)."""
-        ids = {e.person_id for e in reply.elements if isinstance(e, PersonCard)}
-        ids |= {
-            part.person_id
-            for e in reply.elements
-            if isinstance(e, Line)
-            for part in e.parts
-            if isinstance(part, Mention)
-        }
-        if not ids:
-            return {}
-        with self.services.db.unit_of_work() as session:
-            rows = session.execute(
-                select(Identity.person_id, Identity.external_id).where(
-                    Identity.platform == PLATFORM, Identity.person_id.in_(ids)
-                )
-            )
-            return {person_id: external for person_id, external in rows}
-
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
-        reply = await self.commands.run(command)
-        handles = await asyncio.to_thread(retrying, self._handles, reply)
-        self.kick()
+        reply, handles, queued = await self.commands.run(command)
+        if queued:
+            self.kick()
         return reply, handles
 
     async def respond(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import messages
@@ -24,8 +25,36 @@ from bot.db.models import (
 )
 from bot.services.audit import Denied, record
 from bot.services.presence import valid_timezone
+from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+_HANDLES = select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
+    Identity.__table__.c.platform == bindparam("platform"),
+    Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[int, str]:
+    """Each person's id on a platform (a Slack user id, an AAD object id), where known."""
+    ids = list(set(person_ids))
+    if not ids:
+        return {}
+    return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())
+
+
+def named_in(reply: Reply) -> set[int]:
+    """The people a reply shows on cards or mentions in its lines."""
+    named = {e.person_id for e in reply.elements if isinstance(e, PersonCard)}
+    named |= {
+        part.person_id
+        for e in reply.elements
+        if isinstance(e, Line)
+        for part in e.parts
+        if isinstance(part, Mention)
+    }
+    return named
 
 
 def by_key(session: Session, key: str) -> Person | None:
