@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 BATCH = 20
-MANY = 500  # rows to one INSERT: far below either database's limit on parameters
 
 
 class AlreadyAnswered(Exception):
@@ -56,6 +55,14 @@ class Pending:
     # Set when the command committed and only its answer is left to deliver.
     reply: Reply | None
     attempts: int
+
+
+_inbound = Inbound.__table__
+# Only the rows inserted come back: the others' keys were taken.
+_KEEP = {
+    name: insert(_inbound).on_conflict_do_nothing().returning(_inbound.c.key, _inbound.c.id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 def accept_many(
@@ -81,18 +88,10 @@ def accept_many(
                 "created_at": now,
             },
         )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    kept: dict[str, int] = {}
-    batch = list(rows.values())
-    for start in range(0, len(batch), MANY):
-        statement = (
-            insert(Inbound)
-            .values(batch[start : start + MANY])
-            .on_conflict_do_nothing()
-            # Only the rows inserted come back: the others' keys were taken.
-            .returning(Inbound.key, Inbound.id)
-        )
-        kept.update((key, id_) for key, id_ in session.execute(statement).all())
+    statement = _KEEP[session.get_bind().dialect.name]
+    # Executed for many rows, SQLAlchemy sends them as multi-row INSERTs of at most a
+    # few hundred rows ("insertmanyvalues"), compiled once rather than for each count.
+    kept = dict(session.execute(statement, list(rows.values())).all())
     ids: list[int | None] = []
     for key, _ in requests:
         ids.append(kept.pop(key[:200], None))  # a key repeated in `requests`: its first
@@ -101,7 +100,6 @@ def accept_many(
 
 # Written once per answer: built once, as Core (an ORM bulk update costs more than
 # the write itself).
-_inbound = Inbound.__table__
 _ANSWERED = (
     update(_inbound)
     .where(_inbound.c.id == bindparam("inbound"), _inbound.c.state == InboundState.PENDING)
