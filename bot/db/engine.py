@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,7 @@ from bot.db import revision
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITER_POLL_S, WRITER_POLL_MAX_S = 0.0002, 0.002  # a writer's first and longest pause
 READING = "whoknows_reading"  # execution option of `Database.reading()` sessions
 
 
@@ -49,10 +52,41 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(connection: Any) -> None:
         # A reader (`Database.reading`) takes no lock: WAL lets it read alongside
         # the one writer, so long reads (ranking) never hold writers up.
-        reading = connection.get_execution_options().get(READING, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READING, False):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _begin_writing(connection.connection.dbapi_connection)
 
     return engine
+
+
+def _begin_writing(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's writer in short steps.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … up to 100 ms between tries, so
+    a writer that another process holds up for one millisecond (an answer's log
+    row, a batch of kept requests) often waits ten or more. Writers of this
+    process queue on `Database._writer` first, so only other processes wait here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = WRITER_POLL_S
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    # As SQLAlchemy raises it: the callers' retries know this one.
+                    raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+            time.sleep(pause)
+            pause = min(pause * 2, WRITER_POLL_MAX_S)
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
 
 
 # Full-text search lives where the models do not look: SQLite FTS5 tables and a
