@@ -17,6 +17,10 @@ Two ways to load it, both at concurrency 50:
 - agents: 50 people each asking, waiting for their answer, and asking again (no
   pause in between). Its end-to-end figure is what an asker sees at that
   concurrency, and its rate is how many answers a second the server sustains.
+- paced (`--rate N`, on by default at half the agents' rate): commands arrive at
+  N a second, each at a random moment (Poisson), at most 50 in flight, as
+  questions from a contact center's floor do. Its end-to-end figure is what an
+  asker sees when the server is busy but not overrun.
 
     .venv/bin/python bench/slack_load.py [--people N] [--entries N] [--requests N]
 """
@@ -152,20 +156,29 @@ async def fire(
     tag: str,
     *,
     agents: bool = False,
+    rate: float = 0.0,
 ) -> tuple[float, list[float], dict[str, float]]:
     """Seconds taken, ack latencies, and the send time of each command by key.
 
-    With `agents`, each sender waits for its answer before it asks again."""
-    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-    for i, question in enumerate(questions):
-        queue.put_nowait((i, question))
+    With `agents`, each sender waits for its answer before it asks again; with a
+    `rate`, commands are released at that many a second on average."""
+    queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
     latencies: list[float] = []
     sent: dict[str, float] = {}
     url = f"http://127.0.0.1:{port}/slack/events"
 
+    async def release() -> None:
+        pace = random.Random(5)
+        for i, question in enumerate(questions):
+            if rate:
+                await asyncio.sleep(pace.expovariate(rate))
+            queue.put_nowait((i, question))
+        for _ in range(concurrency):
+            queue.put_nowait(None)  # no more: each sender stops at one of these
+
     async def worker(session: ClientSession) -> None:
-        while not queue.empty():
-            i, question = queue.get_nowait()
+        while (item := await queue.get()) is not None:
+            i, question = item
             key = f"{tag}{i}"
             body = urlencode(
                 {
@@ -194,7 +207,7 @@ async def fire(
 
     started = time.perf_counter()
     async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        await asyncio.gather(release(), *(worker(session) for _ in range(concurrency)))
     return time.perf_counter() - started, latencies, sent
 
 
@@ -254,17 +267,26 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         agent_s, agent_lat, agent_sent = await fire(
             ours, recorder, agent_questions, args.concurrency, "a", agents=True
         )
+        rate = args.rate or round(len(agent_questions) / agent_s / 2, 1)
+        paced_questions = questions[: args.paced_requests]
+        paced_s, paced_lat, paced_sent = await fire(
+            ours, recorder, paced_questions, args.concurrency, "p", rate=rate
+        )
+        deadline = time.monotonic() + 120
+        while not all(k in recorder.arrived for k in paced_sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         await asyncio.sleep(2)  # anything answered twice would show up by now
     finally:
         for process in (server, bare_server):
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
     n = args.requests
-    sent_all = {**sent, **agent_sent}
+    sent_all = {**sent, **agent_sent, **paced_sent}
     answered = [k for k in sent_all if recorder.answers[k] >= 1]
     twice = [k for k in sent_all if recorder.answers[k] > 1]
     e2e = [recorder.arrived[k] - sent[k] for k in sent if k in recorder.arrived]
     agent_e2e = [recorder.arrived[k] - agent_sent[k] for k in agent_sent if k in recorder.arrived]
+    paced_e2e = [recorder.arrived[k] - paced_sent[k] for k in paced_sent if k in recorder.arrived]
     print(
         json.dumps(
             {
@@ -303,6 +325,16 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
                         "p95": pct(agent_e2e, 0.95) if agent_e2e else None,
                     },
                 },
+                "paced": {
+                    "requests": len(paced_questions),
+                    "offered_per_s": rate,
+                    "achieved_per_s": round(len(paced_questions) / paced_s, 1),
+                    "ack_ms": {"median": pct(paced_lat, 0.5), "p99": pct(paced_lat, 0.99)},
+                    "end_to_end_ms": {
+                        "median": pct(paced_e2e, 0.5) if paced_e2e else None,
+                        "p95": pct(paced_e2e, 0.95) if paced_e2e else None,
+                    },
+                },
             },
             indent=2,
         )
@@ -319,6 +351,12 @@ def main() -> None:
     parser.add_argument(
         "--agent-requests", type=int, default=1_000, help="commands in the agents phase"
     )
+    parser.add_argument(
+        "--paced-requests", type=int, default=1_000, help="commands in the paced phase"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="paced commands a second (0: half the agents')"
+    )
     parser.add_argument("--semantic", action="store_true", help="rank with sentence vectors")
     parser.add_argument("--workers", type=int, default=1, help="whoknows serve --workers")
     parser.add_argument("--workdir", type=Path, help="keep the generated org here")
@@ -331,7 +369,7 @@ def main() -> None:
     from bench.scale import WORDS
 
     rng = random.Random(11)
-    asked = max(args.requests, args.agent_requests)
+    asked = max(args.requests, args.agent_requests, args.paced_requests)
     questions = [" ".join(rng.sample(WORDS, 3)) for _ in range(asked)]
     asyncio.run(run(args, database_file, questions))
 
