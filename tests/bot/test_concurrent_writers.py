@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
+from bot.db import engine, open_database
 from bot.db.models import HelpfulVote, KnowledgeEntry
+from bot.db.retry import UNAVAILABLE
 from bot.router import Router
 from bot.services import Services
 from tests.helpers import notices, say
@@ -50,3 +56,45 @@ def test_concurrent_writers_never_see_database_is_locked(demo: Services, router:
         votes = session.scalar(select(func.count()).select_from(HelpfulVote))
     # Everyone's votes landed (one per person and entry).
     assert votes == len(PEOPLE) * min(ROUNDS, len(entries))
+
+
+def _held_by_another_process(path: str, seconds: float) -> threading.Thread:
+    """Another connection (as another process would) holds the write lock for a while."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+def test_a_writer_waits_for_another_process_then_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.db")
+    database = open_database(f"sqlite:///{path}")
+    holder = _held_by_another_process(path, 0.05)
+    started = time.monotonic()
+    with database.unit_of_work() as session:
+        session.execute(sql("CREATE TABLE t (x INTEGER)"))
+    holder.join()
+    assert time.monotonic() - started >= 0.05  # it waited for the lock, and wrote
+
+
+def test_a_writer_held_up_past_the_busy_timeout_gets_the_error_retries_know(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "w.db")
+    database = open_database(f"sqlite:///{path}")
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    holder = _held_by_another_process(path, 1.0)
+    with pytest.raises(UNAVAILABLE), database.unit_of_work() as session:
+        session.execute(sql("CREATE TABLE t (x INTEGER)"))
+    holder.join()
+    with database.engine.connect() as connection:  # the pooled connection, as it was
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+    with database.unit_of_work() as session:  # and it writes once the lock is free
+        session.execute(sql("CREATE TABLE t (x INTEGER)"))
