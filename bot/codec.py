@@ -31,10 +31,22 @@ _TYPES: dict[str, type] = {
 }
 
 
+# Looked up by exact type first: every answer is encoded once to be kept with its
+# request, and asking dataclasses about each value was most of that.
+_FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"type": type(value).__name__, "fields": fields}
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        fields = {name: _encode(getattr(value, name)) for name in names}
+        return {"type": kind.__name__, "fields": fields}
     if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
     if isinstance(value, datetime):
