@@ -17,11 +17,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, ClientTimeout, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -32,7 +32,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.commands import CommandRunner
 from adapters.intake import Intake
@@ -87,9 +86,18 @@ STATUS_EMOJI = {
 
 COMMANDS = ("/whoknows", "/kb", "/expertise")
 RESPOND_ATTEMPTS = 4
+RESPOND_TIMEOUT_S = 30  # one post to a response_url (slack_sdk's webhook default)
+JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
 # Slack wants the ack within 3 s; past this, ack before the request is kept.
 ACK_WITHIN = 1.5
 SHORTCUTS = ("find_expert",)
+
+
+class Posted(NamedTuple):
+    """What a response_url answered (the fields `_respond` reads of a webhook response)."""
+
+    status_code: int
+    headers: Mapping[str, str]
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
@@ -405,8 +413,14 @@ class SlackAdapter:
         if url is None:
             return await respond(**message)
         if self._http is None or self._http.closed:
-            self._http = ClientSession()
-        return await AsyncWebhookClient(url=url, session=self._http).send_dict(message)
+            # trust_env: a proxy set in the environment is used, as slack_sdk's clients do.
+            self._http = ClientSession(
+                timeout=ClientTimeout(total=RESPOND_TIMEOUT_S), trust_env=True
+            )
+        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        async with self._http.post(url, data=body, headers=JSON_HEADERS) as response:
+            await response.read()
+            return Posted(response.status, response.headers)
 
     async def close(self) -> None:
         if self._http is not None:
@@ -463,31 +477,40 @@ class SlackAdapter:
 
         @functools.wraps(listener)
         async def run(**kwargs: Any) -> None:
-            acked = asyncio.Event()
-            if "ack" in kwargs:
-                ack = kwargs["ack"]
+            loop = asyncio.get_running_loop()
+            task: asyncio.Task[None]
+            ack = kwargs.get("ack")
+            if ack is None:
+                task = loop.create_task(listener(**kwargs))
+                self._track(task)
+                return
+            gate: asyncio.Future[bool] = loop.create_future()  # True: acked; False: ended
 
-                async def ack_and_go(*args: Any, **options: Any) -> Any:
-                    try:
-                        return await ack(*args, **options)
-                    finally:
-                        acked.set()
+            def open_gate(acked: bool) -> None:
+                if not gate.done():
+                    gate.set_result(acked)
 
-                kwargs["ack"] = ack_and_go
-            else:
-                acked.set()
-            task = asyncio.ensure_future(listener(**kwargs))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-            task.add_done_callback(_log_failure)
-            if not acked.is_set():
-                signal = asyncio.ensure_future(acked.wait())
-                await asyncio.wait({task, signal}, return_when=asyncio.FIRST_COMPLETED)
-                signal.cancel()
-            if task.done() and not acked.is_set():
-                task.result()  # failed before its ack: bolt's error handler answers 500
+            async def ack_and_go(*args: Any, **options: Any) -> Any:
+                try:
+                    return await ack(*args, **options)
+                finally:
+                    open_gate(True)
+
+            kwargs["ack"] = ack_and_go
+            task = loop.create_task(listener(**kwargs))
+            task.add_done_callback(lambda _: open_gate(False))
+            if await gate:
+                self._track(task)
+                return
+            task.result()  # ended before acking: bolt's error handler answers a failure
 
         return run
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """A listener's work after its ack: drained on shutdown, its failure logged."""
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_log_failure)
 
     def event_listeners(self) -> dict[str, Callable[..., Awaitable[None]]]:
         """Every event the manifest subscribes to, and what handles it."""
