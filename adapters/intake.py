@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 from bot import inbox
+from bot.db.retry import UNAVAILABLE
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+FORGET_RETRY_S = 1.0
 
 
 class _Batches:
@@ -79,6 +83,21 @@ class Intake:
 
     async def done(self, inbound_id: int) -> None:
         await self._dones.add(inbound_id)
+
+    async def forget(self, key: str) -> None:
+        """After a failed keep: close the request's row if it was written after all,
+        trying until the database is back, within half a lease."""
+        deadline = time.monotonic() + self.services.settings.request_lease_s / 2
+        while True:
+            try:
+                if await asyncio.to_thread(inbox.forget, self.services.db, self.platform, key):
+                    log.warning("a request kept despite an error was closed: answered once")
+                return
+            except UNAVAILABLE:
+                if time.monotonic() >= deadline:
+                    log.error("could not close a request whose keep failed; it may run twice")
+                    return
+                await asyncio.sleep(FORGET_RETRY_S)
 
     def _keep_all(self, requests: list[tuple[str, dict[str, Any]]]) -> list[int | None]:
         lease = timedelta(seconds=self.services.settings.request_lease_s)

@@ -150,6 +150,25 @@ def done(db: Database, *inbound_ids: int) -> None:
     retrying(mark)
 
 
+def forget(db: Database, platform: str, key: str) -> bool:
+    """A request whose keep failed is being answered without its row: if the row was
+    written after all (the connection broke during COMMIT), close it before its
+    lease runs out, or a worker would take it over and answer a second time.
+    Not once a worker has claimed it (attempts > 0): that one answers."""
+    with db.unit_of_work() as session:
+        result = session.execute(
+            update(Inbound)
+            .where(
+                Inbound.platform == platform,
+                Inbound.key == key[:200],
+                Inbound.state == InboundState.PENDING,
+                Inbound.attempts == 0,
+            )
+            .values(state=InboundState.DONE, payload=None, reply=None)
+        )
+        return bool(result.rowcount)
+
+
 def release(db: Database, ids: set[int], now: datetime) -> int:
     """A stopping process hands its unfinished requests on: claimable at once."""
     with db.unit_of_work() as session:

@@ -282,6 +282,10 @@ class SlackAdapter:
             inbound = await kept
         except Exception as error:
             log.warning("could not keep a %s request (%s); running it anyway", kind, error)
+            # The write may have committed even so: its row must not run again later.
+            forget = asyncio.get_running_loop().create_task(self.intake.forget(key))
+            self._tasks.add(forget)
+            forget.add_done_callback(self._tasks.discard)
             return 0
         if inbound:
             self._open.add(inbound)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, select
 
 from adapters.intake import Intake
+from bot import inbox
 from bot.db.models import Inbound, InboundState
 from bot.services import Services
 
@@ -43,3 +45,28 @@ def test_answered_requests_are_marked_done_together(services: Services) -> None:
         payloads = dict(session.execute(select(Inbound.id, Inbound.payload)).all())
     assert [states[i] for i in ids] == [InboundState.DONE] * 7 + [InboundState.PENDING] * 3
     assert all(payloads[i] is None for i in ids[:7]) and payloads[ids[9]] is not None
+
+
+def test_a_request_kept_despite_an_error_is_closed_unless_a_worker_took_it(
+    services: Services,
+) -> None:
+    """The keep's connection broke during COMMIT, which went through: the request is
+    answered without its row, and the row must not be run again once its lease ends."""
+
+    async def scenario() -> list[int | None]:
+        intake = Intake(services, "slack")
+        taken = await intake.keep("command:taken", {"kind": "command"})
+        # Its lease ran out and a worker claimed it: that worker answers it.
+        later = services.clock() + timedelta(hours=1)
+        assert [p.id for p in inbox.claim(services.db, later, ("slack",))] == [taken]
+        kept = await intake.keep("command:kept", {"kind": "command"})
+        for key in ("command:kept", "command:taken", "command:never-written"):
+            await intake.forget(key)
+        return [kept, taken]
+
+    kept, taken = asyncio.run(scenario())
+    with services.db.reading() as session:
+        rows = {r.id: r for r in session.scalars(select(Inbound))}
+    assert (rows[kept].state, rows[kept].payload) == (InboundState.DONE, None)
+    assert rows[taken].state == InboundState.PENDING and rows[taken].attempts == 1
+    assert len(rows) == 2
