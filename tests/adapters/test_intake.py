@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from adapters.intake import Intake
@@ -47,6 +48,7 @@ def test_answered_requests_are_marked_done_together(services: Services) -> None:
     assert all(payloads[i] is None for i in ids[:7]) and payloads[ids[9]] is not None
 
 
+@pytest.mark.reliability(20)
 def test_a_request_kept_despite_an_error_is_closed_unless_a_worker_took_it(
     services: Services,
 ) -> None:
