@@ -57,12 +57,25 @@ class Pending:
     attempts: int
 
 
+# The statements of every request, built once, as Core: an ORM bulk write, or a
+# multi-row INSERT compiled for each batch size, cost more than the write itself.
 _inbound = Inbound.__table__
 # Only the rows inserted come back: the others' keys were taken.
 _KEEP = {
     name: insert(_inbound).on_conflict_do_nothing().returning(_inbound.c.key, _inbound.c.id)
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+_ANSWERED = (
+    update(_inbound)
+    .where(_inbound.c.id == bindparam("inbound"), _inbound.c.state == InboundState.PENDING)
+    .values(state=InboundState.ANSWERED, reply=bindparam("answer"), lease_until=bindparam("until"))
+    .returning(_inbound.c.id)
+)
+_DONE = (
+    update(_inbound)
+    .where(_inbound.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state=InboundState.DONE, payload=None, reply=None)
+)
 
 
 def accept_many(
@@ -96,21 +109,6 @@ def accept_many(
     for key, _ in requests:
         ids.append(kept.pop(key[:200], None))  # a key repeated in `requests`: its first
     return ids
-
-
-# Written once per answer: built once, as Core (an ORM bulk update costs more than
-# the write itself).
-_ANSWERED = (
-    update(_inbound)
-    .where(_inbound.c.id == bindparam("inbound"), _inbound.c.state == InboundState.PENDING)
-    .values(state=InboundState.ANSWERED, reply=bindparam("answer"), lease_until=bindparam("until"))
-    .returning(_inbound.c.id)
-)
-_DONE = (
-    update(_inbound)
-    .where(_inbound.c.id.in_(bindparam("ids", expanding=True)))
-    .values(state=InboundState.DONE, payload=None, reply=None)
-)
 
 
 def answered(

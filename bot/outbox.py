@@ -73,14 +73,7 @@ def enqueue(
 
 def _with_handles(session: Session, platform: str, reply: Reply) -> Reply:
     """Fill in each mentioned person's handle on the platform the message goes to."""
-    wanted = {
-        part.person_id
-        for element in reply.elements
-        if isinstance(element, Line)
-        for part in element.parts
-        if isinstance(part, Mention)
-    }
-    handles = people_service.handles(session, platform, wanted)
+    handles = people_service.handles(session, platform, people_service.mentioned_in(reply))
 
     def fill(element: object) -> object:
         if not isinstance(element, Line):

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -269,10 +269,6 @@ class SlackAdapter:
         """
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
-        task = asyncio.current_task()
-        if task is not None:  # the listener's own task, which goes on after the ack
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
         kept = asyncio.ensure_future(self.intake.keep(key, {"kind": kind, "body": body}))
         await asyncio.wait({kept}, timeout=ACK_WITHIN)
         if not kept.done():
@@ -283,9 +279,7 @@ class SlackAdapter:
         except Exception as error:
             log.warning("could not keep a %s request (%s); running it anyway", kind, error)
             # The write may have committed even so: its row must not run again later.
-            forget = asyncio.get_running_loop().create_task(self.intake.forget(key))
-            self._tasks.add(forget)
-            forget.add_done_callback(self._tasks.discard)
+            self._background(self.intake.forget(key))
             return 0
         if inbound:
             self._open.add(inbound)
@@ -394,9 +388,7 @@ class SlackAdapter:
             return
         if handles:
             # Fresh Slack presence for the people just shown, for the next asker.
-            task = asyncio.get_running_loop().create_task(self.presence.refresh(handles))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self.presence.refresh(handles))
         blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
         if respond is not None:
             await self._respond(
@@ -482,39 +474,41 @@ class SlackAdapter:
         @functools.wraps(listener)
         async def run(**kwargs: Any) -> None:
             loop = asyncio.get_running_loop()
-            task: asyncio.Task[None]
-            ack = kwargs.get("ack")
-            if ack is None:
-                task = loop.create_task(listener(**kwargs))
-                self._track(task)
-                return
             gate: asyncio.Future[bool] = loop.create_future()  # True: acked; False: ended
 
             def open_gate(acked: bool) -> None:
                 if not gate.done():
                     gate.set_result(acked)
 
-            async def ack_and_go(*args: Any, **options: Any) -> Any:
-                try:
-                    return await ack(*args, **options)
-                finally:
-                    open_gate(True)
+            ack = kwargs.get("ack")
+            if ack is not None:
 
-            kwargs["ack"] = ack_and_go
+                async def ack_and_go(*args: Any, **options: Any) -> Any:
+                    try:
+                        return await ack(*args, **options)
+                    finally:
+                        open_gate(True)
+
+                kwargs["ack"] = ack_and_go
+            else:
+                open_gate(True)  # an event: bolt acks it
             task = loop.create_task(listener(**kwargs))
+            # Drained on shutdown from the start: it may still be keeping its request.
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
             task.add_done_callback(lambda _: open_gate(False))
             if await gate:
-                self._track(task)
+                task.add_done_callback(_log_failure)
                 return
             task.result()  # ended before acking: bolt's error handler answers a failure
 
         return run
 
-    def _track(self, task: asyncio.Task[None]) -> None:
-        """A listener's work after its ack: drained on shutdown, its failure logged."""
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-        task.add_done_callback(_log_failure)
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work nobody waits for (a presence refresh, closing a row), kept referenced."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def event_listeners(self) -> dict[str, Callable[..., Awaitable[None]]]:
         """Every event the manifest subscribes to, and what handles it."""

@@ -44,17 +44,20 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())
 
 
-def named_in(reply: Reply) -> set[int]:
-    """The people a reply shows on cards or mentions in its lines."""
-    named = {e.person_id for e in reply.elements if isinstance(e, PersonCard)}
-    named |= {
+def mentioned_in(reply: Reply) -> set[int]:
+    """The people a reply mentions in its lines."""
+    return {
         part.person_id
         for e in reply.elements
         if isinstance(e, Line)
         for part in e.parts
         if isinstance(part, Mention)
     }
-    return named
+
+
+def named_in(reply: Reply) -> set[int]:
+    """The people a reply shows on cards or mentions in its lines."""
+    return {e.person_id for e in reply.elements if isinstance(e, PersonCard)} | mentioned_in(reply)
 
 
 def by_key(session: Session, key: str) -> Person | None:
