@@ -407,7 +407,11 @@ class Inbound(Base):
     """
 
     __tablename__ = "inbound"
-    __table_args__ = (UniqueConstraint("platform", "key"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "key"),
+        # Take-overs look for open requests whose lease ran out (migration 0010).
+        Index("inbound_due_idx", "state", "lease_until"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -420,7 +424,7 @@ class Inbound(Base):
         _enum(InboundState, "inbound_state"), default=InboundState.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
