@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.commands import CommandRunner
@@ -161,6 +162,7 @@ class SlackAdapter:
         self._open: set[int] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
         self._http: ClientSession | None = None  # for response_url
+        self._proxy: str | None = None
         self._register()
 
     # --- HTTP -------------------------------------------------------------------------
@@ -409,12 +411,13 @@ class SlackAdapter:
         if url is None:
             return await respond(**message)
         if self._http is None or self._http.closed:
-            # trust_env: a proxy set in the environment is used, as slack_sdk's clients do.
-            self._http = ClientSession(
-                timeout=ClientTimeout(total=RESPOND_TIMEOUT_S), trust_env=True
-            )
+            self._http = ClientSession(timeout=ClientTimeout(total=RESPOND_TIMEOUT_S))
+            # A proxy set in the environment, read once as slack_sdk's clients do (aiohttp's
+            # trust_env would read the environment and ~/.netrc again for every answer).
+            self._proxy = load_http_proxy_from_env()
         body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-        async with self._http.post(url, data=body, headers=JSON_HEADERS) as response:
+        post = self._http.post(url, data=body, headers=JSON_HEADERS, proxy=self._proxy)
+        async with post as response:
             await response.read()
             return Posted(response.status, response.headers)
 

@@ -556,6 +556,32 @@ def test_an_answer_refused_with_429_or_500_at_response_url_is_posted_again(
     assert "Who knows about" in all_text(answer["blocks"])
 
 
+def test_answers_go_through_the_proxy_set_in_the_environment(
+    demo: Services, router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS_PROXY, as slack_sdk's clients read it: here the fake Slack is the proxy, and
+    the response_url's host does not resolve, so only a proxied answer arrives."""
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        monkeypatch.setenv("HTTPS_PROXY", str(fake.server.make_url("/")))
+        for n in (1, 2):
+            body = form(
+                command="/whoknows",
+                text="refund for a prepaid top-up",
+                user_id="UALEX",
+                team_id=TEAM,
+                channel_id="CGENERAL",
+                response_url=f"http://hooks.slack.invalid/response/proxied{n}",
+                trigger_id=f"trigger-{next(TRIGGERS)}",
+            )
+            await post(client, body, "application/x-www-form-urlencoded")
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=20)
+
+    fake = run(demo, router, scenario)
+    keys = sorted(c.key for c in fake.calls if c.method == "response_url")
+    assert keys == ["proxied1", "proxied2"]  # the first answer's proxy, and the next one's
+
+
 @pytest.mark.reliability(11)
 def test_a_rate_limited_post_is_retried_after_retry_after(demo: Services, router: Router) -> None:
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
