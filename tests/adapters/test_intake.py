@@ -48,6 +48,28 @@ def test_answered_requests_are_marked_done_together(services: Services) -> None:
     assert all(payloads[i] is None for i in ids[:7]) and payloads[ids[9]] is not None
 
 
+def test_answers_delivered_moments_apart_are_marked_done_in_one_go(services: Services) -> None:
+    commits: list[int] = []
+
+    async def scenario() -> list[int]:
+        intake = Intake(services, "slack")
+        ids = await asyncio.gather(*(intake.keep(f"command:{i}", {"i": i}) for i in range(5)))
+        event.listen(services.db.engine, "commit", lambda _conn: commits.append(1))
+
+        async def deliver(n: int, inbound: int) -> None:
+            await asyncio.sleep(0.002 * n)  # answers arriving one after another
+            await intake.done(inbound)
+
+        await asyncio.gather(*(deliver(n, i) for n, i in enumerate(ids)))
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert len(commits) <= 2  # one each, before: 5
+    with services.db.reading() as session:
+        states = session.scalars(select(Inbound.state).where(Inbound.id.in_(ids))).all()
+    assert states == [InboundState.DONE] * 5
+
+
 @pytest.mark.reliability(20)
 def test_a_request_kept_despite_an_error_is_closed_unless_a_worker_took_it(
     services: Services,
@@ -72,3 +94,20 @@ def test_a_request_kept_despite_an_error_is_closed_unless_a_worker_took_it(
     assert (rows[kept].state, rows[kept].payload) == (InboundState.DONE, None)
     assert rows[taken].state == InboundState.PENDING and rows[taken].attempts == 1
     assert len(rows) == 2
+
+
+def test_the_take_over_probe_reads_open_requests_only(services: Services) -> None:
+    """Every worker asks each second whether a lease ran out: through the (state, lease)
+    index, so it never reads the finished requests that make up nearly every row."""
+    if services.db.backend != "sqlite":
+        pytest.skip("the query plan checked is SQLite's")
+    probe = inbox.overdue(("slack", "teams"), services.clock()).with_only_columns(Inbound.id)
+
+    def explain(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
+        return f"EXPLAIN QUERY PLAN {statement}", parameters
+
+    with services.db.engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", explain, retval=True)
+        plan = connection.execute(probe.limit(1)).all()
+    steps = " / ".join(str(row[-1]) for row in plan)
+    assert "USING INDEX inbound_due_idx (state=? AND lease_until<?)" in steps, steps
