@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
 
 from bot import outbox
@@ -112,22 +113,38 @@ class CommandRunner:
         self.processes = processes
         self._executor: Executor
         if processes > 0:
-            self._executor = ProcessPoolExecutor(
-                processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_process,
-                initargs=(services.settings,),
-            )
+            self._executor = self._pool()
         else:
             self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="command")
 
+    def _pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_process,
+            initargs=(self.services.settings,),
+        )
+
     async def run(self, command: Command) -> Outcome:
         loop = asyncio.get_running_loop()
-        if self.processes > 0:
+        if self.processes == 0:
+            return await loop.run_in_executor(
+                self._executor, _answer, self.router, self.services, command
+            )
+        pool = self._executor
+        try:
+            return await loop.run_in_executor(pool, _dispatch_in_process, command)
+        except BrokenProcessPool:
+            # A command process died (the OOM killer, a crash in native code). The pool
+            # never replaces it: every later command would fail, until a restart.
+            if self._executor is pool:  # the first to notice starts new ones
+                log.error("a command process died; starting new ones")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._pool()
+            # Once: a command that kills its process must not kill every one in turn. One
+            # that had committed before the death is not run twice: its kept answer is
+            # delivered when its lease runs out (bot/inbox.py).
             return await loop.run_in_executor(self._executor, _dispatch_in_process, command)
-        return await loop.run_in_executor(
-            self._executor, _answer, self.router, self.services, command
-        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

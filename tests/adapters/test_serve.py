@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from sqlalchemy import select
 
@@ -24,7 +25,7 @@ from tests.adapters.serving import (
     stop,
 )
 from tests.adapters.slack.fake_slack import FakeSlack
-from tests.adapters.slack.test_app import _link
+from tests.adapters.slack.test_app import _link, all_text
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -201,5 +202,54 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
         finally:
             stop(parent, signal.SIGKILL)
             await fake.close()
+
+    asyncio.run(main())
+
+
+def _command_processes(pid: int) -> set[int]:
+    """A serving process's command processes (not multiprocessing's resource tracker)."""
+    return {
+        child
+        for child in children(pid)
+        if running(child) and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    }
+
+
+@pytest.mark.reliability(28)
+def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
+    demo: Services, tmp_path: Path
+) -> None:
+    """The OOM killer takes the command process: the server does not go on failing every
+    command until someone restarts it."""
+    _link(demo)
+    fake = FakeSlack()
+
+    async def main() -> None:
+        await fake.start()
+        port = free_port()
+        server = serve(demo, fake, port, tmp_path)
+        try:
+            async with ClientSession() as http:
+                await ready(http, port, server)
+                await command(http, port, fake, "refund for a prepaid top-up")
+                await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+                (victim,) = _command_processes(server.pid)
+                os.kill(victim, signal.SIGKILL)
+                while running(victim):
+                    await asyncio.sleep(0.05)
+                await command(http, port, fake, "roaming charges abroad")
+                await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
+                assert server.poll() is None
+                (successor,) = _command_processes(server.pid)
+                assert successor != victim
+                await command(http, port, fake, "chargeback on a card payment")
+                await fake.wait_for(lambda f: len(f.called("response_url")) == 3, timeout=60)
+        finally:
+            stop(server)
+            await fake.close()
+        assert "a command process died" in output(server, tmp_path)
+        answers = [all_text(c["blocks"]) for c in fake.called("response_url")]
+        assert all("Who knows about" in a for a in answers), answers
+        assert [s for s in _inbound(demo) if s.state != InboundState.DONE] == []
 
     asyncio.run(main())
