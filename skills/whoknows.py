@@ -28,14 +28,14 @@ def who_knows(ctx: Context) -> Reply:
         )
         query = query[:MAX_QUERY_CHARS]
     with ctx.reading() as read:  # ranking reads a lot; only the log below writes
-        actor = read.actor()
+        actor = read.actor_id()
         ranking = ctx.services.matcher.rank(
-            read.session, query, ctx.services.clock(), requester_id=actor.id
+            read.session, query, ctx.services.clock(), requester_id=actor
         )
     ctx.session.execute(
         _LOG,
         {
-            "person_id": actor.id,
+            "person_id": actor,
             "platform": ctx.command.platform,
             "text": query,
             "confident": ranking.confident,
@@ -62,7 +62,7 @@ def who_knows(ctx: Context) -> Reply:
     # A weak guess at a person wastes a colleague's time: only clear matches show.
     if ranking.confident:
         elements.extend(ranking.experts)
-        picks = huddles.choose_experts(ranking, ctx.services.settings.huddle_experts, {actor.id})
+        picks = huddles.choose_experts(ranking, ctx.services.settings.huddle_experts, {actor})
         if picks:
             value = start_button_value(query, picks)
             experts = Picker(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
-from bot.db.models import QueryLog
+from bot.db.models import Person, QueryLog
 from bot.router import Router
 from bot.services import Services
-from bot.types import Article, Notice, Reply, Text
-from tests.helpers import cards, notices, say
+from bot.types import Article, Command, Notice, Reply, Text
+from tests.helpers import cards, notices, person_id, say
 
 
 def _queries(services: Services) -> list[QueryLog]:
@@ -112,3 +114,15 @@ def test_hostile_text_gets_a_clear_reply_and_breaks_nothing(demo: Services, rout
     # The literal SQL was searched for, not run: everyone is still there.
     assert cards(say(demo, router, "alex", "whoknows", "refunds"))
     assert len(_queries(demo)) == len(HOSTILE) + 2
+
+
+def test_someone_removed_from_the_directory_cannot_ask(demo: Services, router: Router) -> None:
+    gone = person_id(demo, "omar")
+    with demo.db.unit_of_work() as session:
+        session.get(Person, gone).deleted_at = datetime.now(UTC)
+    for asker in (gone, 999_999):  # deleted, and never known
+        reply = router.dispatch(Command("test", asker, "whoknows", "refunds"), demo)
+        assert [n.severity for n in notices(reply)] == ["warning"]
+        assert "don't know anyone called 'you'" in notices(reply)[0].text
+        assert not cards(reply)
+    assert _queries(demo) == []  # nothing logged for them
