@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from bot.db import Database, open_database
-from bot.db.models import AuditEntry, Identity, KnowledgeEntry, Person, Skill, Tag
+from bot.db.models import AuditEntry, Identity, KnowledgeEntry, Person, Skill, Tag, TagAlias, Team
 from bot.db.models import KnowledgeAuthor as Author
 from bot.db.models import KnowledgeTag as EntryTag
 from bot.services import Services
@@ -288,3 +288,49 @@ def test_a_tag_named_twice_in_one_row_keeps_the_last_level(
     with services.db.reading() as session:
         levels = session.execute(select(Tag.name, Skill.level).join(Skill.tag)).all()
     assert sorted(levels) == [("billing", 3), ("refunds", 4)]
+
+
+def test_rows_of_one_batch_share_people_teams_and_tags_as_if_written_one_by_one(
+    services: Services, tmp_path: Path
+) -> None:
+    """Within a batch nothing is written until its end: a person named twice, a team
+    written in two casings, a tag by its alias and a new tag named by two people all
+    resolve as they would row by row."""
+    with services.db.unit_of_work() as session:
+        tag = Tag(name="refunds")
+        session.add(tag)
+        session.flush()
+        session.add(TagAlias(alias="money back", tag_id=tag.id))
+    text = (
+        HEADER
+        + "ana,Ana,Billing,,money back:2;esim:1,,,\n"
+        + "ben,Ben,BILLING,,esim:4,,,\n"
+        + "ana,Ana Souza,billing,,refunds:5;roaming:3,,,refunds\n"
+    )
+    report = import_people(services.db, write(tmp_path / "batch.csv", text), NOW)
+    assert report.ok and (report.created, report.updated) == (2, 1)
+    with services.db.reading() as session:
+        held = session.execute(
+            select(Person.key, Tag.name, Skill.level, Skill.verified_at.is_not(None))
+            .join(Skill.person)
+            .join(Skill.tag)
+            .order_by(Person.key, Tag.name)
+        ).all()
+        teams = session.execute(
+            select(Team.name, func.count(Person.id)).join(Person.team).group_by(Team.name)
+        ).all()
+        consoles = session.execute(
+            select(Identity.external_id, Person.key)
+            .join(Identity.person)
+            .where(Identity.platform == "console")
+        ).all()
+        assert session.scalar(select(Person.display_name).where(Person.key == "ana")) == "Ana Souza"
+    assert held == [
+        ("ana", "esim", 1, False),
+        ("ana", "refunds", 5, True),  # "money back" is refunds: one skill, the last level
+        ("ana", "roaming", 3, False),
+        ("ben", "esim", 4, False),
+    ]
+    assert teams == [("Billing", 2)]  # one team, as first written
+    assert sorted(consoles) == [("ana", "ana"), ("ben", "ben")]
+    assert count(services.db, Tag) == 3
