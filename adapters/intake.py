@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 FORGET_RETRY_S = 1.0
 # Nobody waits on a done mark (a request's lease runs for a minute): under load,
 # answers delivered within this window are marked in one transaction, not one each,
-# and keeps queue behind fewer of them on the intake thread.
-DONE_LINGER_S = 0.05
+# and keeps queue behind fewer of them on the intake thread. The cost: a process
+# killed outright (SIGKILL, the OOM killer) within the window leaves those requests
+# open, and their answers are delivered again once the lease runs out (a stop by
+# SIGTERM writes them first). Short, so that window stays small.
+DONE_LINGER_S = 0.02
 
 
 class _Batches:
