@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import ClientSession
@@ -57,6 +59,22 @@ def serve(
             stderr=out,
             start_new_session=True,  # a process group: killing it kills its command process
         )
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    services: Services, fake: FakeSlack, home: Path, *args: str
+) -> AsyncIterator[tuple[ClientSession, int, subprocess.Popen]]:
+    """A `serve` on a free port, ready to answer, and a client session to call it with;
+    killed, with its command processes, on the way out if it has not stopped by then."""
+    port = free_port()
+    server = serve(services, fake, port, home, *args)
+    try:
+        async with ClientSession() as http:
+            await ready(http, port, server)
+            yield http, port, server
+    finally:
+        stop(server, signal.SIGKILL)
 
 
 async def command(http: ClientSession, port: int, fake: FakeSlack, text: str) -> None:

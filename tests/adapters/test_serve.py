@@ -22,6 +22,7 @@ from tests.adapters.serving import (
     ready,
     running,
     serve,
+    serving,
     stop,
 )
 from tests.adapters.slack.fake_slack import FakeSlack
@@ -57,11 +58,8 @@ def test_sigterm_stops_accepting_and_finishes_the_answer_under_way(
 
     async def main() -> None:
         await fake.start()
-        port = free_port()
-        server = serve(demo, fake, port, tmp_path)
         try:
-            async with ClientSession() as http:
-                await ready(http, port, server)
+            async with serving(demo, fake, tmp_path) as (http, port, server):
                 fake.hold_responses = True
                 await command(http, port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
@@ -76,7 +74,6 @@ def test_sigterm_stops_accepting_and_finishes_the_answer_under_way(
                     await asyncio.sleep(0.1)
                 assert server.returncode == 0, output(server, tmp_path)
         finally:
-            stop(server, signal.SIGKILL)
             await fake.close()
 
     asyncio.run(main())
@@ -148,11 +145,8 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
 
     async def main() -> None:
         await fake.start()
-        port = free_port()
-        parent = serve(demo, fake, port, tmp_path, "--workers", "2")
         try:
-            async with ClientSession() as http:
-                await ready(http, port, parent)
+            async with serving(demo, fake, tmp_path, "--workers", "2") as (http, port, parent):
                 deadline = time.monotonic() + 60
                 while len(_serving(parent.pid)) < 2 and time.monotonic() < deadline:
                     await asyncio.sleep(0.2)
@@ -200,7 +194,6 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
                 assert parent.returncode == 0, output(parent, tmp_path)
                 assert await _refused(port)
         finally:
-            stop(parent, signal.SIGKILL)
             await fake.close()
 
     asyncio.run(main())
@@ -226,11 +219,8 @@ def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
 
     async def main() -> None:
         await fake.start()
-        port = free_port()
-        server = serve(demo, fake, port, tmp_path)
         try:
-            async with ClientSession() as http:
-                await ready(http, port, server)
+            async with serving(demo, fake, tmp_path) as (http, port, server):
                 await command(http, port, fake, "refund for a prepaid top-up")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
                 (victim,) = _command_processes(server.pid)
@@ -244,8 +234,8 @@ def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
                 assert successor != victim
                 await command(http, port, fake, "chargeback on a card payment")
                 await fake.wait_for(lambda f: len(f.called("response_url")) == 3, timeout=60)
+                stop(server)  # SIGTERM: done marks still lingering are written first
         finally:
-            stop(server)
             await fake.close()
         assert "a command process died" in output(server, tmp_path)
         answers = [all_text(c["blocks"]) for c in fake.called("response_url")]
