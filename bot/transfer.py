@@ -357,7 +357,8 @@ class _PeopleWriter:
 
 
 def _tag_of(skill: Skill) -> int:
-    """A skill's tag, as a key: its id, or the object itself for a tag not yet written."""
+    """A skill's tag, as a key: its id, or for a tag not yet written, the identity of
+    its object (the same object every row of the batch names it by)."""
     if skill.tag_id is not None:
         return skill.tag_id
     return skill.tag.id if skill.tag.id is not None else id(skill.tag)
