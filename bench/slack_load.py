@@ -5,7 +5,8 @@ Builds the synthetic org of bench/scale.py (default 10,000 people, 2,000 tags,
 a subprocess (its Web API and response_url pointed at a local recorder), and
 in the same run a bare bolt app whose /whoknows handler only acks. Then fires
 signed `/whoknows <question>` requests at concurrency 50 at each and prints:
-ack throughput (and its ratio to the bare app's), ack latency median / p99,
+ack throughput (and its ratio to the bare app's, flooded before and after ours,
+since a shared machine's speed drifts), ack latency median / p99,
 commands answered exactly once, and end-to-end (command → answer at
 response_url) median / p95.
 
@@ -265,12 +266,15 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         flood = questions[: args.requests]
         bare_s, bare_lat, _ = await fire(bare, recorder, flood, args.concurrency, "b")
         our_s, our_lat, sent = await fire(ours, recorder, flood, args.concurrency, "q")
+        # The bare app again, once our answers are out: a shared machine's speed drifts,
+        # and the ratio is taken against the mean of the two.
         deadline = time.monotonic() + 300
         while (
             sum(1 for k in sent if k in recorder.arrived) < len(sent)
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.2)
+        bare_again_s, bare_again_lat, _ = await fire(bare, recorder, flood, args.concurrency, "c")
         agent_questions = questions[: args.agent_requests]
         agent_s, agent_lat, agent_sent = await fire(
             ours, recorder, agent_questions, args.concurrency, "a", agents=True
@@ -300,12 +304,16 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
             {
                 "requests": n,
                 "concurrency": args.concurrency,
-                "bare_ack_per_s": round(n / bare_s, 1),
+                "bare_ack_per_s": round(2 * n / (bare_s + bare_again_s), 1),
+                "bare_ack_per_s_before_after": [
+                    round(n / bare_s, 1),
+                    round(n / bare_again_s, 1),
+                ],
                 "ours_ack_per_s": round(n / our_s, 1),
-                "throughput_ratio": round(bare_s / our_s, 3),
+                "throughput_ratio": round((bare_s + bare_again_s) / 2 / our_s, 3),
                 "bare_ack_ms": {
-                    "median": pct(bare_lat, 0.5),
-                    "p99": pct(bare_lat, 0.99),
+                    "median": pct(bare_lat + bare_again_lat, 0.5),
+                    "p99": pct(bare_lat + bare_again_lat, 0.99),
                 },
                 "ours_ack_ms": {
                     "median": pct(our_lat, 0.5),
