@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
@@ -78,22 +79,28 @@ class Outcome(NamedTuple):
     queued: bool  # whether it wrote to the outbox (then the worker has work)
 
 
+def reply_handles(services: Services, platform: str, reply: Reply) -> dict[int, str]:
+    """The platform ids of the people a reply names, for links and mentions: a live
+    command's, looked up where it ran, and a kept answer delivered later."""
+    named = people.named_in(reply)
+    if not named:
+        return {}
+
+    def look_up() -> dict[int, str]:
+        with services.db.reading() as session:
+            return people.handles(session, platform, named)
+
+    return retrying(look_up)
+
+
 def _answer(router: Router, services: Services, command: Command) -> Outcome:
     """Run the command, and look up what its reply needs to render, where it ran:
     the serving process only moves bytes."""
     before = outbox.enqueued
     reply = router.dispatch(command, services)
     queued = outbox.enqueued != before  # another thread's message at worst wakes it once more
-    named = people.named_in(reply)
-    if not named:
-        return Outcome(reply, {}, queued)
-
-    def look_up() -> dict[int, str]:
-        with services.db.reading() as session:
-            return people.handles(session, command.platform, named)
-
     try:
-        handles = retrying(look_up)
+        handles = reply_handles(services, command.platform, reply)
     except UNAVAILABLE:
         # The answer is kept; without handles, cards show names without links.
         log.warning("database unavailable; answering without platform handles")
@@ -107,10 +114,17 @@ def _dispatch_in_process(command: Command) -> Outcome:
 
 
 class CommandRunner:
-    def __init__(self, services: Services, router: Router, processes: int = 0) -> None:
+    def __init__(
+        self,
+        services: Services,
+        router: Router,
+        processes: int = 0,
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
         self.services = services
         self.router = router
         self.processes = processes
+        self.kick = kick  # wakes the worker: a command queued a message to deliver
         self._executor: Executor
         if processes > 0:
             self._executor = self._pool()
@@ -125,7 +139,14 @@ class CommandRunner:
             initargs=(self.services.settings,),
         )
 
-    async def run(self, command: Command) -> Outcome:
+    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
+        """The command's reply, and the platform ids of the people it names."""
+        reply, handles, queued = await self._run(command)
+        if queued:
+            self.kick()
+        return reply, handles
+
+    async def _run(self, command: Command) -> Outcome:
         loop = asyncio.get_running_loop()
         if self.processes == 0:
             return await loop.run_in_executor(

@@ -79,13 +79,16 @@ def build_app(
     worker = Worker(services, {}, interval=worker_interval)
     environ = os.environ if env is None else env
     commands = CommandRunner(
-        services, router, processes=int(environ.get("WHOKNOWS_COMMAND_PROCESSES", "0"))
+        services,
+        router,
+        processes=int(environ.get("WHOKNOWS_COMMAND_PROCESSES", "0")),
+        kick=worker.kick,
     )
     slack_settings = SlackSettings.from_env(env)
     if slack_settings.enabled:
         from adapters.slack.app import SlackAdapter
 
-        slack = SlackAdapter(services, router, slack_settings, kick=worker.kick, commands=commands)
+        slack = SlackAdapter(services, router, slack_settings, commands=commands)
         slack.mount(web_app)
         adapters["slack"] = slack
         worker.messengers["slack"] = slack.messenger
@@ -96,7 +99,7 @@ def build_app(
     if teams_settings.enabled:
         from adapters.teams.app import TeamsAdapter
 
-        teams = TeamsAdapter(services, router, teams_settings, kick=worker.kick, commands=commands)
+        teams = TeamsAdapter(services, router, teams_settings, commands=commands)
         teams.mount(web_app)
         adapters["teams"] = teams
         worker.messengers["teams"] = teams.messenger

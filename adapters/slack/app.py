@@ -3,7 +3,7 @@
 Every listener acks first (Slack's 3-second rule), then does the work: the
 router runs in a worker thread (it talks to the database), the answer goes
 back through `response_url` as an ephemeral message, and anything the command
-wrote to the outbox is delivered by the worker, which is kicked at once.
+wrote to the outbox is delivered by the worker, which the command runner wakes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.commands import CommandRunner
+from adapters.commands import CommandRunner, reply_handles
 from adapters.intake import Intake
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
@@ -112,13 +112,11 @@ class SlackAdapter:
         services: Services,
         router: Router,
         settings: SlackSettings,
-        kick: Callable[[], None] = lambda: None,
         commands: CommandRunner | None = None,
     ) -> None:
         self.services = services
         self.router = router
         self.settings = settings
-        self.kick = kick
         client_args: dict[str, Any] = {
             "token": settings.bot_token,
             "retry_handlers": [
@@ -254,12 +252,6 @@ class SlackAdapter:
             for token, user in translate.mentioned_users(text).items()
         }
 
-    def _handles(self, reply: Reply) -> dict[int, str]:
-        """Slack user ids of the people a kept reply names, so they render as mentions
-        and links (a live command's come with its reply, from the command process)."""
-        with self.services.db.reading() as session:
-            return people.handles(session, PLATFORM, people.named_in(reply))
-
     # --- requests kept until answered (bot/inbox.py) ------------------------------------
     async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:
         """Keep the request, then ack: its row id, None for a duplicate delivery.
@@ -348,7 +340,7 @@ class SlackAdapter:
         respond = AsyncRespond(response_url=url) if url else None
         if pending.reply is not None:
             user = body.get("user_id") or (body.get("user") or {}).get("id")
-            handles = await asyncio.to_thread(retrying, self._handles, pending.reply)
+            handles = await asyncio.to_thread(reply_handles, self.services, PLATFORM, pending.reply)
             await self.answer(pending.reply, handles, respond=respond, user_id=user)
             await self.finish(pending.id)
             return
@@ -367,10 +359,7 @@ class SlackAdapter:
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
         if inbound:
             command = dataclasses.replace(command, inbound_id=inbound)
-        reply, handles, queued = await self.commands.run(command)
-        if queued:
-            self.kick()
-        return reply, handles
+        return await self.commands.run(command)
 
     async def answer(
         self,

@@ -105,13 +105,11 @@ class TeamsAdapter:
         services: Services,
         router: Router,
         settings: TeamsSettings,
-        kick: Callable[[], None] = lambda: None,
         commands: CommandRunner | None = None,
     ) -> None:
         self.services = services
         self.router = router
         self.settings = settings
-        self.kick = kick
         # Shared with the other platforms: ranking runs where acks do not wait for it.
         self.commands = commands or CommandRunner(services, router)
         self.auth = ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings))
@@ -354,10 +352,7 @@ class TeamsAdapter:
 
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
-        reply, handles, queued = await self.commands.run(command)
-        if queued:
-            self.kick()
-        return reply, handles
+        return await self.commands.run(command)
 
     async def respond(
         self,
