@@ -35,7 +35,7 @@ from bot.db.models import (
 )
 from bot.services import knowledge, presence
 from bot.services.audit import record
-from bot.services.expertise import ensure_tag, normalise_tag, parse_skill_spec, valid_tag_name
+from bot.services.expertise import normalise_tag, parse_skill_spec, valid_tag_name
 from bot.text import clean_text
 
 BATCH = 500
@@ -276,7 +276,7 @@ class _PeopleWriter:
             )
         }
         teams = self._teams(session, [row.team for row in rows if row.team])
-        tags = self._tags(session, {name for row in rows for name, _, _ in row.skills})
+        tags = _tags_named(session, {name for row in rows for name, _, _ in row.skills})
         for row in rows:
             person = persons.get(row.key)
             if person is None:
@@ -334,26 +334,28 @@ class _PeopleWriter:
                 session.add(found[key])
         return found
 
-    def _tags(self, session: Session, names: set[str]) -> dict[str, Tag]:
-        """Each tag name → the tag it names (directly or by an alias), made if new."""
-        found: dict[str, Tag] = {}
-        wanted = {name: normalise_tag(name) for name in names}
-        looked_up = set(wanted.values())
-        by_name = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(looked_up)))}
-        aliased = dict(
-            session.execute(
-                select(TagAlias.alias, Tag)
-                .join(Tag)
-                .where(TagAlias.alias.in_(looked_up - set(by_name)))
-            ).all()
-        )
-        for name, normal in wanted.items():
-            tag = by_name.get(normal) or aliased.get(normal)
-            if tag is None:
-                tag = by_name[normal] = Tag(name=normal)
-                session.add(tag)
-            found[name] = tag
-        return found
+
+def _tags_named(session: Session, names: set[str]) -> dict[str, Tag]:
+    """Each tag name → the tag it names (directly or by an alias), made if new: what
+    `ensure_tag` does for one name, for a whole batch in two queries."""
+    found: dict[str, Tag] = {}
+    wanted = {name: normalise_tag(name) for name in names}
+    looked_up = set(wanted.values())
+    by_name = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(looked_up)))}
+    aliased = dict(
+        session.execute(
+            select(TagAlias.alias, Tag)
+            .join(Tag)
+            .where(TagAlias.alias.in_(looked_up - set(by_name)))
+        ).all()
+    )
+    for name, normal in wanted.items():
+        tag = by_name.get(normal) or aliased.get(normal)
+        if tag is None:
+            tag = by_name[normal] = Tag(name=normal)
+            session.add(tag)
+        found[name] = tag
+    return found
 
 
 def _tag_of(skill: Skill) -> int:
@@ -412,7 +414,6 @@ class _KnowledgeWriter:
 
     def __init__(self) -> None:
         self.person_ids: dict[str, int | None] = {}
-        self.tag_ids: dict[str, int] = {}
 
     def write(self, session: Session, rows: list[EntryRow], report: ImportReport) -> None:
         self._resolve_people(session, {key for row in rows for key in row.authors})
@@ -458,8 +459,10 @@ class _KnowledgeWriter:
         ids = [existing[key] for key in by_key]
         session.execute(delete(KnowledgeTag).where(KnowledgeTag.entry_id.in_(ids)))
         session.execute(delete(KnowledgeAuthor).where(KnowledgeAuthor.entry_id.in_(ids)))
+        tags = _tags_named(session, {name for row in by_key.values() for name in row.tags})
+        session.flush()  # the new tags' ids
         tag_links = [
-            {"entry_id": existing[key], "tag_id": self._tag_id(session, name)}
+            {"entry_id": existing[key], "tag_id": tags[name].id}
             for key, row in by_key.items()
             for name in row.tags
         ]
@@ -486,11 +489,6 @@ class _KnowledgeWriter:
                 ).all()
             )
             self.person_ids.update({key: found.get(key) for key in chunk})
-
-    def _tag_id(self, session: Session, name: str) -> int:
-        if name not in self.tag_ids:
-            self.tag_ids[name] = ensure_tag(session, name).id
-        return self.tag_ids[name]
 
 
 def _unique(rows: list[dict[str, int]]) -> list[dict[str, int]]:
