@@ -65,8 +65,10 @@ def serve(
 async def serving(
     services: Services, fake: FakeSlack, home: Path, *args: str
 ) -> AsyncIterator[tuple[ClientSession, int, subprocess.Popen]]:
-    """A `serve` on a free port, ready to answer, and a client session to call it with;
-    killed, with its command processes, on the way out if it has not stopped by then."""
+    """The fake Slack started, a `serve` on a free port ready to answer, and a client
+    session to call it with; on the way out the server is killed, with its command
+    processes, if it has not stopped by then, and the fake Slack closed."""
+    await fake.start()
     port = free_port()
     server = serve(services, fake, port, home, *args)
     try:
@@ -75,6 +77,7 @@ async def serving(
             yield http, port, server
     finally:
         stop(server, signal.SIGKILL)
+        await fake.close()
 
 
 async def command(http: ClientSession, port: int, fake: FakeSlack, text: str) -> None:

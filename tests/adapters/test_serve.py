@@ -57,24 +57,20 @@ def test_sigterm_stops_accepting_and_finishes_the_answer_under_way(
     fake = FakeSlack()
 
     async def main() -> None:
-        await fake.start()
-        try:
-            async with serving(demo, fake, tmp_path) as (http, port, server):
-                fake.hold_responses = True
-                await command(http, port, fake, "refund for a prepaid top-up")
-                await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
-                os.kill(server.pid, signal.SIGTERM)
-                await asyncio.sleep(1)
-                assert server.poll() is None  # still finishing the answer
-                assert await _refused(port)  # but taking nothing new
-                fake.hold_responses = False
-                for _ in range(100):
-                    if server.poll() is not None:
-                        break
-                    await asyncio.sleep(0.1)
-                assert server.returncode == 0, output(server, tmp_path)
-        finally:
-            await fake.close()
+        async with serving(demo, fake, tmp_path) as (http, port, server):
+            fake.hold_responses = True
+            await command(http, port, fake, "refund for a prepaid top-up")
+            await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+            os.kill(server.pid, signal.SIGTERM)
+            await asyncio.sleep(1)
+            assert server.poll() is None  # still finishing the answer
+            assert await _refused(port)  # but taking nothing new
+            fake.hold_responses = False
+            for _ in range(100):
+                if server.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert server.returncode == 0, output(server, tmp_path)
 
     asyncio.run(main())
     assert len(fake.called("response_url")) == 1
@@ -144,57 +140,53 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
     fake = FakeSlack()
 
     async def main() -> None:
-        await fake.start()
-        try:
-            async with serving(demo, fake, tmp_path, "--workers", "2") as (http, port, parent):
-                deadline = time.monotonic() + 60
-                while len(_serving(parent.pid)) < 2 and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-                workers = _serving(parent.pid)
-                assert len(workers) == 2
-                # Every worker answers on the one port.
-                pids = set()
-                for _ in range(40):
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        pids.add((await response.json())["pid"])
-                assert pids <= workers
-                await command(http, port, fake, "refund for a prepaid top-up")
-                await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
-                # One scrape sums every worker (and its command process).
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                    scraped = await response.text()
-                assert 'whoknows_answers_total{confident="true"} 1.0' in scraped
-                served = [
-                    float(line.rsplit(" ", 1)[1])
-                    for line in scraped.splitlines()
-                    if line.startswith('whoknows_http_requests_total{route="/healthz"')
-                ]
-                assert sum(served) >= 40
+        async with serving(demo, fake, tmp_path, "--workers", "2") as (http, port, parent):
+            deadline = time.monotonic() + 60
+            while len(_serving(parent.pid)) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            workers = _serving(parent.pid)
+            assert len(workers) == 2
+            # Every worker answers on the one port.
+            pids = set()
+            for _ in range(40):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    pids.add((await response.json())["pid"])
+            assert pids <= workers
+            await command(http, port, fake, "refund for a prepaid top-up")
+            await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+            # One scrape sums every worker (and its command process).
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                scraped = await response.text()
+            assert 'whoknows_answers_total{confident="true"} 1.0' in scraped
+            served = [
+                float(line.rsplit(" ", 1)[1])
+                for line in scraped.splitlines()
+                if line.startswith('whoknows_http_requests_total{route="/healthz"')
+            ]
+            assert sum(served) >= 40
 
-                # One dies: another takes its place, and the port keeps answering.
-                victim = min(workers)
-                left = children(victim)  # its command process
-                os.kill(victim, signal.SIGKILL)
-                while time.monotonic() < deadline + 30:
-                    now = _serving(parent.pid)
-                    if len(now) == 2 and victim not in now:
-                        break
-                    await asyncio.sleep(0.2)
-                assert len(_serving(parent.pid)) == 2 and victim not in _serving(parent.pid)
-                await ready(http, port, parent)
-                # The dead worker's command process went with it: restarts pile nothing up.
-                while [p for p in left if running(p)] and time.monotonic() < deadline + 40:
-                    await asyncio.sleep(0.2)
-                assert left and not [p for p in left if running(p)]
+            # One dies: another takes its place, and the port keeps answering.
+            victim = min(workers)
+            left = children(victim)  # its command process
+            os.kill(victim, signal.SIGKILL)
+            while time.monotonic() < deadline + 30:
+                now = _serving(parent.pid)
+                if len(now) == 2 and victim not in now:
+                    break
+                await asyncio.sleep(0.2)
+            assert len(_serving(parent.pid)) == 2 and victim not in _serving(parent.pid)
+            await ready(http, port, parent)
+            # The dead worker's command process went with it: restarts pile nothing up.
+            while [p for p in left if running(p)] and time.monotonic() < deadline + 40:
+                await asyncio.sleep(0.2)
+            assert left and not [p for p in left if running(p)]
 
-                os.kill(parent.pid, signal.SIGTERM)
-                stopping = time.monotonic()
-                while parent.poll() is None and time.monotonic() - stopping < 60:
-                    await asyncio.sleep(0.1)
-                assert parent.returncode == 0, output(parent, tmp_path)
-                assert await _refused(port)
-        finally:
-            await fake.close()
+            os.kill(parent.pid, signal.SIGTERM)
+            stopping = time.monotonic()
+            while parent.poll() is None and time.monotonic() - stopping < 60:
+                await asyncio.sleep(0.1)
+            assert parent.returncode == 0, output(parent, tmp_path)
+            assert await _refused(port)
 
     asyncio.run(main())
 
@@ -218,25 +210,21 @@ def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
     fake = FakeSlack()
 
     async def main() -> None:
-        await fake.start()
-        try:
-            async with serving(demo, fake, tmp_path) as (http, port, server):
-                await command(http, port, fake, "refund for a prepaid top-up")
-                await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
-                (victim,) = _command_processes(server.pid)
-                os.kill(victim, signal.SIGKILL)
-                while running(victim):
-                    await asyncio.sleep(0.05)
-                await command(http, port, fake, "roaming charges abroad")
-                await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
-                assert server.poll() is None
-                (successor,) = _command_processes(server.pid)
-                assert successor != victim
-                await command(http, port, fake, "chargeback on a card payment")
-                await fake.wait_for(lambda f: len(f.called("response_url")) == 3, timeout=60)
-                stop(server)  # SIGTERM: done marks still lingering are written first
-        finally:
-            await fake.close()
+        async with serving(demo, fake, tmp_path) as (http, port, server):
+            await command(http, port, fake, "refund for a prepaid top-up")
+            await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
+            (victim,) = _command_processes(server.pid)
+            os.kill(victim, signal.SIGKILL)
+            while running(victim):
+                await asyncio.sleep(0.05)
+            await command(http, port, fake, "roaming charges abroad")
+            await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
+            assert server.poll() is None
+            (successor,) = _command_processes(server.pid)
+            assert successor != victim
+            await command(http, port, fake, "chargeback on a card payment")
+            await fake.wait_for(lambda f: len(f.called("response_url")) == 3, timeout=60)
+            stop(server)  # SIGTERM: done marks still lingering are written first
         assert "a command process died" in output(server, tmp_path)
         answers = [all_text(c["blocks"]) for c in fake.called("response_url")]
         assert all("Who knows about" in a for a in answers), answers
