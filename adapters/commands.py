@@ -1,24 +1,35 @@
-"""Running commands off the event loop: on a few threads, or in worker processes.
+"""Running commands off the event loop: on a few threads, or in command processes.
 
 Ranking is CPU work in Python. On threads it competes with the event loop for
-the GIL, and every ack waits; in a worker process it runs on another core
-and the loop only moves bytes. `whoknows serve` uses one worker process by
+the GIL, and every ack waits; in a command process it runs on another core
+and the loop only moves bytes. `whoknows serve` uses one command process by
 default (WHOKNOWS_COMMAND_PROCESSES); tests and small setups use threads,
 which share the caller's services (and its clock).
+
+A command process is fed over a socket the event loop reads itself: a command
+out, its outcome back, one frame each. `ProcessPoolExecutor` costs two threads
+of its own and several hand-offs between them and the loop for each command,
+which under load was a fifth of the serving process's time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
+import signal
+import socket
+import struct
 import threading
 import time
+import traceback
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, NamedTuple
 
 from bot import outbox
 from bot.config import Settings
@@ -113,6 +124,121 @@ def _dispatch_in_process(command: Command) -> Outcome:
     return _answer(_process_router, _process_services, command)
 
 
+# --- command processes ----------------------------------------------------------------
+# A frame: its length (4 bytes, big-endian), then a pickle. Commands go one way; the
+# other way go one "ready" frame once the index is loaded, then (ok, outcome or error)
+# for each command, in the order the commands came.
+_HEADER = struct.Struct("!I")
+READY = "ready"
+# Commands in a process's hands at once: the one it runs, and the next, already in its
+# socket, so it never waits for a round trip between two. The rest wait here, for
+# whichever process is free first.
+IN_HAND = 2
+STOP_WAIT_S = 10.0
+
+
+class CommandProcessDied(RuntimeError):
+    """A command process died (the OOM killer, a crash in native code) twice over the
+    same command: once is bad luck, twice is likely the command."""
+
+
+class RemoteTraceback(Exception):
+    """Where an error raised in a command process came from (as `__cause__`)."""
+
+
+def _write_frame(stream: BinaryIO, value: Any) -> None:
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _outcome_frame(command: Command) -> tuple[bool, Any]:
+    try:
+        return True, _dispatch_in_process(command)
+    except Exception as error:
+        return False, (error, traceback.format_exc())
+
+
+def command_loop(stream: BinaryIO, run: Callable[[Command], tuple[bool, Any]]) -> None:
+    """Answer commands from `stream` until the serving process closes its end."""
+    _write_frame(stream, READY)
+    while True:
+        header = stream.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return  # the serving process is done with us
+        (size,) = _HEADER.unpack(header)
+        command = pickle.loads(stream.read(size))
+        ok, value = run(command)
+        try:
+            _write_frame(stream, (ok, value))
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            # An error that cannot travel still says what it was.
+            text = value[1] if not ok else ""
+            _write_frame(stream, (False, (RuntimeError(repr(error)), text)))
+
+
+def _command_process(settings: Settings, sock: socket.socket) -> None:
+    # Ctrl-C reaches the whole process group; the serving process says when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _start_process(settings)
+    # Closed by the serving process, it may find its end gone while it reads or writes.
+    with contextlib.suppress(ConnectionError), sock, sock.makefile("rwb") as stream:
+        command_loop(stream, _outcome_frame)
+
+
+class _Job:
+    __slots__ = ("command", "future", "retried")
+
+    def __init__(self, command: Command, future: asyncio.Future[Outcome]) -> None:
+        self.command = command
+        self.future = future
+        self.retried = False
+
+
+class _Child:
+    """One command process, and the commands in its hands, oldest (the running one) first."""
+
+    def __init__(self, settings: Settings) -> None:
+        ours, theirs = socket.socketpair()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_command_process,
+            args=(settings, theirs),
+            name="whoknows-command",
+            # Ended with the serving process even if it never gets to `close` (at exit,
+            # multiprocessing waits for the others, which wait for a command).
+            daemon=True,
+        )
+        self.process.start()
+        theirs.close()
+        self.sock = ours
+        self.in_hand: deque[_Job] = deque()
+        self.ready = False  # its index is loaded: it has sent its first frame
+        self.writer: asyncio.StreamWriter | None = None
+
+    def send(self, job: _Job) -> None:
+        assert self.writer is not None
+        payload = pickle.dumps(job.command, protocol=pickle.HIGHEST_PROTOCOL)
+        self.writer.write(_HEADER.pack(len(payload)) + payload)
+        self.in_hand.append(job)
+
+    def stop(self) -> None:
+        """Close its socket (it finishes the command in hand and exits), then wait."""
+        # Now, not when the event loop next gets to closing the transport.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        try:
+            if self.writer is None:
+                raise RuntimeError("not on an event loop yet")
+            self.writer.close()
+        except RuntimeError:  # not yet on an event loop, or no longer
+            self.sock.close()
+        self.process.join(STOP_WAIT_S)
+        if self.process.is_alive():
+            log.warning("a command process did not stop in %.0f s; killing it", STOP_WAIT_S)
+            self.process.kill()
+            self.process.join()
+
+
 class CommandRunner:
     def __init__(
         self,
@@ -125,19 +251,15 @@ class CommandRunner:
         self.router = router
         self.processes = processes
         self.kick = kick  # wakes the worker: a command queued a message to deliver
-        self._executor: Executor
-        if processes > 0:
-            self._executor = self._pool()
-        else:
-            self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="command")
-
-    def _pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_process,
-            initargs=(self.services.settings,),
-        )
+        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="command")
+        # Started now, so that their indexes load while the server starts; their sockets
+        # join the event loop on the first command.
+        self._starting = [_Child(services.settings) for _ in range(processes)]
+        self._children: list[_Child] = []  # on the event loop
+        self._attached: asyncio.Task[None] | None = None
+        self._waiting: deque[_Job] = deque()
+        self._readers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
         """The command's reply, and the platform ids of the people it names."""
@@ -150,22 +272,100 @@ class CommandRunner:
         loop = asyncio.get_running_loop()
         if self.processes == 0:
             return await loop.run_in_executor(
-                self._executor, _answer, self.router, self.services, command
+                self._threads, _answer, self.router, self.services, command
             )
-        pool = self._executor
+        if self._attached is None:
+            self._attached = loop.create_task(self._attach_all())
+        await asyncio.shield(self._attached)
+        if not self._children:
+            # Every one died before it was ready (see `_died`): a new one for this command.
+            await self._attach(_Child(self.services.settings))
+        job = _Job(command, loop.create_future())
+        self._waiting.append(job)
+        self._feed()
+        return await job.future
+
+    async def _attach_all(self) -> None:
+        starting, self._starting = self._starting, []
+        for child in starting:
+            await self._attach(child)
+
+    async def _attach(self, child: _Child) -> None:
+        self._children.append(child)  # before the wait: nobody starts another meanwhile
+        reader, child.writer = await asyncio.open_unix_connection(sock=child.sock)
+        task = asyncio.get_running_loop().create_task(self._read(child, reader))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+        self._feed()
+
+    def _feed(self) -> None:
+        """Hand waiting commands to the processes with the fewest in hand."""
+        attached = [c for c in self._children if c.writer is not None]
+        while self._waiting and attached:
+            child = min(attached, key=lambda c: len(c.in_hand))
+            if len(child.in_hand) >= IN_HAND:
+                return
+            job = self._waiting.popleft()
+            if not job.future.done():  # its caller has not gone away
+                child.send(job)
+
+    async def _read(self, child: _Child, reader: asyncio.StreamReader) -> None:
         try:
-            return await loop.run_in_executor(pool, _dispatch_in_process, command)
-        except BrokenProcessPool:
-            # A command process died (the OOM killer, a crash in native code). The pool
-            # never replaces it: every later command would fail, until a restart.
-            if self._executor is pool:  # the first to notice starts new ones
-                log.error("a command process died; starting new ones")
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._pool()
-            # Once: a command that kills its process must not kill every one in turn. One
-            # that had committed before the death is not run twice: its kept answer is
-            # delivered when its lease runs out (bot/inbox.py).
-            return await loop.run_in_executor(self._executor, _dispatch_in_process, command)
+            while True:
+                (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                message = pickle.loads(await reader.readexactly(size))
+                if message == READY:
+                    child.ready = True
+                    continue
+                ok, value = message
+                job = child.in_hand.popleft()
+                if job.future.done():
+                    pass  # its caller has gone away
+                elif ok:
+                    job.future.set_result(value)
+                else:
+                    error, text = value
+                    error.__cause__ = RemoteTraceback(text)
+                    job.future.set_exception(error)
+                self._feed()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # it died, or was told to stop
+        except Exception:
+            log.exception("a command process sent what could not be read; stopping it")
+            child.process.kill()
+        await self._died(child)
+
+    async def _died(self, child: _Child) -> None:
+        self._children.remove(child)
+        assert child.writer is not None
+        child.writer.close()
+        await asyncio.to_thread(child.process.join, STOP_WAIT_S)
+        jobs = list(child.in_hand)
+        if self._closing:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(CommandProcessDied("the server is stopping"))
+            return
+        code = child.process.exitcode
+        log.error("a command process died (exit code %s); starting a new one", code)
+        # The first in hand was running: it runs once more, but only once, as a command
+        # that kills its process must not kill every one in turn. One that had committed
+        # before the death is not run twice: its kept answer is delivered when its lease
+        # runs out (bot/inbox.py). The others in hand had not started.
+        if jobs and jobs[0].retried:
+            twice = jobs.pop(0).future
+            if not twice.done():
+                twice.set_exception(CommandProcessDied("a command process died twice"))
+        if jobs:
+            jobs[0].retried = True
+        self._waiting.extendleft(reversed(jobs))
+        # One that died before it was ready (a bad setting, say) would likely die again:
+        # it is replaced only when there is work for it.
+        if child.ready or self._waiting:
+            await self._attach(_Child(self.services.settings))
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._closing = True
+        for child in self._starting + self._children:
+            child.stop()
+        self._threads.shutdown(wait=True, cancel_futures=True)
