@@ -310,7 +310,8 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
                     round(n / bare_again_s, 1),
                 ],
                 "ours_ack_per_s": round(n / our_s, 1),
-                "throughput_ratio": round((bare_s + bare_again_s) / 2 / our_s, 3),
+                # No flood, no ratio: two near-empty timings would divide into noise.
+                "throughput_ratio": round((bare_s + bare_again_s) / 2 / our_s, 3) if n else None,
                 "bare_ack_ms": {
                     "median": pct(bare_lat + bare_again_lat, 0.5),
                     "p99": pct(bare_lat + bare_again_lat, 0.99),
