@@ -118,24 +118,31 @@ def set_status(
     return presence
 
 
-def current(person: Reachable, now: datetime) -> PresenceView:
-    """What to show for a person now: a status that has not expired, else their shift."""
-    local_time = now.astimezone(zone(person)).strftime("%H:%M")
+def _state(person: Reachable, now: datetime) -> tuple[str, datetime | None]:
+    """The status that holds now, and when it ends (None: open-ended, or a shift)."""
     presence = person.presence
     if presence is not None and (presence.until is None or presence.until > now):
         # A status holds while it lasts, except an open-ended "available", which
         # holds only during working hours (people forget to say they left).
         open_ended_available = presence.status == Status.AVAILABLE and presence.until is None
         if not open_ended_available or on_shift(person, now):
-            status = presence.status.value
-            until_local = (
-                presence.until.astimezone(zone(person)).strftime("%H:%M")
-                if presence.until
-                else None
-            )
-            return PresenceView(status, LABELS[status], presence.until, local_time, until_local)
-    status = Status.AVAILABLE.value if on_shift(person, now) else OFF_SHIFT
-    return PresenceView(status, LABELS[status], None, local_time)
+            return presence.status.value, presence.until
+    return (Status.AVAILABLE.value if on_shift(person, now) else OFF_SHIFT), None
+
+
+def status(person: Reachable, now: datetime) -> str:
+    """The status to rank by: `current(...).status`, without the clock times to show."""
+    return _state(person, now)[0]
+
+
+def current(person: Reachable, now: datetime) -> PresenceView:
+    """What to show for a person now: a status that has not expired, else their shift."""
+    state, until = _state(person, now)
+    local = zone(person)
+    until_local = until.astimezone(local).strftime("%H:%M") if until else None
+    return PresenceView(
+        state, LABELS[state], until, now.astimezone(local).strftime("%H:%M"), until_local
+    )
 
 
 def format_hours(person: Person) -> str:
