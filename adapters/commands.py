@@ -138,8 +138,9 @@ STOP_WAIT_S = 10.0
 
 
 class CommandProcessDied(RuntimeError):
-    """A command process died (the OOM killer, a crash in native code) twice over the
-    same command: once is bad luck, twice is likely the command."""
+    """The command's process died (the OOM killer, a crash in native code) and it was
+    not run again: it had killed one before (once is bad luck, twice is likely the
+    command), or the server is stopping."""
 
 
 class RemoteTraceback(Exception):

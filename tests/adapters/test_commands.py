@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,6 @@ def test_a_command_process_sends_errors_back_with_their_traceback() -> None:
                 raise ValueError("no such tag")
             raise _Unpicklable()
         except Exception as error:
-            import traceback
-
             return False, (error, traceback.format_exc())
 
     def child() -> None:
