@@ -122,3 +122,21 @@ class Intake:
     def _done_all(self, ids: list[int]) -> list[None]:
         inbox.done(self.services.db, *ids)
         return [None] * len(ids)
+
+
+async def hand_over(
+    services: Services, running: set[asyncio.Task[Any]], open_ids: set[int], timeout: float
+) -> None:
+    """Stopping: let the requests under way (`running`) finish within `timeout`; hand the
+    kept ones still open to the other workers, claimable at once."""
+    running = {task for task in running if not task.done()}
+    if running:
+        log.info("finishing %d request(s) before stopping", len(running))
+        _, late = await asyncio.wait(running, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    if open_ids:
+        ids, now = set(open_ids), services.clock()
+        handed = await asyncio.to_thread(inbox.release, services.db, ids, now)
+        log.warning("handed %d unfinished request(s) to the other workers", handed)

@@ -103,6 +103,7 @@ def build_app(
         teams.mount(web_app)
         adapters["teams"] = teams
         worker.messengers["teams"] = teams.messenger
+        worker.recoverers["teams"] = teams.recover
     from adapters.dashboard import mount_dashboard
 
     # The leads' dashboard, signed into by a link from chat: on whatever platforms run.

@@ -35,7 +35,7 @@ from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.commands import CommandRunner, reply_handles
-from adapters.intake import Intake
+from adapters.intake import Intake, hand_over
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
@@ -308,17 +308,7 @@ class SlackAdapter:
 
     async def drain(self, timeout: float) -> None:
         """Stopping: let the requests under way finish; hand the rest to another worker."""
-        running = {task for task in self._in_flight if not task.done()}
-        if running:
-            log.info("finishing %d request(s) before stopping", len(running))
-            _, late = await asyncio.wait(running, timeout=timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        if self._open:
-            ids, now = set(self._open), self.services.clock()
-            handed = await asyncio.to_thread(inbox.release, self.services.db, ids, now)
-            log.warning("handed %d unfinished request(s) to the other workers", handed)
+        await hand_over(self.services, self._in_flight, self._open, timeout)
 
     async def recover(self, pending: inbox.Pending) -> None:
         """A request whose process died after the ack: run it, or deliver its kept answer.

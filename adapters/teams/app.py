@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -32,13 +33,14 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
 
-from adapters.commands import CommandRunner
+from adapters.commands import CommandRunner, reply_handles
+from adapters.intake import Intake, hand_over
 from adapters.teams import graph, store, translate
 from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
-from bot import events
+from bot import events, inbox
 from bot.db.retry import retrying
 from bot.ports import DeliveryError
 from bot.router import Router
@@ -55,6 +57,10 @@ WELCOME = (
 # An Action.Execute must be answered in the HTTP response; the real answer follows as a message.
 INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
 NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accepted"
+# Activities that may ask something of the bot: kept from before their 200 until
+# answered (bot/inbox.py), as Slack's commands are. Others are only deduplicated.
+KEPT = frozenset({"message", "invoke"})
+Handler = Callable[[dict[str, Any], int], Awaitable[Reply | None]]
 
 
 def bot_framework_configuration(settings: TeamsSettings) -> SimpleNamespace:
@@ -142,7 +148,11 @@ class TeamsAdapter:
             )
         self._people: dict[str, int] = {}  # AAD object id → person id; safe to lose
         self._tasks: set[asyncio.Task[None]] = set()
-        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+        # Turns under way in this process, and the kept activities they answer.
+        self._turns: set[asyncio.Task[None]] = set()
+        self._open: set[int] = set()
+        self.intake = Intake(services, PLATFORM)
+        self.handlers: dict[str, Handler] = {
             "message": self.on_message,
             "conversationUpdate": self.on_roster,
             "installationUpdate": self.on_roster,
@@ -171,15 +181,35 @@ class TeamsAdapter:
         checked = await self.authenticate(activity, header)
         if checked is None:
             return web.Response(status=401, text="invalid Bot Framework token")
+        ok = web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
         key = delivery_key(body)
-        if key is not None and not await asyncio.to_thread(self._first_delivery, key):
-            return web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+        inbound: int | None = 0
+        if key is not None and body["type"] in KEPT:
+            inbound = await self._keep(key, body)
+        elif key is not None and not await asyncio.to_thread(self._first_delivery, key):
+            inbound = None
+        if inbound is None:
+            return ok  # delivered before
 
         async def turn(_: Any) -> None:
-            await self.on_activity(body)
+            await self.on_activity(body, inbound or 0)
 
-        self.spawn(self.cloud.process_activity(checked, activity, turn))
-        return web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+        self.spawn(self.cloud.process_activity(checked, activity, turn), self._turns)
+        return ok
+
+    async def _keep(self, key: str, body: dict[str, Any]) -> int | None:
+        """Keep the activity before its 200: a process that dies after it leaves it to
+        another worker (`recover`), not lost. Its row id; None for a duplicate; 0 when
+        the database failed, as it still runs (an answer now beats none)."""
+        try:
+            inbound = await self.intake.keep(key, {"kind": "activity", "body": body})
+        except Exception as error:
+            log.warning("could not keep a Teams activity (%s); running it anyway", error)
+            self.spawn(self.intake.forget(key))
+            return 0
+        if inbound:
+            self._open.add(inbound)
+        return inbound
 
     async def authenticate(
         self, activity: Activity, header: str | None
@@ -197,34 +227,68 @@ class TeamsAdapter:
         with self.services.db.unit_of_work() as session:
             return events.first_delivery(session, PLATFORM, key, self.services.clock())
 
-    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+    def spawn(
+        self, work: Coroutine[Any, Any, Any], tasks: set[asyncio.Task[None]] | None = None
+    ) -> None:
+        """Work after the response, kept referenced in `tasks` (turns go in `_turns`,
+        drained on shutdown; the rest is cancelled)."""
+
         async def guarded() -> None:
             try:
                 await work
             except Exception:
                 log.exception("handling a Teams activity failed")
 
+        group = self._tasks if tasks is None else tasks
         task = asyncio.get_running_loop().create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        group.add(task)
+        task.add_done_callback(group.discard)
 
     async def _start(self, app: web.Application) -> None:
         if self.presence is not None:
             self._tasks.add(asyncio.get_running_loop().create_task(self._presence_loop()))
 
     async def _stop(self, app: web.Application) -> None:
-        for task in list(self._tasks):
+        tasks = self._tasks | self._turns
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self.messenger.close()
 
+    async def drain(self, timeout: float) -> None:
+        """Stopping: let the turns under way finish; hand the rest to another worker."""
+        await hand_over(self.services, self._turns, self._open, timeout)
+
+    async def recover(self, pending: inbox.Pending) -> None:
+        """An activity whose process died after its 200: deliver its kept answer, or run it."""
+        body: dict[str, Any] = pending.payload.get("body") or {}
+        self._open.add(pending.id)
+        if pending.reply is None:
+            await self.on_activity(body, pending.id)
+            return
+        handles = await asyncio.to_thread(reply_handles, self.services, PLATFORM, pending.reply)
+        data = translate.card_data(body)
+        pressed, form = data is not None, data is not None and translate.is_form(data)
+        await self.respond(body, pending.reply, handles, pressed=pressed, form=form)
+        await self.finish(pending.id)
+
+    async def finish(self, inbound: int, reply: Reply | None = None) -> None:
+        """The activity is answered. Not when its command said nothing because another
+        worker answered it first: that worker marks it done once its answer is out."""
+        if not inbound:
+            return
+        if reply is None or reply.elements:
+            await self.intake.done(inbound)
+        self._open.discard(inbound)
+
     # --- one turn ---------------------------------------------------------------------
-    async def on_activity(self, body: dict[str, Any]) -> None:
+    async def on_activity(self, body: dict[str, Any], inbound: int = 0) -> None:
+        """One activity; `inbound` is its kept row (0: not kept), closed once answered."""
         await asyncio.to_thread(retrying, self._remember, body)
         handler = self.handlers.get(str(body.get("type")))
-        if handler is not None:
-            await handler(body)
+        reply = await handler(body, inbound) if handler is not None else None
+        await self.finish(inbound, reply)
 
     def _remember(self, body: Mapping[str, Any]) -> None:
         """Keep the references this activity carries, for messages sent later."""
@@ -351,7 +415,10 @@ class TeamsAdapter:
                 self._people[who.key] = person.id
 
     # --- commands ---------------------------------------------------------------------
-    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
+    async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
+        """`inbound`: the kept activity the command answers, marked answered with it."""
+        if inbound:
+            command = dataclasses.replace(command, inbound_id=inbound)
         return await self.commands.run(command)
 
     async def respond(
@@ -389,44 +456,47 @@ class TeamsAdapter:
                 log.info("no 1:1 chat for a private answer; answering in the conversation")
         await self.messenger.answer(body, reply, handles)
 
-    async def on_message(self, body: dict[str, Any]) -> None:
+    async def on_message(self, body: dict[str, Any], inbound: int = 0) -> Reply | None:
         sender = translate.account(body.get("from"))
         if not sender.id or sender.id.startswith("28:"):
-            return  # bots, including this one
+            return None  # bots, including this one
         person = await self.person_id(sender, body.get("localTimezone") or None)
         data = translate.card_data(body)
         if data is not None:
-            reply, handles = await self.run(translate.card_action(data, body, person))
+            reply, handles = await self.run(translate.card_action(data, body, person), inbound)
             await self.respond(body, reply, handles, pressed=True, form=translate.is_form(data))
-            return
+            return reply
         said = translate.said(body)
         if translate.conversation_type(body) == "channel" and translate.thread_root(body):
             # A reply in a thread: the huddle it belongs to, if any, records it.
             await self.run(translate.thread_message(body, person))
         if not said.to_bot:
-            return
+            return None
         mentions = {}
         for token, who in said.mentions.items():
             found = await self.mentioned(who, body)
             if found is not None:
                 mentions[token] = found
-        reply, handles = await self.run(translate.text_command(body, person, said.text, mentions))
+        command = translate.text_command(body, person, said.text, mentions)
+        reply, handles = await self.run(command, inbound)
         await self.respond(body, reply, handles)
+        return reply
 
-    async def on_invoke(self, body: dict[str, Any]) -> None:
+    async def on_invoke(self, body: dict[str, Any], inbound: int = 0) -> Reply | None:
         """Action.Execute (Universal Actions): handled like Action.Submit."""
         if body.get("name") != translate.CARD_ACTION:
-            return
+            return None
         data = translate.card_data(body)
         sender = translate.account(body.get("from"))
         if data is None or not sender.id:
-            return
+            return None
         person = await self.person_id(sender)
-        reply, handles = await self.run(translate.card_action(data, body, person))
+        reply, handles = await self.run(translate.card_action(data, body, person), inbound)
         await self.respond(body, reply, handles, pressed=True, form=translate.is_form(data))
+        return reply
 
     # --- installs and rosters ---------------------------------------------------------
-    async def on_roster(self, body: dict[str, Any]) -> None:
+    async def on_roster(self, body: dict[str, Any], inbound: int = 0) -> None:
         change = translate.roster(body)
         service_url = str(body.get("serviceUrl") or "")
         team = translate.team_id(body)

@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
-from bot.db.models import Person, PlatformEvent, TeamsChannel, TeamsUser
+from adapters.teams.app import delivery_key
+from bot import inbox
+from bot.db.models import (
+    Inbound,
+    InboundState,
+    Person,
+    PlatformEvent,
+    QueryLog,
+    TeamsChannel,
+    TeamsUser,
+)
 from bot.router import Router
 from bot.services import Services
+from bot.types import Reply, Text
 from tests.adapters.teams.conftest import Teams
 from tests.adapters.teams.fake_teams import APP_ID, USERS
 
@@ -229,3 +241,93 @@ def test_without_an_app_id_only_loopback_requests_are_taken(
         scenario,
         env={"MICROSOFT_APP_ID": "", "MICROSOFT_APP_PASSWORD": "", "WHOKNOWS_TEAMS_LOCAL": "1"},
     )
+
+
+# --- kept from before the 200 until answered (bot/inbox.py) ---------------------------------
+
+
+def _teams_inbound(services: Services) -> list[Inbound]:
+    with services.db.unit_of_work() as session:
+        rows = session.scalars(
+            select(Inbound).where(Inbound.platform == "teams").order_by(Inbound.id)
+        ).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def _left_behind(services: Services, activity: dict[str, Any], reply: Reply | None) -> int:
+    """An activity kept, and answered (with `reply`) or not, by a process that then died:
+    its lease ran out a minute ago."""
+    lease = timedelta(seconds=services.settings.request_lease_s)
+    then = services.clock() - 2 * lease
+    with services.db.unit_of_work() as session:
+        payload = {"kind": "activity", "body": activity}
+        (kept,) = inbox.accept_many(session, "teams", [(delivery_key(activity), payload)], then)
+        assert kept is not None
+        if reply is not None:
+            inbox.answered(session, kept, reply, then, lease)
+    return kept
+
+
+def _asked(services: Services) -> int:
+    with services.db.unit_of_work() as session:
+        return session.scalar(select(func.count()).select_from(QueryLog)) or 0
+
+
+@pytest.mark.reliability(29)
+def test_a_question_is_kept_before_its_200_and_closed_once_answered(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        assert (await teams.send(activity)).status == 200
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        for _ in range(100):
+            if [row.state for row in _teams_inbound(demo)] == [InboundState.DONE]:
+                break
+            await asyncio.sleep(0.05)
+        (row,) = _teams_inbound(demo)
+        assert row.key == delivery_key(activity)
+        assert (row.state, row.payload, row.reply) == (InboundState.DONE, None, None)
+
+    teams_env(demo, router, scenario)
+
+
+@pytest.mark.reliability(29)
+def test_a_question_whose_process_died_after_its_200_is_answered_by_a_worker(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        kept = _left_behind(demo, activity, None)
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        (answer,) = teams.connector.sent("POST", "/activities")
+        assert answer.path.endswith(f"/activities/{activity['id']}")
+        assert "Maria Santos" in text_of(card_of(answer.body))
+        for _ in range(100):
+            if _teams_inbound(demo)[0].state == InboundState.DONE:
+                break
+            await asyncio.sleep(0.05)
+        assert [(r.id, r.state) for r in _teams_inbound(demo)] == [(kept, InboundState.DONE)]
+        # Delivered again by Teams, it is the same activity: not answered twice.
+        assert (await teams.send(activity)).status == 200
+        await asyncio.sleep(0.5)
+        assert len(teams.connector.sent("POST", "/activities")) == 1
+
+    teams_env(demo, router, scenario)
+
+
+@pytest.mark.reliability(29)
+def test_a_kept_answer_is_delivered_without_running_the_question_again(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refund for a prepaid top-up")
+        asked = _asked(demo)
+        _left_behind(demo, activity, Reply((Text("The answer kept with its request"),)))
+        await teams.connector.wait_for(lambda c: bool(c.sent("POST", "/activities")))
+        (answer,) = teams.connector.sent("POST", "/activities")
+        assert "The answer kept with its request" in json.dumps(answer.body)
+        assert _asked(demo) == asked  # the question was not ranked a second time
+
+    teams_env(demo, router, scenario)
