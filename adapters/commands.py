@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -262,8 +263,11 @@ class CommandRunner:
         self._readers: set[asyncio.Task[None]] = set()
         self._closing = False
 
-    async def run(self, command: Command) -> tuple[Reply, dict[int, str]]:
-        """The command's reply, and the platform ids of the people it names."""
+    async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
+        """The command's reply, and the platform ids of the people it names. `inbound`:
+        the kept request it answers (bot/inbox.py), marked answered with it."""
+        if inbound:
+            command = dataclasses.replace(command, inbound_id=inbound)
         reply, handles, queued = await self._run(command)
         if queued:
             self.kick()

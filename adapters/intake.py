@@ -24,6 +24,7 @@ from typing import Any
 from bot import inbox
 from bot.db.retry import UNAVAILABLE
 from bot.services import Services
+from bot.types import Reply
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,44 @@ class Intake:
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"{platform}-intake")
         self._keeps = _Batches(self._keep_all, executor)
         self._dones = _Batches(self._done_all, executor, linger=DONE_LINGER_S)
+        # The kept requests in this process's hands (kept here, or taken over from a
+        # worker that died), until answered: `hand_over` passes them on when stopping.
+        self.open: set[int] = set()
 
     async def keep(self, key: str, payload: dict[str, Any]) -> int | None:
         """The request's row id; None when this key was kept before (a duplicate)."""
         result: int | None = await self._keeps.add((key, payload))
+        if result:
+            self.open.add(result)
         return result
 
     async def done(self, inbound_id: int) -> None:
         await self._dones.add(inbound_id)
+
+    async def finish(self, inbound_id: int, reply: Reply | None = None) -> None:
+        """The answer is out (0: a request that was not kept). Not done when the command
+        said nothing because another worker answered it first: that worker marks it
+        done once its answer is out."""
+        if not inbound_id:
+            return
+        if reply is None or reply.elements:
+            await self.done(inbound_id)
+        self.open.discard(inbound_id)
+
+    async def hand_over(self, running: set[asyncio.Task[Any]], timeout: float) -> None:
+        """Stopping: let the requests under way (`running`) finish within `timeout`; hand
+        the kept ones still open to the other workers, claimable at once."""
+        running = {task for task in running if not task.done()}
+        if running:
+            log.info("finishing %d request(s) before stopping", len(running))
+            _, late = await asyncio.wait(running, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self.open:
+            ids, now = set(self.open), self.services.clock()
+            handed = await asyncio.to_thread(inbox.release, self.services.db, ids, now)
+            log.warning("handed %d unfinished request(s) to the other workers", handed)
 
     async def forget(self, key: str) -> None:
         """After a failed keep: close the request's row if it was written after all,
@@ -122,21 +153,3 @@ class Intake:
     def _done_all(self, ids: list[int]) -> list[None]:
         inbox.done(self.services.db, *ids)
         return [None] * len(ids)
-
-
-async def hand_over(
-    services: Services, running: set[asyncio.Task[Any]], open_ids: set[int], timeout: float
-) -> None:
-    """Stopping: let the requests under way (`running`) finish within `timeout`; hand the
-    kept ones still open to the other workers, claimable at once."""
-    running = {task for task in running if not task.done()}
-    if running:
-        log.info("finishing %d request(s) before stopping", len(running))
-        _, late = await asyncio.wait(running, timeout=timeout)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-    if open_ids:
-        ids, now = set(open_ids), services.clock()
-        handed = await asyncio.to_thread(inbox.release, services.db, ids, now)
-        log.warning("handed %d unfinished request(s) to the other workers", handed)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import json
@@ -35,7 +34,7 @@ from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.commands import CommandRunner, reply_handles
-from adapters.intake import Intake, hand_over
+from adapters.intake import Intake
 from adapters.slack import translate
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
@@ -155,9 +154,8 @@ class SlackAdapter:
         self.commands = commands or CommandRunner(services, router)
         self.presence = SlackPresence(self.client, services, self.workspaces)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Requests under way in this process: their tasks, and their inbound rows.
+        # Requests under way in this process (their kept rows: `intake.open`).
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._open: set[int] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
@@ -275,8 +273,6 @@ class SlackAdapter:
             # The write may have committed even so: its row must not run again later.
             self._background(self.intake.forget(key))
             return 0
-        if inbound:
-            self._open.add(inbound)
         return inbound
 
     @contextlib.asynccontextmanager
@@ -296,19 +292,9 @@ class SlackAdapter:
             notice = Reply.notice(messages.DATABASE_UNAVAILABLE, "error")
             await self.answer(notice, {}, respond=respond, user_id=user_id)
 
-    async def finish(self, inbound: int, reply: Reply | None = None) -> None:
-        """The answer is out. Not when the command said nothing because another worker
-        answered it first: that worker marks it done once its answer is out."""
-        if reply is not None and not reply.elements:
-            self._open.discard(inbound)
-            return
-        if inbound:
-            await self.intake.done(inbound)
-            self._open.discard(inbound)
-
     async def drain(self, timeout: float) -> None:
         """Stopping: let the requests under way finish; hand the rest to another worker."""
-        await hand_over(self.services, self._in_flight, self._open, timeout)
+        await self.intake.hand_over(self._in_flight, timeout)
 
     async def recover(self, pending: inbox.Pending) -> None:
         """A request whose process died after the ack: run it, or deliver its kept answer.
@@ -332,7 +318,7 @@ class SlackAdapter:
             user = body.get("user_id") or (body.get("user") or {}).get("id")
             handles = await asyncio.to_thread(reply_handles, self.services, PLATFORM, pending.reply)
             await self.answer(pending.reply, handles, respond=respond, user_id=user)
-            await self.finish(pending.id)
+            await self.intake.finish(pending.id)
             return
         process = {
             "command": self.process_command,
@@ -341,15 +327,13 @@ class SlackAdapter:
         }.get(str(kind))
         if process is None:
             log.error("inbound request %s of unknown kind %r", pending.id, kind)
-            await self.finish(pending.id)
+            await self.intake.finish(pending.id)
             return
         await process(body, respond, pending.id, live=False)
 
     # --- running a command ------------------------------------------------------------
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
-        if inbound:
-            command = dataclasses.replace(command, inbound_id=inbound)
-        return await self.commands.run(command)
+        return await self.commands.run(command, inbound)
 
     async def answer(
         self,
@@ -524,7 +508,7 @@ class SlackAdapter:
         reply, handles = await self.run(translate.slash_command(command, person, mentions), inbound)
         trigger = command.get("trigger_id") if live else None
         await self.answer(reply, handles, respond=respond, trigger_id=trigger)
-        await self.finish(inbound, reply)
+        await self.intake.finish(inbound, reply)
 
     async def on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
         if action.get("type") not in {"button", None} or action.get("action_id") == LINK_ACTION:
@@ -556,7 +540,7 @@ class SlackAdapter:
             trigger_id=body.get("trigger_id") if live else None,
             user_id=body["user"]["id"],
         )
-        await self.finish(inbound, reply)
+        await self.intake.finish(inbound, reply)
 
     async def on_view(self, ack: Any, body: dict, view: dict) -> None:
         person = await self.person_id(body["user"]["id"])
@@ -584,7 +568,7 @@ class SlackAdapter:
         person = await self.person_id(body["user"]["id"])
         reply, handles = await self.run(translate.message_shortcut(body, person), inbound)
         await self.answer(reply, handles, respond=respond, user_id=body["user"]["id"])
-        await self.finish(inbound, reply)
+        await self.intake.finish(inbound, reply)
 
     async def on_app_mention(self, event: dict, context: Any) -> None:
         person = await self.person_id(event["user"])

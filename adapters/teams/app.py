@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -34,7 +33,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
 
 from adapters.commands import CommandRunner, reply_handles
-from adapters.intake import Intake, hand_over
+from adapters.intake import Intake
 from adapters.teams import graph, store, translate
 from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
@@ -148,9 +147,8 @@ class TeamsAdapter:
             )
         self._people: dict[str, int] = {}  # AAD object id → person id; safe to lose
         self._tasks: set[asyncio.Task[None]] = set()
-        # Turns under way in this process, and the kept activities they answer.
+        # Turns under way in this process (their kept rows: `intake.open`).
         self._turns: set[asyncio.Task[None]] = set()
-        self._open: set[int] = set()
         self.intake = Intake(services, PLATFORM)
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
@@ -207,8 +205,6 @@ class TeamsAdapter:
             log.warning("could not keep a Teams activity (%s); running it anyway", error)
             self.spawn(self.intake.forget(key))
             return 0
-        if inbound:
-            self._open.add(inbound)
         return inbound
 
     async def authenticate(
@@ -258,12 +254,11 @@ class TeamsAdapter:
 
     async def drain(self, timeout: float) -> None:
         """Stopping: let the turns under way finish; hand the rest to another worker."""
-        await hand_over(self.services, self._turns, self._open, timeout)
+        await self.intake.hand_over(self._turns, timeout)
 
     async def recover(self, pending: inbox.Pending) -> None:
         """An activity whose process died after its 200: deliver its kept answer, or run it."""
         body: dict[str, Any] = pending.payload.get("body") or {}
-        self._open.add(pending.id)
         if pending.reply is None:
             await self.on_activity(body, pending.id)
             return
@@ -271,16 +266,7 @@ class TeamsAdapter:
         data = translate.card_data(body)
         pressed, form = data is not None, data is not None and translate.is_form(data)
         await self.respond(body, pending.reply, handles, pressed=pressed, form=form)
-        await self.finish(pending.id)
-
-    async def finish(self, inbound: int, reply: Reply | None = None) -> None:
-        """The activity is answered. Not when its command said nothing because another
-        worker answered it first: that worker marks it done once its answer is out."""
-        if not inbound:
-            return
-        if reply is None or reply.elements:
-            await self.intake.done(inbound)
-        self._open.discard(inbound)
+        await self.intake.finish(pending.id)
 
     # --- one turn ---------------------------------------------------------------------
     async def on_activity(self, body: dict[str, Any], inbound: int = 0) -> None:
@@ -288,7 +274,7 @@ class TeamsAdapter:
         await asyncio.to_thread(retrying, self._remember, body)
         handler = self.handlers.get(str(body.get("type")))
         reply = await handler(body, inbound) if handler is not None else None
-        await self.finish(inbound, reply)
+        await self.intake.finish(inbound, reply)
 
     def _remember(self, body: Mapping[str, Any]) -> None:
         """Keep the references this activity carries, for messages sent later."""
@@ -416,10 +402,7 @@ class TeamsAdapter:
 
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
-        """`inbound`: the kept activity the command answers, marked answered with it."""
-        if inbound:
-            command = dataclasses.replace(command, inbound_id=inbound)
-        return await self.commands.run(command)
+        return await self.commands.run(command, inbound)
 
     async def respond(
         self,
