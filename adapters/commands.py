@@ -344,15 +344,12 @@ class CommandRunner:
         self._children.remove(child)
         assert child.writer is not None
         child.writer.close()
-        await asyncio.to_thread(child.process.join, STOP_WAIT_S)
         jobs = list(child.in_hand)
         if self._closing:
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(CommandProcessDied("the server is stopping"))
             return
-        code = child.process.exitcode
-        log.error("a command process died (exit code %s); starting a new one", code)
         # The first in hand was running: it runs once more, but only once, as a command
         # that kills its process must not kill every one in turn. One that had committed
         # before the death is not run twice: its kept answer is delivered when its lease
@@ -364,10 +361,14 @@ class CommandRunner:
         if jobs:
             jobs[0].retried = True
         self._waiting.extendleft(reversed(jobs))
-        # One that died before it was ready (a bad setting, say) would likely die again:
-        # it is replaced only when there is work for it.
+        # Replaced before any wait here: a command arriving meanwhile must find the new
+        # one, not start another. One that died before it was ready (a bad setting, say)
+        # would likely die again: it is replaced only when there is work for it.
         if child.ready or self._waiting:
             await self._attach(_Child(self.services.settings))
+        await asyncio.to_thread(child.process.join, STOP_WAIT_S)
+        code = child.process.exitcode
+        log.error("a command process died (exit code %s)", code)
 
     def close(self) -> None:
         self._closing = True
