@@ -160,7 +160,15 @@ class Router:
             return Reply.notice(messages.UNKNOWN_COMMAND.format(word=name), "warning")
         return umbrella.handler, UMBRELLA, f"{command.name.strip()} {text}".strip()
 
-    def dispatch(self, command: Command, services: Services) -> Reply:
+    def dispatch(
+        self,
+        command: Command,
+        services: Services,
+        then: Callable[[Session, Reply], None] | None = None,
+    ) -> Reply:
+        """Run the command in one unit of work and return its reply. `then` runs in that
+        unit of work once the reply is made (not for a reply made without one), to read
+        what rendering it needs without a transaction of its own."""
         resolved = self.resolve(command)
         if isinstance(resolved, Reply):
             return resolved
@@ -176,6 +184,8 @@ class Router:
                         lease = timedelta(seconds=services.settings.request_lease_s)
                         now = services.clock()
                         inbox.answered(session, command.inbound_id, reply, now, lease)
+                    if then is not None:
+                        then(session, reply)
                     return reply
             except inbox.AlreadyAnswered:
                 if attempt > 1 and command.inbound_id is not None:

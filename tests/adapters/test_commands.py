@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from adapters.commands import READY, CommandProcessDied, CommandRunner, command_loop
+from bot.db.models import Person
 from bot.router import Router
-from bot.services import Services
+from bot.services import Services, people
 from bot.types import Command, Text
 from tests.adapters.serving import children, running
-from tests.helpers import person_id
+from tests.helpers import cards, person_id
 
 QUESTIONS = ("refund for a prepaid top-up", "roaming charges abroad", "chargeback on a card")
 
@@ -82,6 +84,24 @@ def test_commands_in_a_command_process_answer_as_on_threads(demo: Services, rout
         assert handles == expected_handles
     assert [QUESTIONS[i % 3] in _heading(r) for i, (r, _) in enumerate(processed)] == [True] * 9
     assert _command_processes(0) == set()  # closed: none left behind
+
+
+def test_a_reply_comes_with_the_platform_ids_of_the_people_it_shows(
+    demo: Services, router: Router
+) -> None:
+    with demo.db.unit_of_work() as session:
+        for person in session.scalars(select(Person)):
+            people.link_identity(session, person, "slack", f"U-{person.key}")
+    asker = person_id(demo, "alex")
+    runner = _runner(demo, router, processes=0)
+    try:
+        reply, handles = asyncio.run(runner.run(Command("slack", asker, "whoknows", QUESTIONS[0])))
+    finally:
+        runner.close()
+    shown = {card.person_id: card.key for card in cards(reply)}
+    assert shown and asker not in shown
+    # Looked up in the command's own transaction: every card's id, and no one else's.
+    assert handles == {pid: f"U-{key}" for pid, key in shown.items()}
 
 
 @pytest.mark.reliability(28)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.db.models import Person, QueryLog
 from bot.router import Router
@@ -126,3 +127,26 @@ def test_someone_removed_from_the_directory_cannot_ask(demo: Services, router: R
         assert "don't know anyone called 'you'" in notices(reply)[0].text
         assert not cards(reply)
     assert _queries(demo) == []  # nothing logged for them
+
+
+def test_work_after_the_reply_runs_in_the_commands_own_transaction(
+    demo: Services, router: Router
+) -> None:
+    seen: list[tuple[int, str]] = []
+    before = len(_queries(demo))
+
+    def then(session: Session, reply: Reply) -> None:
+        # The question's log row is not committed yet, but this transaction sees it.
+        logged = session.scalars(select(QueryLog).order_by(QueryLog.id.desc())).first()
+        assert logged is not None
+        with demo.db.reading() as other:
+            assert len(list(other.scalars(select(QueryLog)))) == before
+        seen.append((len(cards(reply)), logged.text))
+
+    command = Command("test", person_id(demo, "alex"), "whoknows", "refunds")
+    reply = router.dispatch(command, demo, then=then)
+    assert seen == [(len(cards(reply)), "refunds")] and cards(reply)
+    assert len(_queries(demo)) == before + 1
+    # A reply made without a unit of work (an unknown command) runs nothing after it.
+    router.dispatch(Command("test", person_id(demo, "alex"), "whoknowz", ""), demo, then=then)
+    assert len(seen) == 1
