@@ -24,10 +24,11 @@ away; the asker is never suggested.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import heapq
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from sqlalchemy import bindparam, func, select
@@ -106,8 +107,9 @@ ARTICLE_COVERAGE = 0.5
 EXPLAINED_FIRST = ("named", "alias", "typo", "parent", "child")
 
 
-@dataclass(frozen=True)
-class TagSignal:
+class TagSignal(NamedTuple):
+    """A topic the question touches (a plain tuple: a question makes a hundred)."""
+
     tag_id: int
     name: str
     relevance: float
@@ -265,19 +267,23 @@ def _tag_signals(
     for entry_id, weight in evidence.entries.items():
         for tag_id in knowledge.tags.get(entry_id, ()):
             tag_evidence[tag_id] += weight
-    for tag_id, value in tag_evidence.items():
-        offer(tag_id, "evidence", WEIGHTS["evidence"] * value)
+    weight = WEIGHTS["evidence"]
+    for tag_id, value in tag_evidence.items():  # one offer each: no max to take
+        if value > 0.0:
+            parts[tag_id]["evidence"] = weight * value
     signals = {}
+    names = people.names
     for tag_id, contributions in parts.items():
-        if tag_id not in people.names:
+        if tag_id not in names:
             continue
-        relevance = sum(contributions.values())
-        # Explain by what the asker can see first: the name they typed, then meaning.
-        how = next(
-            (h for h in EXPLAINED_FIRST if h in contributions),
-            max(contributions, key=lambda h: contributions[h]),
-        )
-        signals[tag_id] = TagSignal(tag_id, people.names[tag_id], relevance, how)
+        if len(contributions) == 1:
+            ((how, relevance),) = contributions.items()
+        else:
+            relevance = sum(contributions.values())
+            # Explain by what the asker can see first: the name they typed, then meaning.
+            how = next((h for h in EXPLAINED_FIRST if h in contributions), "")
+            how = how or max(contributions, key=lambda h: contributions[h])
+        signals[tag_id] = TagSignal(tag_id, names[tag_id], relevance, how)
     return signals, named_max, similarity_max
 
 
@@ -307,17 +313,13 @@ def _person_scores(
     requester_id: int | None,
     wanted: int,
 ) -> tuple[dict[int, float], dict[int, Holding | None]]:
-    """Scores of the candidates who may be among the `wanted` best, in candidate order.
+    """Scores of the candidates who may be among the `wanted` best, in id order.
 
-    Everyone else scores below all of the `wanted` best, so leaving them out
-    changes neither who is shortlisted nor in what order; it keeps the cost
-    from growing with the number of people who hold a remotely relevant topic.
+    The candidates are the people who hold a signalled topic or wrote evidence.
+    Those outside the `wanted` best's reach score below all of them, so leaving
+    them out changes neither who is shortlisted nor in what order; it keeps the
+    cost from growing with the number of people who hold a remotely relevant topic.
     """
-    holder_ids: set[int] = set()
-    for tag_id in signals:
-        holder_ids.update(people.holders.get(tag_id, ()))
-    candidates = holder_ids | set(votes)
-    candidates.discard(requester_id)  # type: ignore[arg-type]
     by_relevance = sorted(signals.values(), key=lambda s: -s.relevance)
     # Proficiency is at least 1, so once the holders of the most relevant topics
     # make `wanted` people, the wanted-th best score is at least `floor`.
@@ -335,13 +337,12 @@ def _person_scores(
         if signal.relevance * ceiling < floor:
             break
         within.update(people.holders.get(signal.tag_id, ()))
+    within.discard(requester_id)  # type: ignore[arg-type]
     scores: dict[int, float] = {}
     best_tag: dict[int, Holding | None] = {}
     relevance = {tag_id: signal.relevance for tag_id, signal in signals.items()}
     held, own = people.held, WEIGHTS["own_evidence"]
-    for person_id in candidates:
-        if person_id not in within:
-            continue
+    for person_id in sorted(within):
         best, best_value = None, 0.0
         for holding in held.get(person_id, ()):
             value = relevance.get(holding.tag_id)
@@ -357,16 +358,31 @@ def _person_scores(
 def _diversify(
     scores: dict[int, float], best_tag: dict[int, Holding | None], count: int, diversity: float
 ) -> list[int]:
-    """Greedy picks, each discounted by how many earlier picks share its best topic."""
-    pool = sorted(scores, key=lambda p: -scores[p])
-    topic = {p: (best_tag[p].tag_id if best_tag[p] else -p) for p in pool}
+    """Greedy picks, each discounted by how many earlier picks share its best topic.
+
+    Everyone sharing a topic has the same discount, so only each topic's best
+    remaining person can be the next pick: a heap of those, one per topic, each
+    pushed again with its new discount when its topic is picked from.
+    """
+    pool = sorted(scores, key=lambda p: -scores[p])  # ties: the scores' own order
+    queues: dict[int, deque[tuple[int, int]]] = defaultdict(deque)  # topic → (place, person)
+    for place, person in enumerate(pool):
+        holding = best_tag[person]
+        queues[holding.tag_id if holding else -person].append((place, person))
+    # (-discounted score, place in the pool, topic): the first best in the pool wins.
+    heads = [(-scores[q[0][1]], q[0][0], topic) for topic, q in queues.items()]
+    heapq.heapify(heads)
     taken: Counter[int] = Counter()
     order: list[int] = []
-    while pool and len(order) < count:
-        person = max(pool, key=lambda p: scores[p] * diversity ** taken[topic[p]])
+    while heads and len(order) < count:
+        _, _, topic = heapq.heappop(heads)
+        _, person = queues[topic].popleft()
         order.append(person)
-        taken[topic[person]] += 1
-        pool.remove(person)
+        taken[topic] += 1
+        if queues[topic]:
+            place, following = queues[topic][0]
+            discounted = scores[following] * diversity ** taken[topic]
+            heapq.heappush(heads, (-discounted, place, topic))
     return order
 
 

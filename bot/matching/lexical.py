@@ -54,21 +54,23 @@ class TermIndex:
 
     def __init__(self, entries: Iterable[tuple[int, str, bool]]) -> None:
         self.terms: list[Term] = []
-        self._by_stem: dict[str, list[int]] = defaultdict(list)
+        self._words: dict[str, None] = {}  # every stem of every term, in order
+        # A term is named only when all its words are, so its first word alone finds it.
+        self._by_first: dict[str, list[int]] = defaultdict(list)
         for tag_id, phrase, alias in entries:
             stems = tuple(stem(word) for word in terms(phrase))
             if not stems:
                 continue
-            for word in set(stems):
-                self._by_stem[word].append(len(self.terms))
+            self._words.update(dict.fromkeys(stems))
+            self._by_first[stems[0]].append(len(self.terms))
             self.terms.append(Term(tag_id, stems, alias))
-        self._vocabulary = list(self._by_stem)
+        self._vocabulary = list(self._words)
 
     def match(self, query: str) -> dict[int, tuple[float, bool]]:
         """tag id → (strength 0..1, through an alias) for every tag the question names."""
         found: dict[str, float] = {}
         for word in {stem(w) for w in terms(query)}:
-            if word in self._by_stem:
+            if word in self._words:
                 found[word] = 1.0
             elif len(word) >= MIN_FUZZY_LENGTH:
                 for near, score, _ in process.extract(
@@ -77,8 +79,8 @@ class TermIndex:
                     if len(near) >= MIN_FUZZY_LENGTH:
                         found[near] = max(found.get(near, 0.0), score / 100 * TYPO_DISCOUNT)
         best: dict[int, tuple[float, bool]] = {}
-        candidates = {position for word in found for position in self._by_stem[word]}
-        for position in candidates:
+        candidates = {position for word in found for position in self._by_first.get(word, ())}
+        for position in sorted(candidates):
             term = self.terms[position]
             # Every word of the term must be in the question; partial names do not count.
             scores = [found.get(word, 0.0) for word in term.stems]
