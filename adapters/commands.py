@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from bot import outbox
+from bot import heap, outbox
 from bot.config import Settings
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
@@ -66,8 +66,14 @@ def _start_process(settings: Settings) -> None:
 
     _process_services = Services(open_database(settings.database_url, upgrade=False), settings)
     _process_router = build_router()
-    # Load the index now, not on the first question.
-    _process_services.matcher  # noqa: B018
+    # Load the model and the index now, not on the first question.
+    services = _process_services
+    try:
+        with services.db.reading() as session:
+            services.matcher.cache.get(session, services.clock())
+    except UNAVAILABLE:
+        log.warning("database unavailable; the index loads on the first question")
+    heap.settle()
 
 
 def _exit_with(parent: int) -> None:

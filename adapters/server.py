@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.commands import CommandRunner
-from bot import metrics
+from bot import heap, metrics
 from bot.router import Router
 from bot.services import Services
 from bot.worker import Worker
@@ -168,6 +168,11 @@ def serve(
     # Ranking runs in a worker process unless told otherwise: acks stay fast.
     env = {"WHOKNOWS_COMMAND_PROCESSES": "1", **os.environ}
     web_app = build_app(services, router, env)
+
+    async def settle(_app: web.Application) -> None:
+        heap.settle()  # once started: what it holds now it keeps for life
+
+    web_app.on_startup.append(settle)
     # The parent's listening socket, shared by every worker (`--workers`).
     sock = socket.socket(fileno=fd) if fd is not None else None
     if sock is None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import heap
 from bot.db import revision
 from bot.db.models import (
     KnowledgeAuthor,
@@ -175,10 +176,12 @@ class IndexCache:
         revs = revision.current(session)
         people_rev, knowledge_rev = revs.get(revision.PEOPLE, 0), revs.get(revision.KNOWLEDGE, 0)
         if self.people is None or self.people.revision != people_rev:
-            self.people = load_people(session, people_rev, self.encoder)
+            with heap.paused():
+                self.people = load_people(session, people_rev, self.encoder)
         if self.knowledge is None or self.knowledge.revision != knowledge_rev:
             started = time.perf_counter()
-            self.knowledge = load_knowledge(session, knowledge_rev, self.encoder, now)
+            with heap.paused():
+                self.knowledge = load_knowledge(session, knowledge_rev, self.encoder, now)
             log.info(
                 "knowledge index loaded: %d entries, %d words, %.1f s",
                 len(self.knowledge.fulltext),
