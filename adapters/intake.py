@@ -53,13 +53,17 @@ class _Batches:
         self._waiting: list[tuple[Any, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def add(self, item: Any) -> Any:
+    def submit(self, item: Any) -> asyncio.Future[Any]:
+        """The item's result, once its batch is written."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._drain())
-        return await future
+        return future
+
+    async def add(self, item: Any) -> Any:
+        return await self.submit(item)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -96,10 +100,17 @@ class Intake:
 
     async def keep(self, key: str, payload: dict[str, Any]) -> int | None:
         """The request's row id; None when this key was kept before (a duplicate)."""
-        result: int | None = await self._keeps.add((key, payload))
-        if result:
-            self.open.add(result)
-        return result
+        return await self.keeping(key, payload)
+
+    def keeping(self, key: str, payload: dict[str, Any]) -> asyncio.Future[int | None]:
+        """`keep`, as a future: for a caller that also waits on something else."""
+        future: asyncio.Future[int | None] = self._keeps.submit((key, payload))
+        future.add_done_callback(self._opened)
+        return future
+
+    def _opened(self, kept: asyncio.Future[int | None]) -> None:
+        if not kept.cancelled() and kept.exception() is None and kept.result():
+            self.open.add(kept.result())  # type: ignore[arg-type]
 
     async def done(self, inbound_id: int) -> None:
         await self._dones.add(inbound_id)

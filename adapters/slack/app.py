@@ -1,9 +1,11 @@
 """The Slack app: bolt listeners that translate, dispatch through the router, and render.
 
-Every listener acks first (Slack's 3-second rule), then does the work: the
-router runs in a worker thread (it talks to the database), the answer goes
-back through `response_url` as an ephemeral message, and anything the command
-wrote to the outbox is delivered by the worker, which the command runner wakes.
+Every request is acked first (Slack's 3-second rule), then worked on: our
+slash commands as soon as they are kept, before bolt sees them
+(`_command_first`); anything else when its listener acks. The command runs in
+a command process, the answer goes back through `response_url` as an
+ephemeral message, and anything the command wrote to the outbox is delivered
+by the worker, which the command runner wakes.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any, NamedTuple
+from urllib.parse import unquote_plus
 
 from aiohttp import ClientSession, ClientTimeout, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
@@ -91,6 +95,49 @@ JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
 # Slack wants the ack within 3 s; past this, ack before the request is kept.
 ACK_WITHIN = 1.5
 SHORTCUTS = ("find_expert",)
+FORM = "application/x-www-form-urlencoded"
+DISPATCHING = 8  # kept commands in bolt's hands at once, at least
+KEPT = "whoknows_kept"  # in a kept command's bolt context: its `_Kept`
+
+
+# A slash command's name in its form body (the whole form is parsed later, by bolt).
+_COMMAND_FIELD = re.compile(r"(?:^|&)command=([^&]*)")
+_SSL_CHECK = re.compile(r"(?:^|&)ssl_check=")
+
+
+def _our_command(form: str) -> bool:
+    found = _COMMAND_FIELD.search(form)
+    return bool(found and unquote_plus(found.group(1)) in COMMANDS and not _SSL_CHECK.search(form))
+
+
+async def _within(future: asyncio.Future[Any], timeout: float) -> None:
+    """Wait for `future`, at most `timeout` seconds (asyncio.wait, for one, cost more)."""
+    if future.done():
+        return
+    waiter = asyncio.get_running_loop().create_future()
+
+    def wake(_: Any = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = asyncio.get_running_loop().call_later(timeout, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+
+
+class _Kept:
+    """A slash command kept before its ack, on its way through bolt."""
+
+    __slots__ = ("finished", "id", "started")
+
+    def __init__(self, inbound: int, finished: asyncio.Future[None]) -> None:
+        self.id = inbound
+        self.finished = finished  # once the listener is done with it
+        self.started = False  # a listener took it
 
 
 class Posted(NamedTuple):
@@ -140,8 +187,10 @@ class SlackAdapter:
             # The client brings our base URL and retry handlers (and the token, if one).
             signing_secret=settings.signing_secret,
             client=self.client,
-            # Our handler verifies first and strictly (see verify.py); bolt checks again.
-            request_verification_enabled=True,
+            # Our handler verifies first and strictly (see verify.py). bolt would check the
+            # timestamp again when it dispatches a kept command, which may be minutes later
+            # after a burst; Socket Mode's requests carry no signature.
+            request_verification_enabled=False,
             # The HTTP response goes as soon as a listener acks (see `_acks_early`).
             process_before_response=True,
             **installs,
@@ -157,6 +206,8 @@ class SlackAdapter:
         # Requests under way in this process (their kept rows: `intake.open`).
         self._in_flight: set[asyncio.Task[Any]] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
+        # Enough kept commands in bolt's hands to keep every command process busy.
+        self._dispatching = asyncio.Semaphore(max(DISPATCHING, 4 * self.commands.processes))
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
         self._register()
@@ -186,12 +237,69 @@ class SlackAdapter:
         assert self.settings.signing_secret is not None
         if not verify_signature(self.settings.signing_secret, request.headers, body, time.time()):
             return web.Response(status=401, text="invalid request signature")
+        text = body.decode("utf-8", errors="replace")
+        if request.content_type == FORM and _our_command(text):
+            return await self._command_first(text, request)
         bolt_request = AsyncBoltRequest(
-            body=body.decode("utf-8", errors="replace"),
+            body=text,
             query=request.query_string,
             headers=request.headers,  # type: ignore[arg-type]
         )
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def _command_first(self, text: str, request: web.Request) -> web.Response:
+        """One of our slash commands: kept, acked, and only then dispatched through bolt.
+
+        Under a burst, bolt's dispatch of each command before its ack was most of the
+        ack's cost, for answers that then queued for the command processes anyway.
+        Here the ack waits only for the request to be kept, as it came; bolt
+        dispatches the kept commands as fast as they can be answered (DISPATCHING
+        at once), so a burst is acked at the speed of the keep and answered as before.
+        """
+        key = f"command:{hashlib.sha256(text.encode()).hexdigest()}"
+        kept = self.intake.keeping(key, {"kind": "command", "form": text})
+        await _within(kept, ACK_WITHIN)
+        if not kept.done():
+            log.warning("keeping a command took over %.1f s; acked first", ACK_WITHIN)
+        task = asyncio.get_running_loop().create_task(
+            self._dispatch_kept(kept, key, text, request.query_string, request.headers)
+        )
+        self._in_flight.add(task)  # drained on shutdown like any request under way
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_log_failure)
+        return web.Response(status=200)
+
+    async def _dispatch_kept(
+        self,
+        kept: asyncio.Future[int | None],
+        key: str,
+        text: str,
+        query: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        inbound = await self._kept(kept, "command", key)
+        if inbound is None:
+            return  # a duplicate delivery
+        async with self._dispatching:
+            marker = _Kept(inbound, asyncio.get_running_loop().create_future())
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=query,
+                headers=headers,  # type: ignore[arg-type]
+                context={KEPT: marker},
+            )
+            response = await self.app.async_dispatch(bolt_request)
+            if marker.started:
+                await marker.finished
+                return
+            # Refused before any listener ran (a workspace not installed, say): what bolt
+            # would have acked with goes to the asker instead.
+            log.warning("a kept command was refused by bolt (HTTP %s)", response.status)
+            url = bolt_request.body.get("response_url")
+            if response.body and url:
+                message = {"text": response.body, "response_type": "ephemeral"}
+                await self._respond(AsyncRespond(response_url=url), **message)
+            await self.intake.finish(inbound)
 
     async def _dedupe(self, body: dict, next: Callable[[], Any]) -> BoltResponse | None:
         """Slack retries events and bolt does not deduplicate: only the first delivery acts.
@@ -259,21 +367,26 @@ class SlackAdapter:
         without waiting and goes on; if it fails the request still runs (0: not
         kept): an answer now beats a refusal.
         """
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-        key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
-        kept = asyncio.ensure_future(self.intake.keep(key, {"kind": kind, "body": body}))
-        await asyncio.wait({kept}, timeout=ACK_WITHIN)
+        kept, key = self._keep(kind, body)
+        await _within(kept, ACK_WITHIN)
         if not kept.done():
             log.warning("keeping a %s request took over %.1f s; acked first", kind, ACK_WITHIN)
         await ack()
+        return await self._kept(kept, kind, key)
+
+    def _keep(self, kind: str, body: dict[str, Any]) -> tuple[asyncio.Future[int | None], str]:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
+        return self.intake.keeping(key, {"kind": kind, "body": body}), key
+
+    async def _kept(self, kept: asyncio.Future[int | None], kind: str, key: str) -> int | None:
         try:
-            inbound = await kept
+            return await kept
         except Exception as error:
             log.warning("could not keep a %s request (%s); running it anyway", kind, error)
             # The write may have committed even so: its row must not run again later.
             self._background(self.intake.forget(key))
             return 0
-        return inbound
 
     @contextlib.asynccontextmanager
     async def _guard(self, inbound: int, respond: Any, user_id: str | None) -> AsyncIterator[None]:
@@ -306,6 +419,8 @@ class SlackAdapter:
 
     async def _recover(self, pending: inbox.Pending) -> None:
         kind, body = pending.payload.get("kind"), pending.payload.get("body") or {}
+        if "form" in pending.payload:  # kept as it came (`_command_first`)
+            body = parse_body(str(pending.payload["form"]), FORM)
         if self.workspaces is not None:
             team = body.get("team_id") or (body.get("team") or {}).get("id")
             enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
@@ -494,11 +609,21 @@ class SlackAdapter:
     # Commands, buttons and shortcuts are kept from before the ack until answered
     # (`accept`); `live` is False when a worker picks one up after its process died,
     # when a trigger id (for opening a modal) has long expired.
-    async def on_command(self, ack: Any, command: dict, respond: Any) -> None:
-        inbound = await self.accept("command", command, ack)
-        if inbound is not None:
-            async with self._guard(inbound, respond, None):
-                await self.process_command(command, respond, inbound)
+    async def on_command(self, ack: Any, command: dict, respond: Any, context: Any) -> None:
+        kept: _Kept | None = context.get(KEPT)
+        if kept is None:  # over Socket Mode: kept here
+            inbound = await self.accept("command", command, ack)
+        else:  # kept before its ack (`_command_first`)
+            kept.started = True
+            inbound = kept.id
+            await ack()
+        try:
+            if inbound is not None:
+                async with self._guard(inbound, respond, None):
+                    await self.process_command(command, respond, inbound)
+        finally:
+            if kept is not None and not kept.finished.done():
+                kept.finished.set_result(None)
 
     async def process_command(
         self, command: dict, respond: Any, inbound: int, *, live: bool = True

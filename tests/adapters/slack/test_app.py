@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from adapters.server import build_app
+from adapters.slack.app import DISPATCHING, FORM
 from adapters.slack.verify import sign
 from bot.db.models import Huddle, HuddleState, Inbound, InboundState, KnowledgeEntry, Person
 from bot.router import Router
@@ -760,3 +761,44 @@ def test_a_refused_form_keeps_the_modal_open_with_the_reason(
     with demo.db.unit_of_work() as session:
         first = session.scalars(select(KnowledgeEntry).order_by(KnowledgeEntry.id)).first()
         assert first.title == title
+
+
+@pytest.mark.reliability(30)
+def test_a_burst_of_commands_is_acked_once_kept_and_dispatched_as_answers_go_out(
+    demo: Services, router: Router
+) -> None:
+    """The ack waits for the keep, not for bolt: with every answer held up on its way
+    out, a burst larger than bolt is given at once is acked and kept in full; once
+    the answers flow, each command is answered once."""
+    burst = DISPATCHING + 4
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.hold_responses = True
+        bodies = [
+            form(
+                command="/whoknows",
+                text="refunds",
+                user_id="UALEX",
+                team_id=TEAM,
+                channel_id="CGENERAL",
+                response_url=fake.response_url(f"burst-{i}"),
+                trigger_id=f"burst-{i}",
+            )
+            for i in range(burst)
+        ]
+        acks = await asyncio.gather(*(post(client, b, FORM) for b in bodies))
+        assert [ack.status for ack in acks] == [200] * burst
+        with demo.db.reading() as session:
+            assert len(session.scalars(select(Inbound.id)).all()) == burst
+        # Bolt has as many as it is given at once; their answers hang, so no more start.
+        await fake.wait_for(lambda f: len(f.called("response_url")) == DISPATCHING)
+        await asyncio.sleep(0.3)
+        assert len(fake.called("response_url")) == DISPATCHING
+        fake.hold_responses = False
+        await fake.wait_for(lambda f: len(f.called("response_url")) == burst)
+        keys = sorted(c.key for c in fake.calls if c.method == "response_url")
+        assert keys == sorted(f"burst-{i}" for i in range(burst))
+
+    run(demo, router, scenario)
+    with demo.db.reading() as session:
+        assert set(session.scalars(select(Inbound.state))) == {InboundState.DONE}

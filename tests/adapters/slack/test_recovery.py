@@ -70,10 +70,9 @@ def test_an_answer_whose_process_died_after_the_ack_is_delivered_once(
         assert state == InboundState.DONE
 
 
-def _accept_as_the_adapter_would(services: Services, body: dict) -> int:
+def _accept_as_the_adapter_would(services: Services, payload: dict) -> int:
     """What the ack path writes before acking, left as a process that died would leave it."""
     with services.db.unit_of_work() as session:
-        payload = {"kind": "command", "body": body}
         inbound = inbox.accept_many(
             session, "slack", [("command:lost", payload)], services.clock()
         )[0]
@@ -81,21 +80,30 @@ def _accept_as_the_adapter_would(services: Services, body: dict) -> int:
     return inbound
 
 
-def _slash_body(fake: FakeSlack, text: str) -> dict:
+def _kept_command(fake: FakeSlack, text: str, over: str) -> dict:
+    """A slash command as the adapter keeps it: over HTTP, the form as it came; over
+    Socket Mode, the fields bolt parsed."""
     from urllib.parse import parse_qsl
 
-    return dict(parse_qsl(slash(fake, text).decode()))
+    form = slash(fake, text).decode()
+    if over == "http":
+        return {"kind": "command", "form": form}
+    return {"kind": "command", "body": dict(parse_qsl(form))}
 
 
+@pytest.mark.reliability(30)
+@pytest.mark.parametrize("over", ["http", "socket mode"])
 def test_a_command_that_never_ran_is_run_once_when_its_lease_runs_out(
-    demo: Services, router: Router
+    demo: Services, router: Router, over: str
 ) -> None:
     _link(demo)
 
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
         worker = client.app[WORKER]
         await worker.stop()  # its rounds are driven by hand here, not raced by its loop
-        _accept_as_the_adapter_would(demo, _slash_body(fake, "huddle prepaid top-up refund"))
+        _accept_as_the_adapter_would(
+            demo, _kept_command(fake, "huddle prepaid top-up refund", over)
+        )
         assert await worker.recover() == 0  # still leased to the process that acked it
         demo.clock.advance(61)
         assert await worker.recover() == 1
