@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -206,8 +207,11 @@ class SlackAdapter:
         # Requests under way in this process (their kept rows: `intake.open`).
         self._in_flight: set[asyncio.Task[Any]] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
-        # Enough kept commands in bolt's hands to keep every command process busy.
-        self._dispatching = asyncio.Semaphore(max(DISPATCHING, 4 * self.commands.processes))
+        # Kept commands waiting for bolt (`_command_first`), and the tasks handing them
+        # over: enough at once to keep every command process busy.
+        self._queued: deque[tuple[Any, ...]] = deque()
+        self._pumps = 0
+        self._dispatching = max(DISPATCHING, 4 * self.commands.processes)
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
         self._register()
@@ -261,13 +265,23 @@ class SlackAdapter:
         await _within(kept, ACK_WITHIN)
         if not kept.done():
             log.warning("keeping a command took over %.1f s; acked first", ACK_WITHIN)
-        task = asyncio.get_running_loop().create_task(
-            self._dispatch_kept(kept, key, text, request.query_string, request.headers)
-        )
-        self._in_flight.add(task)  # drained on shutdown like any request under way
-        task.add_done_callback(self._in_flight.discard)
-        task.add_done_callback(_log_failure)
+        # Queued as plain values, not a task each: a burst leaves thousands waiting.
+        self._queued.append((kept, key, text, request.query_string, request.headers))
+        if self._pumps < self._dispatching:
+            self._pumps += 1
+            task = asyncio.get_running_loop().create_task(self._pump())
+            self._in_flight.add(task)  # drained on shutdown like any request under way
+            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(_log_failure)
         return web.Response(status=200)
+
+    async def _pump(self) -> None:
+        """Kept commands to bolt, one after another, while any wait."""
+        try:
+            while self._queued:
+                await self._dispatch_kept(*self._queued.popleft())
+        finally:
+            self._pumps -= 1
 
     async def _dispatch_kept(
         self,
@@ -280,26 +294,25 @@ class SlackAdapter:
         inbound = await self._kept(kept, "command", key)
         if inbound is None:
             return  # a duplicate delivery
-        async with self._dispatching:
-            marker = _Kept(inbound, asyncio.get_running_loop().create_future())
-            bolt_request = AsyncBoltRequest(
-                body=text,
-                query=query,
-                headers=headers,  # type: ignore[arg-type]
-                context={KEPT: marker},
-            )
-            response = await self.app.async_dispatch(bolt_request)
-            if marker.started:
-                await marker.finished
-                return
-            # Refused before any listener ran (a workspace not installed, say): what bolt
-            # would have acked with goes to the asker instead.
-            log.warning("a kept command was refused by bolt (HTTP %s)", response.status)
-            url = bolt_request.body.get("response_url")
-            if response.body and url:
-                message = {"text": response.body, "response_type": "ephemeral"}
-                await self._respond(AsyncRespond(response_url=url), **message)
-            await self.intake.finish(inbound)
+        marker = _Kept(inbound, asyncio.get_running_loop().create_future())
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=query,
+            headers=headers,  # type: ignore[arg-type]
+            context={KEPT: marker},
+        )
+        response = await self.app.async_dispatch(bolt_request)
+        if marker.started:
+            await marker.finished
+            return
+        # Refused before any listener ran (a workspace not installed, say): what bolt
+        # would have acked with goes to the asker instead.
+        log.warning("a kept command was refused by bolt (HTTP %s)", response.status)
+        url = bolt_request.body.get("response_url")
+        if response.body and url:
+            message = {"text": response.body, "response_type": "ephemeral"}
+            await self._respond(AsyncRespond(response_url=url), **message)
+        await self.intake.finish(inbound)
 
     async def _dedupe(self, body: dict, next: Callable[[], Any]) -> BoltResponse | None:
         """Slack retries events and bolt does not deduplicate: only the first delivery acts.
