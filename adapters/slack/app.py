@@ -279,7 +279,10 @@ class SlackAdapter:
         """Kept commands to bolt, one after another, while any wait."""
         try:
             while self._queued:
-                await self._dispatch_kept(*self._queued.popleft())
+                try:
+                    await self._dispatch_kept(*self._queued.popleft())
+                except Exception:  # the next in the queue must not wait on it
+                    log.exception("a kept command failed on its way through bolt")
         finally:
             self._pumps -= 1
 
@@ -309,10 +312,12 @@ class SlackAdapter:
         # would have acked with goes to the asker instead.
         log.warning("a kept command was refused by bolt (HTTP %s)", response.status)
         url = bolt_request.body.get("response_url")
-        if response.body and url:
-            message = {"text": response.body, "response_type": "ephemeral"}
-            await self._respond(AsyncRespond(response_url=url), **message)
-        await self.intake.finish(inbound)
+        try:
+            if response.body and url:
+                message = {"text": response.body, "response_type": "ephemeral"}
+                await self._respond(AsyncRespond(response_url=url), **message)
+        finally:  # never run by a worker later: bolt refused it
+            await self.intake.finish(inbound)
 
     async def _dedupe(self, body: dict, next: Callable[[], Any]) -> BoltResponse | None:
         """Slack retries events and bolt does not deduplicate: only the first delivery acts.
