@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -136,9 +138,14 @@ class _Evidence:
 class Matcher:
     """Ranks colleagues for a question; one per worker, holding its index cache."""
 
-    def __init__(self, encoder: Encoder | None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | None,
+        reading: Callable[[], AbstractContextManager[Session]] | None = None,
+    ) -> None:
+        """`reading`: read-only sessions, for rebuilding a large index on the side."""
         self.encoder = encoder
-        self.cache = IndexCache(encoder)
+        self.cache = IndexCache(encoder, reading)
 
     def rank(
         self,

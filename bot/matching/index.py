@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -164,13 +166,33 @@ def load_knowledge(
     return index
 
 
-class IndexCache:
-    """One worker's index, refreshed when the database's revisions move on."""
+# From this many entries a knowledge index is rebuilt beside the one in use, which
+# goes on answering meanwhile: rebuilt in its place (2.3 s at 100,000 entries), every
+# question asked in those seconds waited, and every resolved huddle adds an entry.
+REBUILD_BESIDE_FROM = 20_000
 
-    def __init__(self, encoder: Encoder | None) -> None:
+
+class IndexCache:
+    """One worker's index, refreshed when the database's revisions move on.
+
+    A large knowledge index is rebuilt on a thread of its own, with its own
+    read-only snapshot (`reading`), while questions go on using the one it
+    replaces: a question asked in those seconds misses only the newest change.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder | None,
+        reading: Callable[[], AbstractContextManager[Session]] | None = None,
+        rebuild_beside_from: int = REBUILD_BESIDE_FROM,
+    ) -> None:
         self.encoder = encoder
         self.people: PeopleIndex | None = None
         self.knowledge: KnowledgeIndex | None = None
+        self.reading = reading
+        self.rebuild_beside_from = rebuild_beside_from
+        self._rebuilding: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
         revs = revision.current(session)
@@ -178,14 +200,48 @@ class IndexCache:
         if self.people is None or self.people.revision != people_rev:
             with heap.paused():
                 self.people = load_people(session, people_rev, self.encoder)
-        if self.knowledge is None or self.knowledge.revision != knowledge_rev:
-            started = time.perf_counter()
-            with heap.paused():
-                self.knowledge = load_knowledge(session, knowledge_rev, self.encoder, now)
-            log.info(
-                "knowledge index loaded: %d entries, %d words, %.1f s",
-                len(self.knowledge.fulltext),
-                len(self.knowledge.fulltext.vocabulary),
-                time.perf_counter() - started,
+        current = self.knowledge
+        if current is None or current.revision != knowledge_rev:
+            large = current is not None and len(current.fulltext) >= self.rebuild_beside_from
+            if large and self.reading is not None:
+                self._rebuild_beside(now)
+                assert current is not None
+                return self.people, current  # this question: the index it found
+            current = self.knowledge = self._load_knowledge(session, knowledge_rev, now)
+        return self.people, current
+
+    def wait(self) -> None:
+        """Until a rebuild under way is done (for tests and benches)."""
+        rebuilding = self._rebuilding
+        if rebuilding is not None:
+            rebuilding.join()
+
+    def _rebuild_beside(self, now: datetime) -> None:
+        with self._lock:
+            if self._rebuilding is not None and self._rebuilding.is_alive():
+                return  # one at a time: the next question after it catches any later change
+            self._rebuilding = threading.Thread(
+                target=self._rebuild, args=(now,), name="index-rebuild", daemon=True
             )
-        return self.people, self.knowledge
+            self._rebuilding.start()
+
+    def _rebuild(self, now: datetime) -> None:
+        assert self.reading is not None
+        try:
+            with self.reading() as session:
+                rev = revision.current(session).get(revision.KNOWLEDGE, 0)
+                self.knowledge = self._load_knowledge(session, rev, now)
+        except Exception:
+            log.exception("could not rebuild the knowledge index; the next question tries again")
+
+    def _load_knowledge(self, session: Session, rev: int, now: datetime) -> KnowledgeIndex:
+        started = time.perf_counter()
+        with heap.paused():
+            knowledge = load_knowledge(session, rev, self.encoder, now)
+        log.info(
+            "knowledge index loaded: %d entries, %d words, %.1f s",
+            len(knowledge.fulltext),
+            len(knowledge.fulltext.vocabulary),
+            time.perf_counter() - started,
+        )
+        return knowledge

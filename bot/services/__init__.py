@@ -32,5 +32,5 @@ class Services:
 
         if self._matcher is None:
             encoder = load_encoder() if self.settings.semantic else None
-            self._matcher = Matcher(encoder)
+            self._matcher = Matcher(encoder, reading=self.db.reading)
         return self._matcher

@@ -338,3 +338,43 @@ def test_full_text_evidence_favours_rare_words_and_titles_and_follows_edits(
     assert search_evidence(org, lexical, "kangaroo courier") == [("Bill dispute", 1.0)]
     assert search_evidence(org, lexical, "indemnity") == []
     assert keys(rank(org, "kangaroo courier", matcher=lexical))[0] == "gus"
+
+
+def test_a_large_knowledge_index_is_rebuilt_beside_the_one_answering(org: Services) -> None:
+    matcher = Matcher(None, reading=org.db.reading)
+    matcher.cache.rebuild_beside_from = 0  # every index counts as large here
+    question = "duplicate direct debit collection"
+    assert not rank(org, question, matcher=matcher).articles  # the first load: in place
+    with org.db.unit_of_work() as session:
+        gus = by_key(session, "gus")
+        knowledge.add_entry(
+            session,
+            "Reversing a duplicate direct debit collection",
+            "Raise an indemnity claim with the bank after checking the mandate reference.",
+            [],
+            [gus],
+        )
+    # The question that finds the index behind is answered at once, by the index it had,
+    # while the new one is built on the side; the questions after it get the new one.
+    assert not rank(org, question, matcher=matcher).articles
+    matcher.cache.wait()
+    ranking = rank(org, question, matcher=matcher)
+    assert ranking.articles and ranking.articles[0].title.startswith("Reversing")
+    assert keys(ranking)[0] == "gus"
+
+
+def test_a_small_knowledge_index_is_rebuilt_before_the_question_is_answered(
+    org: Services,
+) -> None:
+    matcher = Matcher(None, reading=org.db.reading)
+    question = "duplicate direct debit collection"
+    assert not rank(org, question, matcher=matcher).articles
+    with org.db.unit_of_work() as session:
+        knowledge.add_entry(
+            session,
+            "Reversing a duplicate direct debit collection",
+            "Raise an indemnity claim with the bank after checking the mandate reference.",
+            [],
+            [by_key(session, "gus")],
+        )
+    assert rank(org, question, matcher=matcher).articles
