@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.db.engine import READING
 from bot.db.models import Embedding, KnowledgeEntry
 
 if TYPE_CHECKING:
@@ -39,14 +41,41 @@ def _model() -> str:
 
 
 def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> None:
-    if ids:
-        session.execute(
-            insert(Embedding),
-            [
-                {"kind": kind, "item_id": item, "model": _model(), "vector": row.tobytes()}
-                for item, row in zip(ids, matrix, strict=True)
-            ],
-        )
+    """Keep vectors for every later load, by every worker.
+
+    A question ranks in a read-only snapshot (`Database.reading`), whose writes
+    are rolled back and, on SQLite, would hold the write lock to its end: there
+    the vectors go in a short transaction of their own. Another worker may store
+    the same ones meanwhile; theirs stand.
+    """
+    if not ids:
+        return
+    rows = [
+        {"kind": kind, "item_id": item, "model": _model(), "vector": row.tobytes()}
+        for item, row in zip(ids, matrix, strict=True)
+    ]
+    statement = _insert_new(session.get_bind().dialect.name)
+    if not session.connection().get_execution_options().get(READING, False):
+        session.execute(statement, rows)
+        return
+    try:
+        with Session(session.get_bind()) as writer, writer.begin():
+            writer.execute(statement, rows)
+    except SQLAlchemyError as error:  # used from memory now; the next load tries again
+        log.warning("could not store %d %s vectors: %s", len(rows), kind, type(error).__name__)
+
+
+def _insert_new(dialect: str) -> Any:
+    """An insert of vectors that skips the ones already stored."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(Embedding).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(Embedding).on_conflict_do_nothing()
+    return insert(Embedding)
 
 
 def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
@@ -105,12 +134,14 @@ def knowledge_vectors(session: Session, encoder: Encoder) -> tuple[np.ndarray, n
     import numpy as np
 
     pending = _entries_without_vectors(session, INLINE_LIMIT + 1)
+    ids, matrix = _load(session, KNOWLEDGE)  # before storing: a snapshot may not see those
     if 0 < len(pending) <= INLINE_LIMIT:
-        ids = [entry_id for entry_id, _, _ in pending]
-        _store(session, KNOWLEDGE, ids, encoder.encode([entry_text(t, b) for _, t, b in pending]))
+        fresh_ids = [entry_id for entry_id, _, _ in pending]
+        fresh = encoder.encode([entry_text(t, b) for _, t, b in pending])
+        _store(session, KNOWLEDGE, fresh_ids, fresh)
+        ids, matrix = ids + fresh_ids, np.vstack([matrix, fresh])
     elif pending:
         log.warning("knowledge entries without vectors: run `whoknows index` to add them")
-    ids, matrix = _load(session, KNOWLEDGE)
     return np.asarray(ids, dtype=np.int64), matrix
 
 

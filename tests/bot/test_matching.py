@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import revision
 from bot.db.models import (
+    Embedding,
     KnowledgeEntry,
     Person,
     QueryLog,
@@ -378,3 +379,33 @@ def test_a_small_knowledge_index_is_rebuilt_before_the_question_is_answered(
             [by_key(session, "gus")],
         )
     assert rank(org, question, matcher=matcher).articles
+
+
+@needs_model
+def test_vectors_made_while_a_question_is_ranked_are_stored_for_every_later_load(
+    org: Services,
+) -> None:
+    matcher = Matcher(load_encoder(), reading=org.db.reading)
+    with org.db.reading() as session:  # a question ranks in a read-only snapshot
+        matcher.rank(session, "refunds", NOW)
+    with org.db.unit_of_work() as session:
+        entry, _ = knowledge.add_entry(
+            session,
+            "Reversing a duplicate direct debit collection",
+            "Raise an indemnity claim with the bank after checking the mandate reference.",
+            [],
+            [by_key(session, "gus")],
+        )
+        session.flush()
+        entry_id = entry.id
+    with org.db.reading() as session:
+        ranking = matcher.rank(session, "duplicate direct debit collection", NOW)
+    assert ranking.articles and ranking.articles[0].entry_id == entry_id
+    # Stored, though the question's snapshot only reads: the next load encodes nothing.
+    with org.db.reading() as session:
+        stored = session.scalars(
+            select(Embedding.item_id).where(
+                Embedding.kind == "knowledge", Embedding.item_id == entry_id
+            )
+        ).all()
+    assert stored == [entry_id]
