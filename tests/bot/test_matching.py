@@ -128,16 +128,22 @@ def test_parent_and_child_tags_lend_each_other_strength(org: Services, lexical: 
     assert "broader topic" in narrow.experts[keys(narrow).index("fay")].reason
 
 
-def test_knowledge_evidence_credits_authors(org: Services, lexical: Matcher) -> None:
-    with org.db.unit_of_work() as session:
-        gus = by_key(session, "gus")
-        knowledge.add_entry(
+def add_answer_by_gus(services: Services) -> int:
+    """A knowledge entry gus wrote, on a topic no tag names; its id."""
+    with services.db.unit_of_work() as session:
+        entry, _ = knowledge.add_entry(
             session,
             "Reversing a duplicate direct debit collection",
             "Raise an indemnity claim with the bank after checking the mandate reference.",
             [],
-            [gus],
+            [by_key(session, "gus")],
         )
+        session.flush()
+        return entry.id
+
+
+def test_knowledge_evidence_credits_authors(org: Services, lexical: Matcher) -> None:
+    add_answer_by_gus(org)
     ranking = rank(org, "duplicate direct debit collection", matcher=lexical)
     assert keys(ranking)[0] == "gus"
     assert "wrote answers to similar questions" in ranking.experts[0].reason
@@ -346,15 +352,7 @@ def test_a_large_knowledge_index_is_rebuilt_beside_the_one_answering(org: Servic
     matcher.cache.rebuild_beside_from = 0  # every index counts as large here
     question = "duplicate direct debit collection"
     assert not rank(org, question, matcher=matcher).articles  # the first load: in place
-    with org.db.unit_of_work() as session:
-        gus = by_key(session, "gus")
-        knowledge.add_entry(
-            session,
-            "Reversing a duplicate direct debit collection",
-            "Raise an indemnity claim with the bank after checking the mandate reference.",
-            [],
-            [gus],
-        )
+    add_answer_by_gus(org)
     # The question that finds the index behind is answered at once, by the index it had,
     # while the new one is built on the side; the questions after it get the new one.
     assert not rank(org, question, matcher=matcher).articles
@@ -370,14 +368,7 @@ def test_a_small_knowledge_index_is_rebuilt_before_the_question_is_answered(
     matcher = Matcher(None, reading=org.db.reading)
     question = "duplicate direct debit collection"
     assert not rank(org, question, matcher=matcher).articles
-    with org.db.unit_of_work() as session:
-        knowledge.add_entry(
-            session,
-            "Reversing a duplicate direct debit collection",
-            "Raise an indemnity claim with the bank after checking the mandate reference.",
-            [],
-            [by_key(session, "gus")],
-        )
+    add_answer_by_gus(org)
     assert rank(org, question, matcher=matcher).articles
 
 
@@ -388,16 +379,7 @@ def test_vectors_made_while_a_question_is_ranked_are_stored_for_every_later_load
     matcher = Matcher(load_encoder(), reading=org.db.reading)
     with org.db.reading() as session:  # a question ranks in a read-only snapshot
         matcher.rank(session, "refunds", NOW)
-    with org.db.unit_of_work() as session:
-        entry, _ = knowledge.add_entry(
-            session,
-            "Reversing a duplicate direct debit collection",
-            "Raise an indemnity claim with the bank after checking the mandate reference.",
-            [],
-            [by_key(session, "gus")],
-        )
-        session.flush()
-        entry_id = entry.id
+    entry_id = add_answer_by_gus(org)
     with org.db.reading() as session:
         ranking = matcher.rank(session, "duplicate direct debit collection", NOW)
     assert ranking.articles and ranking.articles[0].entry_id == entry_id
