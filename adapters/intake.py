@@ -97,16 +97,30 @@ class Intake:
         # The kept requests in this process's hands (kept here, or taken over from a
         # worker that died), until answered: `hand_over` passes them on when stopping.
         self.open: set[int] = set()
+        self._forgetting: set[asyncio.Task[None]] = set()  # `forget`s under way
 
     async def keep(self, key: str, payload: dict[str, Any]) -> int | None:
         """The request's row id; None when this key was kept before (a duplicate)."""
-        return await self.keeping(key, payload)
+        return await self.kept(self.keeping(key, payload), key)
 
     def keeping(self, key: str, payload: dict[str, Any]) -> asyncio.Future[int | None]:
         """`keep`, as a future: for a caller that also waits on something else."""
         future: asyncio.Future[int | None] = self._keeps.submit((key, payload))
         future.add_done_callback(self._opened)
         return future
+
+    async def kept(self, keeping: asyncio.Future[int | None], key: str) -> int | None:
+        """What `keeping` came to; 0 when the database failed. The request still runs
+        then (an answer now beats a refusal), and its row, if written after all, is
+        closed so that no worker runs it again later."""
+        try:
+            return await keeping
+        except Exception as error:
+            log.warning("could not keep a %s request (%s); running it anyway", self.platform, error)
+            task = asyncio.get_running_loop().create_task(self.forget(key))
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+            return 0
 
     def _opened(self, kept: asyncio.Future[int | None]) -> None:
         if not kept.cancelled() and kept.exception() is None and kept.result():

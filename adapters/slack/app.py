@@ -111,23 +111,27 @@ def _our_command(form: str) -> bool:
     return bool(found and unquote_plus(found.group(1)) in COMMANDS and not _SSL_CHECK.search(form))
 
 
-async def _within(future: asyncio.Future[Any], timeout: float) -> None:
-    """Wait for `future`, at most `timeout` seconds (asyncio.wait, for one, cost more)."""
-    if future.done():
+async def _before_ack(keeping: asyncio.Future[Any], what: str) -> None:
+    """Wait for a request to be kept, ACK_WITHIN seconds at most: past that, it is acked
+    first (asyncio.wait, for one future, cost more)."""
+    if keeping.done():
         return
-    waiter = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
 
     def wake(_: Any = None) -> None:
         if not waiter.done():
             waiter.set_result(None)
 
-    timer = asyncio.get_running_loop().call_later(timeout, wake)
-    future.add_done_callback(wake)
+    timer = loop.call_later(ACK_WITHIN, wake)
+    keeping.add_done_callback(wake)
     try:
         await waiter
     finally:
         timer.cancel()
-        future.remove_done_callback(wake)
+        keeping.remove_done_callback(wake)
+    if not keeping.done():
+        log.warning("keeping a %s request took over %.1f s; acked first", what, ACK_WITHIN)
 
 
 class _Kept:
@@ -262,9 +266,7 @@ class SlackAdapter:
         """
         key = f"command:{hashlib.sha256(text.encode()).hexdigest()}"
         kept = self.intake.keeping(key, {"kind": "command", "form": text})
-        await _within(kept, ACK_WITHIN)
-        if not kept.done():
-            log.warning("keeping a command took over %.1f s; acked first", ACK_WITHIN)
+        await _before_ack(kept, "command")
         # Queued as plain values, not a task each: a burst leaves thousands waiting.
         self._queued.append((kept, key, text, request.query_string, request.headers))
         if self._pumps < self._dispatching:
@@ -294,7 +296,7 @@ class SlackAdapter:
         query: str,
         headers: Mapping[str, str],
     ) -> None:
-        inbound = await self._kept(kept, "command", key)
+        inbound = await self.intake.kept(kept, key)
         if inbound is None:
             return  # a duplicate delivery
         marker = _Kept(inbound, asyncio.get_running_loop().create_future())
@@ -385,26 +387,12 @@ class SlackAdapter:
         without waiting and goes on; if it fails the request still runs (0: not
         kept): an answer now beats a refusal.
         """
-        kept, key = self._keep(kind, body)
-        await _within(kept, ACK_WITHIN)
-        if not kept.done():
-            log.warning("keeping a %s request took over %.1f s; acked first", kind, ACK_WITHIN)
-        await ack()
-        return await self._kept(kept, kind, key)
-
-    def _keep(self, kind: str, body: dict[str, Any]) -> tuple[asyncio.Future[int | None], str]:
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
-        return self.intake.keeping(key, {"kind": kind, "body": body}), key
-
-    async def _kept(self, kept: asyncio.Future[int | None], kind: str, key: str) -> int | None:
-        try:
-            return await kept
-        except Exception as error:
-            log.warning("could not keep a %s request (%s); running it anyway", kind, error)
-            # The write may have committed even so: its row must not run again later.
-            self._background(self.intake.forget(key))
-            return 0
+        kept = self.intake.keeping(key, {"kind": kind, "body": body})
+        await _before_ack(kept, kind)
+        await ack()
+        return await self.intake.kept(kept, key)
 
     @contextlib.asynccontextmanager
     async def _guard(self, inbound: int, respond: Any, user_id: str | None) -> AsyncIterator[None]:
@@ -604,7 +592,7 @@ class SlackAdapter:
         return run
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        """Work nobody waits for (a presence refresh, closing a row), kept referenced."""
+        """Work nobody waits for (a presence refresh), kept referenced."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -183,7 +183,9 @@ class TeamsAdapter:
         key = delivery_key(body)
         inbound: int | None = 0
         if key is not None and body["type"] in KEPT:
-            inbound = await self._keep(key, body)
+            # Kept before its 200: a process that dies after it leaves it to another
+            # worker (`recover`), not lost.
+            inbound = await self.intake.keep(key, {"kind": "activity", "body": body})
         elif key is not None and not await asyncio.to_thread(self._first_delivery, key):
             inbound = None
         if inbound is None:
@@ -194,18 +196,6 @@ class TeamsAdapter:
 
         self.spawn(self.cloud.process_activity(checked, activity, turn), self._turns)
         return ok
-
-    async def _keep(self, key: str, body: dict[str, Any]) -> int | None:
-        """Keep the activity before its 200: a process that dies after it leaves it to
-        another worker (`recover`), not lost. Its row id; None for a duplicate; 0 when
-        the database failed, as it still runs (an answer now beats none)."""
-        try:
-            inbound = await self.intake.keep(key, {"kind": "activity", "body": body})
-        except Exception as error:
-            log.warning("could not keep a Teams activity (%s); running it anyway", error)
-            self.spawn(self.intake.forget(key))
-            return 0
-        return inbound
 
     async def authenticate(
         self, activity: Activity, header: str | None
