@@ -98,6 +98,13 @@ ACK_WITHIN = 1.5
 SHORTCUTS = ("find_expert",)
 FORM = "application/x-www-form-urlencoded"
 DISPATCHING = 8  # kept commands in bolt's hands at once, at least
+# Acks first: while this many requests wait for their ack, kept commands are not
+# dispatched (their answers' work, here and in the command process, would slow
+# the acks that Slack wants within 3 s)…
+ACK_PRESSURE = 8
+# …but none waits longer than this after its ack, however long the pressure lasts.
+HOLD_MAX_S = 2.0
+HOLD_STEP_S = 0.02  # how often a held pump looks again
 KEPT = "whoknows_kept"  # in a kept command's bolt context: its `_Kept`
 
 
@@ -215,6 +222,7 @@ class SlackAdapter:
         # over: enough at once to keep every command process busy.
         self._queued: deque[tuple[Any, ...]] = deque()
         self._pumps = 0
+        self._acking = 0  # Slack requests in this process not yet acked
         self._dispatching = max(DISPATCHING, 4 * self.commands.processes)
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
@@ -241,6 +249,13 @@ class SlackAdapter:
         return await to_aiohttp_response(await flow.handle_callback(bolt_request))
 
     async def handle(self, request: web.Request) -> web.Response:
+        self._acking += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self._acking -= 1
+
+    async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         assert self.settings.signing_secret is not None
         if not verify_signature(self.settings.signing_secret, request.headers, body, time.time()):
@@ -263,12 +278,16 @@ class SlackAdapter:
         Here the ack waits only for the request to be kept, as it came; bolt
         dispatches the kept commands as fast as they can be answered (DISPATCHING
         at once), so a burst is acked at the speed of the keep and answered as before.
+        While many requests still wait for their ack, the answers wait a little
+        (`_pump`): the burst's acks go first.
         """
         key = f"command:{hashlib.sha256(text.encode()).hexdigest()}"
         kept = self.intake.keeping(key, {"kind": "command", "form": text})
         await _before_ack(kept, "command")
         # Queued as plain values, not a task each: a burst leaves thousands waiting.
-        self._queued.append((kept, key, text, request.query_string, request.headers))
+        self._queued.append(
+            (time.monotonic(), kept, key, text, request.query_string, request.headers)
+        )
         if self._pumps < self._dispatching:
             self._pumps += 1
             task = asyncio.get_running_loop().create_task(self._pump())
@@ -278,11 +297,17 @@ class SlackAdapter:
         return web.Response(status=200)
 
     async def _pump(self) -> None:
-        """Kept commands to bolt, one after another, while any wait."""
+        """Kept commands to bolt, one after another, while any wait; held while the
+        acks are under pressure (ACK_PRESSURE), for HOLD_MAX_S at most."""
         try:
             while self._queued:
+                if self._acking >= ACK_PRESSURE:
+                    held = time.monotonic() - self._queued[0][0]
+                    if held < HOLD_MAX_S:
+                        await asyncio.sleep(HOLD_STEP_S)
+                        continue
                 try:
-                    await self._dispatch_kept(*self._queued.popleft())
+                    await self._dispatch_kept(*self._queued.popleft()[1:])
                 except Exception:  # the next in the queue must not wait on it
                     log.exception("a kept command failed on its way through bolt")
         finally:

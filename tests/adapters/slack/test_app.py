@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from adapters.server import build_app
-from adapters.slack.app import DISPATCHING, FORM
+from adapters.slack.app import ACK_PRESSURE, DISPATCHING, FORM, HOLD_MAX_S
 from adapters.slack.verify import sign
 from bot.db.models import Huddle, HuddleState, Inbound, InboundState, KnowledgeEntry, Person
 from bot.router import Router
@@ -798,6 +798,55 @@ def test_a_burst_of_commands_is_acked_once_kept_and_dispatched_as_answers_go_out
         await fake.wait_for(lambda f: len(f.called("response_url")) == burst)
         keys = sorted(c.key for c in fake.calls if c.method == "response_url")
         assert keys == sorted(f"burst-{i}" for i in range(burst))
+
+    run(demo, router, scenario)
+    with demo.db.reading() as session:
+        assert set(session.scalars(select(Inbound.state))) == {InboundState.DONE}
+
+
+async def unacked_requests(client: TestClient, count: int) -> list[asyncio.StreamWriter]:
+    """Requests that wait for their ack: each has sent its headers, not yet its body."""
+    writers = []
+    for _ in range(count):
+        _, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            b"POST /slack/events HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        await writer.drain()
+        writers.append(writer)
+    await asyncio.sleep(0.2)  # each is in the handler, reading its body
+    return writers
+
+
+@pytest.mark.reliability(30)
+def test_while_requests_wait_for_their_ack_a_kept_command_waits_its_turn(
+    demo: Services, router: Router
+) -> None:
+    """Acks first: while ACK_PRESSURE requests wait for their ack, a command that was
+    kept and acked is not answered yet; it is once they are through, and within
+    HOLD_MAX_S of its ack however long they last."""
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        pending = await unacked_requests(client, ACK_PRESSURE)
+        ack = await post(client, slash(fake, "refunds"), FORM)
+        assert ack.status == 200
+        with demo.db.reading() as session:
+            assert len(session.scalars(select(Inbound.id)).all()) == 1
+        await asyncio.sleep(0.5)
+        assert fake.called("response_url") == []  # held while the acks are due
+        for writer in pending:
+            writer.close()
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=1.0)
+
+        # Pressure that does not ease holds a command no longer than HOLD_MAX_S.
+        pending = await unacked_requests(client, ACK_PRESSURE)
+        acked = time.monotonic()
+        assert (await post(client, slash(fake, "refunds"), FORM)).status == 200
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=HOLD_MAX_S + 2)
+        assert time.monotonic() - acked >= HOLD_MAX_S - 0.1
+        for writer in pending:
+            writer.close()
 
     run(demo, router, scenario)
     with demo.db.reading() as session:
