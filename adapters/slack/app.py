@@ -98,10 +98,12 @@ ACK_WITHIN = 1.5
 SHORTCUTS = ("find_expert",)
 FORM = "application/x-www-form-urlencoded"
 DISPATCHING = 8  # kept commands in bolt's hands at once, at least
-# Acks first: while this many requests wait for their ack, kept commands are not
-# dispatched (their answers' work, here and in the command process, would slow
-# the acks that Slack wants within 3 s)…
+# Acks first: while this many requests wait for their ack, or did within the last
+# CALM_S (acks leave in batches, as their keep is written, so the count dips
+# between them), kept commands are not dispatched: their answers' work, here and
+# in the command process, would slow the acks that Slack wants within 3 s…
 ACK_PRESSURE = 8
+CALM_S = 0.1
 # …but none waits longer than this after its ack, however long the pressure lasts.
 HOLD_MAX_S = 2.0
 HOLD_STEP_S = 0.02  # how often a held pump looks again
@@ -223,6 +225,7 @@ class SlackAdapter:
         self._queued: deque[tuple[Any, ...]] = deque()
         self._pumps = 0
         self._acking = 0  # Slack requests in this process not yet acked
+        self._pressed_at = -CALM_S  # when ACK_PRESSURE of them were last waiting
         self._dispatching = max(DISPATCHING, 4 * self.commands.processes)
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
@@ -250,6 +253,8 @@ class SlackAdapter:
 
     async def handle(self, request: web.Request) -> web.Response:
         self._acking += 1
+        if self._acking >= ACK_PRESSURE:
+            self._pressed_at = time.monotonic()
         try:
             return await self._handle(request)
         finally:
@@ -301,11 +306,11 @@ class SlackAdapter:
         acks are under pressure (ACK_PRESSURE), for HOLD_MAX_S at most."""
         try:
             while self._queued:
-                if self._acking >= ACK_PRESSURE:
-                    held = time.monotonic() - self._queued[0][0]
-                    if held < HOLD_MAX_S:
-                        await asyncio.sleep(HOLD_STEP_S)
-                        continue
+                now = time.monotonic()
+                pressed = self._acking >= ACK_PRESSURE or now - self._pressed_at < CALM_S
+                if pressed and now - self._queued[0][0] < HOLD_MAX_S:
+                    await asyncio.sleep(HOLD_STEP_S)
+                    continue
                 try:
                     await self._dispatch_kept(*self._queued.popleft()[1:])
                 except Exception:  # the next in the queue must not wait on it
