@@ -171,9 +171,9 @@ class Intake:
 
     def _keep_all(self, requests: list[tuple[str, dict[str, Any]]]) -> list[int | None]:
         lease = timedelta(seconds=self.services.settings.request_lease_s)
-        with self.services.db.unit_of_work() as session:
+        with self.services.db.writing() as connection:
             now = self.services.clock()
-            return inbox.accept_many(session, self.platform, requests, now, lease)
+            return inbox.accept_many(connection, self.platform, requests, now, lease)
 
     def _done_all(self, ids: list[int]) -> list[None]:
         inbox.done(self.services.db, *ids)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -65,6 +65,8 @@ _KEEP = {
     name: insert(_inbound).on_conflict_do_nothing().returning(_inbound.c.key, _inbound.c.id)
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+# One encoder for every row: `json.dumps` with separators builds a new one per call.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 _ANSWERED = (
     update(_inbound)
     .where(_inbound.c.id == bindparam("inbound"), _inbound.c.state == InboundState.PENDING)
@@ -79,7 +81,7 @@ _DONE = (
 
 
 def accept_many(
-    session: Session,
+    session: Session | Connection,
     platform: str,
     requests: list[tuple[str, dict[str, Any]]],
     now: datetime,
@@ -94,14 +96,15 @@ def accept_many(
             {
                 "platform": platform,
                 "key": key[:200],
-                "payload": json.dumps(payload, separators=(",", ":")),
+                "payload": _compact(payload),
                 "state": InboundState.PENDING,
                 "attempts": 0,
                 "lease_until": now + lease,
                 "created_at": now,
             },
         )
-    statement = _KEEP[session.get_bind().dialect.name]
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    statement = _KEEP[bind.dialect.name]
     # Executed for many rows, SQLAlchemy sends them as multi-row INSERTs of at most a
     # few hundred rows ("insertmanyvalues"), compiled once rather than for each count.
     kept = dict(session.execute(statement, list(rows.values())).all())
