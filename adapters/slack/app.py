@@ -93,8 +93,9 @@ COMMANDS = ("/whoknows", "/kb", "/expertise")
 RESPOND_ATTEMPTS = 4
 RESPOND_TIMEOUT_S = 30  # one post to a response_url (slack_sdk's webhook default)
 JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
-# Slack wants the ack within 3 s; past this, ack before the request is kept.
+# Slack wants the ack within 3 s; past this, ack before the request is kept…
 ACK_WITHIN = 1.5
+ACK_GRAIN_S = 0.1  # …or this much later
 SHORTCUTS = ("find_expert",)
 FORM = "application/x-www-form-urlencoded"
 DISPATCHING = 8  # kept commands in bolt's hands at once, at least
@@ -120,27 +121,47 @@ def _our_command(form: str) -> bool:
     return bool(found and unquote_plus(found.group(1)) in COMMANDS and not _SSL_CHECK.search(form))
 
 
-async def _before_ack(keeping: asyncio.Future[Any], what: str) -> None:
-    """Wait for a request to be kept, ACK_WITHIN seconds at most: past that, it is acked
-    first (asyncio.wait, for one future, cost more)."""
-    if keeping.done():
-        return
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
+def _wake(waiter: asyncio.Future[None], _: Any = None) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
-    def wake(_: Any = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
 
-    timer = loop.call_later(ACK_WITHIN, wake)
-    keeping.add_done_callback(wake)
-    try:
+class _AckDeadlines:
+    """Waits for requests to be kept, ACK_WITHIN seconds at most: past that, each is
+    acked first.
+
+    A timer for each request (call_later, then cancel) was a twentieth of the
+    serving process's time under a burst. Requests wait in the order they came, so
+    their deadlines are in order too: one timer, at the first deadline plus a
+    little (ACK_GRAIN_S, so that a burst does not set one per request), wakes
+    whoever is late.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def wait(self, keeping: asyncio.Future[Any], what: str) -> None:
+        if keeping.done():
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        keeping.add_done_callback(functools.partial(_wake, waiter))
+        self._waiting.append((loop.time() + ACK_WITHIN, waiter))
+        if self._timer is None:
+            self._timer = loop.call_at(self._waiting[0][0] + ACK_GRAIN_S, self._expire, loop)
         await waiter
-    finally:
-        timer.cancel()
-        keeping.remove_done_callback(wake)
-    if not keeping.done():
-        log.warning("keeping a %s request took over %.1f s; acked first", what, ACK_WITHIN)
+        if not keeping.done():
+            log.warning("keeping a %s request took over %.1f s; acked first", what, ACK_WITHIN)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        waiting = self._waiting
+        while waiting and (waiting[0][0] <= now or waiting[0][1].done()):
+            _wake(waiting.popleft()[1])
+        self._timer = (
+            loop.call_at(waiting[0][0] + ACK_GRAIN_S, self._expire, loop) if waiting else None
+        )
 
 
 class _Kept:
@@ -220,6 +241,7 @@ class SlackAdapter:
         # Requests under way in this process (their kept rows: `intake.open`).
         self._in_flight: set[asyncio.Task[Any]] = set()
         self.intake = Intake(services, PLATFORM)  # keeps requests before their ack
+        self._deadlines = _AckDeadlines()
         # Kept commands waiting for bolt (`_command_first`), and the tasks handing them
         # over: enough at once to keep every command process busy.
         self._queued: deque[tuple[Any, ...]] = deque()
@@ -288,7 +310,7 @@ class SlackAdapter:
         """
         key = f"command:{hashlib.sha256(text.encode()).hexdigest()}"
         kept = self.intake.keeping(key, {"kind": "command", "form": text})
-        await _before_ack(kept, "command")
+        await self._deadlines.wait(kept, "command")
         # Queued as plain values, not a task each: a burst leaves thousands waiting.
         self._queued.append(
             (time.monotonic(), kept, key, text, request.query_string, request.headers)
@@ -420,7 +442,7 @@ class SlackAdapter:
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         key = f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
         kept = self.intake.keeping(key, {"kind": kind, "body": body})
-        await _before_ack(kept, kind)
+        await self._deadlines.wait(kept, kind)
         await ack()
         return await self.intake.kept(kept, key)
 
