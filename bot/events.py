@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.engine import insert_for
 from bot.db.models import PlatformEvent
 
 
 def first_delivery(session: Session, platform: str, key: str, now: datetime) -> bool:
     """True the first time this event is seen, False for every retry or duplicate."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.get_bind().dialect.name)
     statement = (
         insert(PlatformEvent)
         .values(platform=platform, key=key[:200], received_at=now)

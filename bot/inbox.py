@@ -24,12 +24,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import codec
 from bot.db import Database
+from bot.db.engine import insert_for
 from bot.db.models import Inbound, InboundState
 from bot.db.retry import retrying
 from bot.types import Reply
@@ -62,8 +61,10 @@ class Pending:
 _inbound = Inbound.__table__
 # Only the rows inserted come back: the others' keys were taken.
 _KEEP = {
-    name: insert(_inbound).on_conflict_do_nothing().returning(_inbound.c.key, _inbound.c.id)
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    name: insert_for(name)(_inbound)
+    .on_conflict_do_nothing()
+    .returning(_inbound.c.key, _inbound.c.id)
+    for name in ("postgresql", "sqlite")
 }
 # One encoder for every row: `json.dumps` with separators builds a new one per call.
 _compact = json.JSONEncoder(separators=(",", ":")).encode

@@ -68,14 +68,12 @@ from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Boolean, Column, Engine, Index, MetaData, String, Table, desc, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import PLATFORM
 from bot import outbox
 from bot.db import Database
-from bot.db.engine import READING
+from bot.db.engine import READING, insert_for
 
 log = logging.getLogger(__name__)
 
@@ -518,7 +516,7 @@ class Workspaces:
             }
             for slack_id, workspace in sorted(batch.items(), key=lambda item: item[0])
         ]
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = insert_for(self.engine.dialect.name)
         with self.engine.begin() as connection:
             for start in range(0, len(rows), SAVE_BATCH):
                 statement = insert(DIRECTORY).values(rows[start : start + SAVE_BATCH])

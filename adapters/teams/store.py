@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.engine import insert_for
 from bot.db.models import TeamsChannel, TeamsUser
 
 GENERAL = "General"  # Teams lists a team's first channel without a name
@@ -57,7 +56,7 @@ def _upsert(
     fixed: frozenset[str] = frozenset(),
 ) -> None:
     """Insert, or update the row: `keep` columns only with a new value, `fixed` never."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.get_bind().dialect.name)
     statement = insert(model).values(**values)
     table = model.__table__  # type: ignore[attr-defined]
     changes = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +24,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITER_POLL_S, WRITER_POLL_MAX_S = 0.0002, 0.002  # a writer's first and longest pause
 READING = "whoknows_reading"  # execution option of `Database.reading()` sessions
+
+
+def insert_for(dialect: str) -> Callable[..., Any]:
+    """The dialect's INSERT, the one that can do nothing or update on a conflict
+    (`on_conflict_do_nothing`, `on_conflict_do_update`): PostgreSQL's or SQLite's."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def make_engine(url: str) -> Engine:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.db.engine import READING
+from bot.db.engine import READING, insert_for
 from bot.db.models import Embedding, KnowledgeEntry
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> N
         {"kind": kind, "item_id": item, "model": _model(), "vector": row.tobytes()}
         for item, row in zip(ids, matrix, strict=True)
     ]
-    statement = _insert_new(session.get_bind().dialect.name)
+    # Skips the vectors already stored.
+    statement = insert_for(session.get_bind().dialect.name)(Embedding).on_conflict_do_nothing()
     if not session.connection().get_execution_options().get(READING, False):
         session.execute(statement, rows)
         return
@@ -63,19 +64,6 @@ def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> N
             writer.execute(statement, rows)
     except SQLAlchemyError as error:  # used from memory now; the next load tries again
         log.warning("could not store %d %s vectors: %s", len(rows), kind, type(error).__name__)
-
-
-def _insert_new(dialect: str) -> Any:
-    """An insert of vectors that skips the ones already stored."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert(Embedding).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(Embedding).on_conflict_do_nothing()
-    return insert(Embedding)
 
 
 def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
