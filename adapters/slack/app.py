@@ -175,6 +175,17 @@ class _Kept:
         self.started = False  # a listener took it
 
 
+class _Queued(NamedTuple):
+    """A slash command kept and acked, waiting to go through bolt."""
+
+    at: float  # when it was acked (time.monotonic)
+    kept: asyncio.Future[int | None]  # its keep (Intake.keeping)
+    key: str
+    form: str  # its body, as it came
+    query: str
+    headers: Mapping[str, str]
+
+
 class Posted(NamedTuple):
     """What a response_url answered (the fields `_respond` reads of a webhook response)."""
 
@@ -244,7 +255,7 @@ class SlackAdapter:
         self._deadlines = _AckDeadlines()
         # Kept commands waiting for bolt (`_command_first`), and the tasks handing them
         # over: enough at once to keep every command process busy.
-        self._queued: deque[tuple[Any, ...]] = deque()
+        self._queued: deque[_Queued] = deque()
         self._pumps = 0
         self._acking = 0  # Slack requests in this process not yet acked
         self._pressed_at = -CALM_S  # when ACK_PRESSURE of them were last waiting
@@ -313,7 +324,7 @@ class SlackAdapter:
         await self._deadlines.wait(kept, "command")
         # Queued as plain values, not a task each: a burst leaves thousands waiting.
         self._queued.append(
-            (time.monotonic(), kept, key, text, request.query_string, request.headers)
+            _Queued(time.monotonic(), kept, key, text, request.query_string, request.headers)
         )
         if self._pumps < self._dispatching:
             self._pumps += 1
@@ -330,32 +341,25 @@ class SlackAdapter:
             while self._queued:
                 now = time.monotonic()
                 pressed = self._acking >= ACK_PRESSURE or now - self._pressed_at < CALM_S
-                if pressed and now - self._queued[0][0] < HOLD_MAX_S:
+                if pressed and now - self._queued[0].at < HOLD_MAX_S:
                     await asyncio.sleep(HOLD_STEP_S)
                     continue
                 try:
-                    await self._dispatch_kept(*self._queued.popleft()[1:])
+                    await self._dispatch_kept(self._queued.popleft())
                 except Exception:  # the next in the queue must not wait on it
                     log.exception("a kept command failed on its way through bolt")
         finally:
             self._pumps -= 1
 
-    async def _dispatch_kept(
-        self,
-        kept: asyncio.Future[int | None],
-        key: str,
-        text: str,
-        query: str,
-        headers: Mapping[str, str],
-    ) -> None:
-        inbound = await self.intake.kept(kept, key)
+    async def _dispatch_kept(self, queued: _Queued) -> None:
+        inbound = await self.intake.kept(queued.kept, queued.key)
         if inbound is None:
             return  # a duplicate delivery
         marker = _Kept(inbound, asyncio.get_running_loop().create_future())
         bolt_request = AsyncBoltRequest(
-            body=text,
-            query=query,
-            headers=headers,  # type: ignore[arg-type]
+            body=queued.form,
+            query=queued.query,
+            headers=queued.headers,  # type: ignore[arg-type]
             context={KEPT: marker},
         )
         response = await self.app.async_dispatch(bolt_request)
