@@ -161,17 +161,23 @@ class FullTextIndex:
         if not found or limit <= 0:
             return []
         scores = np.zeros(len(self.entry_ids), dtype=np.float32)
+        postings = []
         for term in found:
             start, end = self._offsets[term], self._offsets[term + 1]
             # An entry appears once in a stem's postings: a plain fancy-index add.
             scores[self._entries[start:end]] += self._weights[start:end]
-        # The limit-th best score, then every entry scoring as much: cheaper than
-        # listing all the entries that matched. (Partitioned from the front of the
-        # negated scores: numpy's partition is erratic, up to 20x slower, when
-        # asked for a kth near the end of the array.)
-        top = min(limit, len(scores)) - 1
-        kth = -np.partition(-scores, top)[top]
-        hits = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores)
+            postings.append(self._entries[start:end])
+        # The best are chosen among the matched entries only, not all of them: a
+        # question's words match a fraction of a large knowledge base.
+        matched = postings[0] if len(postings) == 1 else np.concatenate(postings)
+        values = scores[matched]
+        # An entry is in `matched` once per word of the question it contains, so the
+        # (limit × words)-th best value leaves at least `limit` distinct entries at or
+        # above it. (Partitioned from the front of the negated values: numpy's
+        # partition is erratic, up to 20x slower, when asked for a kth near the end.)
+        top = min(limit * len(found), len(values)) - 1
+        kth = -np.partition(-values, top)[top]
+        hits = np.unique(matched[values >= kth])
         hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
         best = float(scores[hits[0]])
         return [
