@@ -164,11 +164,13 @@ class FullTextIndex:
         postings = []
         for term in found:
             start, end = self._offsets[term], self._offsets[term + 1]
+            entries = self._entries[start:end]
             # An entry appears once in a stem's postings: a plain fancy-index add.
-            scores[self._entries[start:end]] += self._weights[start:end]
-            postings.append(self._entries[start:end])
+            scores[entries] += self._weights[start:end]
+            postings.append(entries)
         # The best are chosen among the matched entries only, not all of them: a
-        # question's words match a fraction of a large knowledge base.
+        # question's words match a fraction of a large knowledge base. (Every matched
+        # entry scores above zero: BM25's idf here and every term count are positive.)
         matched = postings[0] if len(postings) == 1 else np.concatenate(postings)
         values = scores[matched]
         # An entry is in `matched` once per word of the question it contains, so the
