@@ -31,6 +31,7 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 TITLE_WEIGHT = 2.0
 BUILD_CHUNK = 4_096  # entries whose words are counted at a time while indexing
+FLOOR_SAMPLE = 8  # a search finds its floor among every FLOOR_SAMPLE-th matched posting
 
 
 def stem(word: str) -> str:
@@ -160,26 +161,33 @@ class FullTextIndex:
         found = [self.vocabulary[s] for s in stems if s in self.vocabulary]
         if not found or limit <= 0:
             return []
-        scores = np.zeros(len(self.entry_ids), dtype=np.float32)
-        postings = []
-        for term in found:
-            start, end = self._offsets[term], self._offsets[term + 1]
-            entries = self._entries[start:end]
-            # An entry appears once in a stem's postings: a plain fancy-index add.
-            scores[entries] += self._weights[start:end]
-            postings.append(entries)
+        spans = [slice(self._offsets[term], self._offsets[term + 1]) for term in found]
+        if len(spans) == 1:
+            matched, weights = self._entries[spans[0]], self._weights[spans[0]]
+        else:
+            matched = np.concatenate([self._entries[span] for span in spans])
+            weights = np.concatenate([self._weights[span] for span in spans])
+        # Each entry's score in one pass (a fancy-index add per word cost twice as much).
+        scores = np.bincount(matched, weights=weights, minlength=len(self.entry_ids))
         # The best are chosen among the matched entries only, not all of them: a
-        # question's words match a fraction of a large knowledge base. (Every matched
-        # entry scores above zero: BM25's idf here and every term count are positive.)
-        matched = postings[0] if len(postings) == 1 else np.concatenate(postings)
-        values = scores[matched]
-        # An entry is in `matched` once per word of the question it contains, so the
-        # (limit × words)-th best value leaves at least `limit` distinct entries at or
-        # above it. (Partitioned from the front of the negated values: numpy's
+        # question's words match a fraction of a large knowledge base. An entry is in
+        # `matched` once per word of the question it contains, so any `top + 1` of its
+        # values name at least `limit` distinct entries. The top-th best value of a
+        # sample of them is at most that of the whole, so every entry of the best
+        # `limit` scores at least it: a floor found in an eighth of the work.
+        # (Every matched entry scores above zero: BM25's idf here and every term count
+        # are positive. Partitioned from the front of the negated values: numpy's
         # partition is erratic, up to 20x slower, when asked for a kth near the end.)
-        top = min(limit * len(found), len(values)) - 1
-        kth = -np.partition(-values, top)[top]
-        hits = np.unique(matched[values >= kth])
+        top = min(limit * len(found), len(matched)) - 1
+        sample = scores[matched[::FLOOR_SAMPLE]]
+        if len(sample) <= top:
+            sample = scores[matched]
+        floor = -np.partition(-sample, top)[top]
+        hits = np.flatnonzero(scores >= floor)
+        if len(hits) > limit:
+            values = scores[hits]
+            kth = -np.partition(-values, limit - 1)[limit - 1]
+            hits = hits[values >= kth]
         hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
         best = float(scores[hits[0]])
         return [
