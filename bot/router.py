@@ -21,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import inbox, messages, metrics
+from bot.db.hot import HotQuery
 from bot.db.models import Person
 from bot.services import Services, people
 from bot.services.audit import Denied, record
@@ -40,8 +41,8 @@ class UsageError(Exception):
 
 # Core, not ORM (`select(Person.id)`): executing it costs half as much.
 _person = Person.__table__
-_LIVE_PERSON = select(_person.c.id).where(
-    _person.c.id == bindparam("person"), _person.c.deleted_at.is_(None)
+_LIVE_PERSON = HotQuery(
+    select(_person.c.id).where(_person.c.id == bindparam("person"), _person.c.deleted_at.is_(None))
 )
 
 
@@ -76,7 +77,7 @@ class Context:
     def actor_id(self) -> int:
         """The asker's id, checked as `actor` checks it, for a handler that needs no
         more of them (loading the whole person cost a tenth of a who-knows)."""
-        found = self.session.scalar(_LIVE_PERSON, {"person": self.command.person_id})
+        found = _LIVE_PERSON.scalar(self.session, {"person": self.command.person_id})
         if found is None:
             raise UsageError(messages.UNKNOWN_PERSON.format(token="you"))
         return int(found)

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import messages
+from bot.db.hot import HotQuery
 from bot.db.models import (
     AuditEntry,
     Identity,
@@ -30,9 +31,12 @@ from bot.types import Line, Mention, PersonCard, Reply
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-_HANDLES = select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
-    Identity.__table__.c.platform == bindparam("platform"),
-    Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
+_HANDLES = HotQuery(
+    select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
+        Identity.__table__.c.platform == bindparam("platform"),
+        Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
+    ),
+    listed="ids",
 )
 
 
@@ -41,7 +45,8 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     ids = list(set(person_ids))
     if not ids:
         return {}
-    return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())
+    rows = _HANDLES.rows(session, {"platform": platform, "ids": ids})
+    return {person_id: handle for person_id, handle in rows}
 
 
 def mentioned_in(reply: Reply) -> set[int]:
