@@ -7,9 +7,12 @@ value. For the shortlist of 30 people that was 0.32-0.43 ms against 0.19-0.22
 on the driver. On SQLite a `HotQuery` compiles its statement once, keeps the
 SQL text for each length of its list parameter, and runs it on the session's
 own connection (in its transaction), converting parameters and columns with
-the type processors SQLAlchemy itself would use. The driver's errors are
-raised as SQLAlchemy's, so retries and "database unavailable" replies work
-as for any statement. On other databases it is `Session.execute`.
+the type processors SQLAlchemy itself would use. As `Session.execute` does,
+it flushes the session's pending changes first, so a unit of work reads what
+it wrote. The driver's errors are raised as SQLAlchemy's, so retries and
+"database unavailable" replies work as for any statement. What it skips are
+the engine's statement events and echo: these SELECTs do not show in
+SQLAlchemy's log. On other databases it is `Session.execute`.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class HotQuery:
         if dialect.name != "sqlite" or (self.listed and not listed):
             # An empty list is SQLAlchemy's to render (as an empty set).
             return session.execute(self.statement, params).all()
+        if session.autoflush:
+            session.flush()  # nothing to do, and cheap, in a read-only session
         compiled = self._compiled or self._compile(dialect)
         values: list[Any] = []
         for name, process, held in compiled.params:

@@ -98,7 +98,8 @@ class FullTextIndex:
 
     The postings of all stems are stored end to end (`_entries`, `_weights`,
     sliced by `_offsets`), each with its BM25 term weight computed at build
-    time, so a search is a few vector additions and a partial sort.
+    time, so a search is one weighted count over the question's postings and a
+    partial sort.
     """
 
     def __init__(self, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -162,11 +163,8 @@ class FullTextIndex:
         if not found or limit <= 0:
             return []
         spans = [slice(self._offsets[term], self._offsets[term + 1]) for term in found]
-        if len(spans) == 1:
-            matched, weights = self._entries[spans[0]], self._weights[spans[0]]
-        else:
-            matched = np.concatenate([self._entries[span] for span in spans])
-            weights = np.concatenate([self._weights[span] for span in spans])
+        matched = np.concatenate([self._entries[span] for span in spans])
+        weights = np.concatenate([self._weights[span] for span in spans])
         # Each entry's score in one pass (a fancy-index add per word cost twice as much).
         scores = np.bincount(matched, weights=weights, minlength=len(self.entry_ids))
         # The best are chosen among the matched entries only, not all of them: a

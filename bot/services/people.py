@@ -45,8 +45,7 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     ids = list(set(person_ids))
     if not ids:
         return {}
-    rows = _HANDLES.rows(session, {"platform": platform, "ids": ids})
-    return {person_id: handle for person_id, handle in rows}
+    return dict(_HANDLES.rows(session, {"platform": platform, "ids": ids}))  # type: ignore[arg-type]
 
 
 def mentioned_in(reply: Reply) -> set[int]:

@@ -12,7 +12,7 @@ from bot.db.hot import HotQuery
 from bot.db.models import Identity, KnowledgeEntry, Person, Presence, Skill, Status
 from bot.router import _LIVE_PERSON
 from bot.services import Services
-from bot.services.people import _HANDLES
+from bot.services.people import _HANDLES, handles
 from tests.conftest import NOW
 
 
@@ -39,6 +39,7 @@ def test_every_hot_query_reads_what_sqlalchemy_reads(demo: Services) -> None:
             (_HANDLES, {"platform": platform, "ids": list(people)}),
             (_LIVE_PERSON, {"person": people[2]}),
         ]
+        # On PostgreSQL both sides are Session.execute: that run checks the fallback.
         for query, params in cases:
             expected = _plain(session.execute(query.statement, params))
             assert expected, query.statement  # the demo org has rows for each
@@ -49,6 +50,15 @@ def test_every_hot_query_reads_what_sqlalchemy_reads(demo: Services) -> None:
         assert _LIVE_PERSON.scalar(session, {"person": -1}) is None
         # An empty list is left to SQLAlchemy, which renders it as an empty set.
         assert _plain(matching._ENTRIES.rows(session, {"ids": []})) == []
+
+
+def test_a_unit_of_work_reads_what_it_has_not_flushed_yet(demo: Services) -> None:
+    """As `Session.execute` does: pending changes are flushed before the SELECT."""
+    with demo.db.unit_of_work() as session:
+        person = session.scalars(select(Person.id).order_by(Person.id)).first()
+        assert person is not None
+        session.add(Identity(person_id=person, platform="pending", external_id="U-NEW"))
+        assert handles(session, "pending", [person]) == {person: "U-NEW"}
 
 
 def test_the_drivers_errors_come_as_sqlalchemys(services: Services) -> None:
