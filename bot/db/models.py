@@ -148,12 +148,16 @@ class Identity(Base):
     """One row per platform account, so a person can be on Slack, Teams and the console."""
 
     __tablename__ = "identity"
-    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        # A reply's handles: some people's ids on one platform (migration 0011).
+        Index("identity_person_idx", "person_id", "platform"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(200))
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
 
     person: Mapped[Person] = relationship(back_populates="identities")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, column, exc, select, table
+from sqlalchemy import bindparam, column, event, exc, select, table
 
 import bot.matching as matching
 from bot.db.hot import HotQuery
@@ -73,3 +74,42 @@ def test_the_drivers_errors_come_as_sqlalchemys(services: Services) -> None:
         missing.rows(session, {"ids": [1, 2]})
     if services.db.backend == "sqlite":
         assert isinstance(raised.value, exc.OperationalError)
+
+
+@pytest.mark.parametrize(
+    ("query", "params", "access"),
+    [
+        (matching._SHORTLIST, {"ids": [1, 2], "since": NOW}, "person USING INTEGER PRIMARY KEY"),
+        (
+            matching._VERIFIERS,
+            {"ids": [1, 2]},
+            "skill USING INDEX sqlite_autoindex_skill_1 (person_id=?)",
+        ),
+        (matching._ENTRIES, {"ids": [1, 2]}, "knowledge_entry USING INTEGER PRIMARY KEY"),
+        # Not (platform=?), which reads every identity the platform has.
+        (
+            _HANDLES,
+            {"platform": "slack", "ids": [1, 2]},
+            "identity USING INDEX identity_person_idx (person_id=? AND platform=?)",
+        ),
+        (_LIVE_PERSON, {"person": 1}, "person USING INTEGER PRIMARY KEY"),
+    ],
+    ids=["shortlist", "verifiers", "entries", "handles", "asker"],
+)
+def test_every_hot_query_goes_straight_to_its_rows(
+    services: Services, query: HotQuery, params: dict[str, object], access: str
+) -> None:
+    """Each question runs these: none may read a table or an index range that grows
+    with the org, whatever SQLite guesses without statistics."""
+    if services.db.backend != "sqlite":
+        pytest.skip("the query plan checked is SQLite's")
+
+    def explain(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
+        return f"EXPLAIN QUERY PLAN {statement}", parameters
+
+    with services.db.engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", explain, retval=True)
+        plan = connection.execute(query.statement, params).all()
+    steps = [str(row[-1]) for row in plan]
+    assert f"SEARCH {access}" in steps[0], steps
+    assert not any(step.startswith("SCAN") for step in steps), steps
