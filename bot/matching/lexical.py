@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +192,29 @@ class FullTextIndex:
             (int(entry_id), float(score) / best)
             for entry_id, score in zip(self.entry_ids[hits], scores[hits], strict=True)
         ]
+
+    def coverage(self, words: Iterable[str], entry_ids: Sequence[int]) -> dict[int, int]:
+        """Entry id → how many of the stems of `words` it contains, for the entries
+        indexed: from the postings, without reading or splitting the entries' text."""
+        ids = np.asarray(entry_ids, dtype=np.int64)
+        if not len(self.entry_ids) or not len(ids):
+            return {}
+        # Entries are indexed in id order, so an entry's position is found by bisection.
+        positions = np.minimum(np.searchsorted(self.entry_ids, ids), len(self.entry_ids) - 1)
+        indexed = self.entry_ids[positions] == ids
+        counts = np.zeros(len(ids), dtype=np.int64)
+        for word in {stem(w) for w in words}:
+            term = self.vocabulary.get(word)
+            if term is None:
+                continue
+            postings = self._entries[self._offsets[term] : self._offsets[term + 1]]
+            at = np.minimum(np.searchsorted(postings, positions), len(postings) - 1)
+            counts += postings[at] == positions
+        return {
+            int(entry_id): int(count)
+            for entry_id, count, known in zip(ids, counts, indexed, strict=True)
+            if known
+        }
 
 
 def _count(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matching.lexical import FullTextIndex
+from bot.matching.lexical import FullTextIndex, stem
+from bot.text import terms
 
 WORDS = ["refund", "prepaid", "topup", "roaming", "porting", "invoice", "sim", "credit"]
 text = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
@@ -31,3 +32,28 @@ def test_the_best_few_are_the_head_of_the_whole_ranking(
         if set(query.split()) & set(f"{title} {body}".split())
     }
     assert {entry_id for entry_id, _ in everything} == matching
+
+
+# Written forms the index folds: case, plurals, stopwords, one-letter words.
+FORMS = [*WORDS, "Refunds", "SIMs", "invoices", "the", "a", "Credit"]
+form_text = st.lists(st.sampled_from(FORMS), min_size=1, max_size=6).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(st.tuples(form_text, form_text), min_size=1, max_size=30),
+    query=form_text,
+    asked=st.lists(st.integers(min_value=95, max_value=135), max_size=12),
+)
+def test_coverage_counts_the_question_stems_each_entry_contains(
+    entries: list[tuple[str, str]], query: str, asked: list[int]
+) -> None:
+    index = FullTextIndex((100 + i, title, body) for i, (title, body) in enumerate(entries))
+    words = set(terms(query))
+    expected = {
+        entry_id: len({stem(w) for w in words} & {stem(w) for w in terms(" ".join(entry))})
+        for entry_id in asked
+        if 0 <= entry_id - 100 < len(entries)
+        for entry in [entries[entry_id - 100]]
+    }
+    assert index.coverage(words, asked) == expected
