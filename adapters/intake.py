@@ -14,6 +14,7 @@ work of the process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -64,6 +65,11 @@ class _Batches:
 
     async def add(self, item: Any) -> Any:
         return await self.submit(item)
+
+    async def settle(self) -> None:
+        """Until every item handed in so far is written (or failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,14 +135,31 @@ class Intake:
     async def done(self, inbound_id: int) -> None:
         await self._dones.add(inbound_id)
 
-    async def finish(self, inbound_id: int, reply: Reply | None = None) -> None:
-        """The answer is out (0: a request that was not kept). Not done when the command
-        said nothing because another worker answered it first: that worker marks it
-        done once its answer is out."""
-        if not inbound_id:
+    def finish(self, inbound_id: int, reply: Reply | None = None) -> asyncio.Future[Any]:
+        """The answer is out (0: a request that was not kept): marked done with the next
+        batch. Not done when the command said nothing because another worker answered
+        it first: that worker marks it done once its answer is out.
+
+        Returns at once, with a future of the mark for a caller that must know (a
+        take-over). The Slack adapter takes its next command once this one is
+        finished, and waiting out DONE_LINGER_S there held each of its dispatchers
+        for 20 ms a command: 290 answers a second instead of 310. A mark that fails
+        leaves the request open, handed over on stop (`hand_over`) or taken over
+        when its lease runs out, as when every caller waited for it.
+        """
+        if inbound_id and (reply is None or reply.elements):
+            marking = self._dones.submit(inbound_id)
+            marking.add_done_callback(functools.partial(self._marked, inbound_id))
+            return marking
+        self.open.discard(inbound_id)
+        nothing: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        nothing.set_result(None)
+        return nothing
+
+    def _marked(self, inbound_id: int, marking: asyncio.Future[Any]) -> None:
+        if marking.cancelled() or marking.exception() is not None:
+            log.warning("could not mark a %s request done; it stays open", self.platform)
             return
-        if reply is None or reply.elements:
-            await self.done(inbound_id)
         self.open.discard(inbound_id)
 
     async def hand_over(self, running: set[asyncio.Task[Any]], timeout: float) -> None:
@@ -149,6 +172,7 @@ class Intake:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        await self._dones.settle()  # the answers that are out are done, not handed over
         if self.open:
             ids, now = set(self.open), self.services.clock()
             handed = await asyncio.to_thread(inbox.release, self.services.db, ids, now)

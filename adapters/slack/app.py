@@ -375,7 +375,7 @@ class SlackAdapter:
                 message = {"text": response.body, "response_type": "ephemeral"}
                 await self._respond(AsyncRespond(response_url=url), **message)
         finally:  # never run by a worker later: bolt refused it
-            await self.intake.finish(inbound)
+            self.intake.finish(inbound)
 
     async def _dedupe(self, body: dict, next: Callable[[], Any]) -> BoltResponse | None:
         """Slack retries events and bolt does not deduplicate: only the first delivery acts.
@@ -695,7 +695,14 @@ class SlackAdapter:
         reply, handles = await self.run(translate.slash_command(command, person, mentions), inbound)
         trigger = command.get("trigger_id") if live else None
         await self.answer(reply, handles, respond=respond, trigger_id=trigger)
-        await self.intake.finish(inbound, reply)
+        await self._finished(inbound, reply, live)
+
+    async def _finished(self, inbound: int, reply: Reply, live: bool) -> None:
+        """Its answer is out. A live request's dispatcher goes on to the next at once
+        (`Intake.finish`); a take-over ends once its request is marked done."""
+        marking = self.intake.finish(inbound, reply)
+        if not live:
+            await marking
 
     async def on_action(self, ack: Any, body: dict, action: dict, respond: Any) -> None:
         if action.get("type") not in {"button", None} or action.get("action_id") == LINK_ACTION:
@@ -727,7 +734,7 @@ class SlackAdapter:
             trigger_id=body.get("trigger_id") if live else None,
             user_id=body["user"]["id"],
         )
-        await self.intake.finish(inbound, reply)
+        await self._finished(inbound, reply, live)
 
     async def on_view(self, ack: Any, body: dict, view: dict) -> None:
         person = await self.person_id(body["user"]["id"])
@@ -755,7 +762,7 @@ class SlackAdapter:
         person = await self.person_id(body["user"]["id"])
         reply, handles = await self.run(translate.message_shortcut(body, person), inbound)
         await self.answer(reply, handles, respond=respond, user_id=body["user"]["id"])
-        await self.intake.finish(inbound, reply)
+        await self._finished(inbound, reply, live)
 
     async def on_app_mention(self, event: dict, context: Any) -> None:
         person = await self.person_id(event["user"])

@@ -70,6 +70,31 @@ def test_answers_delivered_moments_apart_are_marked_done_in_one_go(services: Ser
     assert states == [InboundState.DONE] * 5
 
 
+def test_finishing_does_not_wait_for_the_done_mark_and_a_stop_writes_it(
+    services: Services,
+) -> None:
+    """The Slack adapter's dispatchers go on once an answer is out, not DONE_LINGER_S
+    later; a request whose mark is still pending at a stop is done, not handed over."""
+
+    async def scenario() -> tuple[list[int], set[int]]:
+        intake = Intake(services, "slack")
+        ids = await asyncio.gather(*(intake.keep(f"command:{i}", {"i": i}) for i in range(3)))
+        marking = intake.finish(ids[0])
+        assert not marking.done() and ids[0] in intake.open  # not written yet
+        await marking
+        assert ids[0] not in intake.open
+        intake.finish(ids[1])  # its answer is out, its mark pending, and the process stops
+        await intake.hand_over(set(), timeout=1)
+        return ids, intake.open
+
+    ids, still_open = asyncio.run(scenario())
+    assert still_open == {ids[2]}  # never answered: handed over
+    with services.db.reading() as session:
+        rows = {r.id: r for r in session.scalars(select(Inbound))}
+    assert [rows[i].state for i in ids] == [InboundState.DONE] * 2 + [InboundState.PENDING]
+    assert rows[ids[2]].lease_until <= services.clock()  # claimable at once
+
+
 @pytest.mark.reliability(20)
 def test_a_request_kept_despite_an_error_is_closed_unless_a_worker_took_it(
     services: Services,
