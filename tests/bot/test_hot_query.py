@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import bindparam, column, event, exc, select, table
 
 import bot.matching as matching
+from bot.db import revision
 from bot.db.hot import HotQuery
 from bot.db.models import Identity, KnowledgeEntry, Person, Presence, Skill, Status
 from bot.router import _LIVE_PERSON
@@ -39,6 +40,7 @@ def test_every_hot_query_reads_what_sqlalchemy_reads(demo: Services) -> None:
             (matching._ENTRIES, {"ids": list(entries)}),
             (_HANDLES, {"platform": platform, "ids": list(people)}),
             (_LIVE_PERSON, {"person": people[2]}),
+            (revision._CURRENT, {}),
         ]
         # On PostgreSQL both sides are Session.execute: that run checks the fallback.
         for query, params in cases:
