@@ -606,7 +606,7 @@ def _articles(
         _, title, body, helpful = texts[entry_id]
         if entry_id in contained:
             coverage = contained[entry_id] / len(words)
-        else:  # written since the index was built
+        else:  # not in the index yet: written since it was built
             coverage = _coverage(words, title, body)
         best_coverage = max(best_coverage, coverage)
         if entry_id in evidence.similarity:

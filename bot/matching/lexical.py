@@ -143,6 +143,10 @@ class FullTextIndex:
             chunks.append(_count(words, sizes, len(ids) - len(sizes) // 2))
         self.vocabulary = vocabulary
         self.entry_ids = np.frombuffer(ids, dtype=np.int64)
+        # Positions in id order, for finding entries by id (`coverage`): None when the
+        # entries came in id order, as the knowledge index reads them.
+        ordered = bool(np.all(self.entry_ids[1:] > self.entry_ids[:-1]))
+        self._by_id = None if ordered else np.argsort(self.entry_ids, kind="stable")
         self._offsets, self._entries, self._weights = _postings(len(vocabulary), chunks)
 
     def __len__(self) -> int:
@@ -199,8 +203,11 @@ class FullTextIndex:
         ids = np.asarray(entry_ids, dtype=np.int64)
         if not len(self.entry_ids) or not len(ids):
             return {}
-        # Entries are indexed in id order, so an entry's position is found by bisection.
-        positions = np.minimum(np.searchsorted(self.entry_ids, ids), len(self.entry_ids) - 1)
+        # Each entry's position, by bisection over the ids in order.
+        by_id = self._by_id
+        in_order = self.entry_ids if by_id is None else self.entry_ids[by_id]
+        found = np.minimum(np.searchsorted(in_order, ids), len(in_order) - 1)
+        positions = found if by_id is None else by_id[found]
         indexed = self.entry_ids[positions] == ids
         counts = np.zeros(len(ids), dtype=np.int64)
         for word in {stem(w) for w in words}:
