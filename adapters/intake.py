@@ -63,9 +63,6 @@ class _Batches:
             self._writer = loop.create_task(self._drain())
         return future
 
-    async def add(self, item: Any) -> Any:
-        return await self.submit(item)
-
     async def settle(self) -> None:
         """Until every item handed in so far is written (or failed)."""
         while self._writer is not None and not self._writer.done():
@@ -131,9 +128,6 @@ class Intake:
     def _opened(self, kept: asyncio.Future[int | None]) -> None:
         if not kept.cancelled() and kept.exception() is None and kept.result():
             self.open.add(kept.result())  # type: ignore[arg-type]
-
-    async def done(self, inbound_id: int) -> None:
-        await self._dones.add(inbound_id)
 
     def finish(self, inbound_id: int, reply: Reply | None = None) -> asyncio.Future[Any]:
         """The answer is out (0: a request that was not kept): marked done with the next

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, event, select
 
 from bot.db.models import AuditEntry
 from bot.router import Router
@@ -79,3 +80,14 @@ def cards(reply: Reply) -> list[PersonCard]:
 def audit_rows(services: Services) -> list[AuditEntry]:
     with services.db.unit_of_work() as session:
         return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+def query_plan(services: Services, statement: Executable, params: Any = None) -> list[str]:
+    """SQLite's plan for a statement, a step a line, as SQLAlchemy would run it."""
+
+    def explain(_conn: Any, _cursor: Any, text: str, parameters: Any, *_: Any) -> Any:
+        return f"EXPLAIN QUERY PLAN {text}", parameters
+
+    with services.db.engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", explain, retval=True)
+        return [str(row[-1]) for row in connection.execute(statement, params)]

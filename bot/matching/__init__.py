@@ -50,7 +50,7 @@ from bot.db.models import (
     Status,
     Team,
 )
-from bot.matching import lexical, vectors
+from bot.matching import vectors
 from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
 from bot.services import knowledge as knowledge_service
 from bot.services import presence
@@ -596,18 +596,16 @@ def _articles(
         return [], 0.0
     texts = {row[0]: row for row in _ENTRIES.rows(session, {"ids": ranked})}
     words = set(terms(query))
-    # From the full-text index: splitting the entries' text again cost half of this.
-    contained = knowledge.fulltext.coverage(words, ranked) if words else {}
+    # From the full-text index (splitting the entries' text again cost half of this),
+    # which holds every entry ranked here: they came from its search or its vectors.
+    contained = knowledge.fulltext.coverage(words, ranked)
     articles = []
     best_coverage = 0.0
     for entry_id in ranked:
         if entry_id not in texts:
             continue
         _, title, body, helpful = texts[entry_id]
-        if entry_id in contained:
-            coverage = contained[entry_id] / len(words)
-        else:  # not in the index yet: written since it was built
-            coverage = _coverage(words, title, body)
+        coverage = contained.get(entry_id, 0) / len(words) if words else 0.0
         best_coverage = max(best_coverage, coverage)
         if entry_id in evidence.similarity:
             score = evidence.similarity[entry_id]
@@ -623,10 +621,3 @@ def _articles(
             )
             articles.append(knowledge_service.article(entry_id, title, body, tags, helpful, score))
     return articles[:limit], best_coverage
-
-
-def _coverage(words: set[str], title: str, body: str) -> float:
-    if not words:
-        return 0.0
-    entry_words = {lexical.stem(w) for w in terms(f"{title} {body}")}
-    return len({lexical.stem(w) for w in words} & entry_words) / len(words)

@@ -204,10 +204,9 @@ class FullTextIndex:
         if not len(self.entry_ids) or not len(ids):
             return {}
         # Each entry's position, by bisection over the ids in order.
-        by_id = self._by_id
-        in_order = self.entry_ids if by_id is None else self.entry_ids[by_id]
-        found = np.minimum(np.searchsorted(in_order, ids), len(in_order) - 1)
-        positions = found if by_id is None else by_id[found]
+        found = np.searchsorted(self.entry_ids, ids, sorter=self._by_id)
+        found = np.minimum(found, len(self.entry_ids) - 1)
+        positions = found if self._by_id is None else self._by_id[found]
         indexed = self.entry_ids[positions] == ids
         counts = np.zeros(len(ids), dtype=np.int64)
         for word in {stem(w) for w in words}:

@@ -13,6 +13,7 @@ from adapters.intake import Intake
 from bot import inbox
 from bot.db.models import Inbound, InboundState
 from bot.services import Services
+from tests.helpers import query_plan
 
 
 def test_a_burst_is_kept_in_a_few_transactions_and_duplicates_once(services: Services) -> None:
@@ -37,7 +38,7 @@ def test_answered_requests_are_marked_done_together(services: Services) -> None:
     async def scenario() -> list[int]:
         intake = Intake(services, "slack")
         ids = await asyncio.gather(*(intake.keep(f"action:{i}", {"i": i}) for i in range(10)))
-        await asyncio.gather(*(intake.done(i) for i in ids[:7]))
+        await asyncio.gather(*(intake.finish(i) for i in ids[:7]))
         return ids
 
     ids = asyncio.run(scenario())
@@ -58,7 +59,7 @@ def test_answers_delivered_moments_apart_are_marked_done_in_one_go(services: Ser
 
         async def deliver(n: int, inbound: int) -> None:
             await asyncio.sleep(0.002 * n)  # answers arriving one after another
-            await intake.done(inbound)
+            await intake.finish(inbound)
 
         await asyncio.gather(*(deliver(n, i) for n, i in enumerate(ids)))
         return ids
@@ -127,12 +128,5 @@ def test_the_take_over_probe_reads_open_requests_only(services: Services) -> Non
     if services.db.backend != "sqlite":
         pytest.skip("the query plan checked is SQLite's")
     probe = inbox.overdue(("slack", "teams"), services.clock()).with_only_columns(Inbound.id)
-
-    def explain(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
-        return f"EXPLAIN QUERY PLAN {statement}", parameters
-
-    with services.db.engine.connect() as connection:
-        event.listen(connection, "before_cursor_execute", explain, retval=True)
-        plan = connection.execute(probe.limit(1)).all()
-    steps = " / ".join(str(row[-1]) for row in plan)
+    steps = " / ".join(query_plan(services, probe.limit(1)))
     assert "USING INDEX inbound_due_idx (state=? AND lease_until<?)" in steps, steps

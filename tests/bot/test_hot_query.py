@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, column, event, exc, select, table
+from sqlalchemy import bindparam, column, exc, select, table
 
 import bot.matching as matching
 from bot.db import revision
@@ -16,6 +15,7 @@ from bot.router import _LIVE_PERSON
 from bot.services import Services
 from bot.services.people import _HANDLES, handles
 from tests.conftest import NOW
+from tests.helpers import query_plan
 
 
 def _plain(rows: object) -> list[tuple[object, ...]]:
@@ -105,13 +105,6 @@ def test_every_hot_query_goes_straight_to_its_rows(
     with the org, whatever SQLite guesses without statistics."""
     if services.db.backend != "sqlite":
         pytest.skip("the query plan checked is SQLite's")
-
-    def explain(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
-        return f"EXPLAIN QUERY PLAN {statement}", parameters
-
-    with services.db.engine.connect() as connection:
-        event.listen(connection, "before_cursor_execute", explain, retval=True)
-        plan = connection.execute(query.statement, params).all()
-    steps = [str(row[-1]) for row in plan]
+    steps = query_plan(services, query.statement, params)
     assert f"SEARCH {access}" in steps[0], steps
     assert not any(step.startswith("SCAN") for step in steps), steps
