@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import matching, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
 from bot.db.models import Person
 from bot.matching.vectors import index_all
-from bot.services import Services, analytics, people
+from bot.services import Services, accounts, analytics, people
 from bot.transfer import (
     ImportReport,
     Progress,
@@ -86,6 +87,20 @@ def _parser() -> argparse.ArgumentParser:
         "forget", help="remove a person's profile and anonymise what they wrote (audited)"
     )
     forget.add_argument("person", help="the person's handle (id)")
+
+    ppl = commands.add_parser("people", help="link people to their accounts, merge two into one")
+    ppl_commands = ppl.add_subparsers(dest="action", required=True)
+    link = ppl_commands.add_parser("link", help="link accounts or an e-mail to a person")
+    link.add_argument("person", help="the person's handle (id)")
+    link.add_argument("--slack", action="append", default=[], metavar="U…", help="a Slack user id")
+    link.add_argument(
+        "--teams", action="append", default=[], metavar="ID", help="a Microsoft Entra object id"
+    )
+    link.add_argument("--email", help="their work e-mail")
+    merge = ppl_commands.add_parser("merge", help="make two records of one person one (audited)")
+    merge.add_argument("keep", help="the handle that stays")
+    merge.add_argument("drop", help="the handle whose skills, accounts and history move to KEEP")
+    ppl_commands.add_parser("conflicts", help="links refused on doubt, for an admin to decide")
 
     teams = commands.add_parser("teams-package", help="write the Teams app package to upload")
     teams.add_argument("--host", required=True, help="the public host of `whoknows serve`")
@@ -295,6 +310,57 @@ def _forget(services: Services, handle: str) -> int:
     return 0
 
 
+def _person_or_none(session: Session, handle: str) -> Person | None:
+    person = people.by_key(session, handle.lstrip("@"))
+    if person is None:
+        print(f"whoknows: nobody has the handle {handle!r}", file=sys.stderr)
+    return person
+
+
+def _people(services: Services, args: argparse.Namespace) -> int:
+    label = f"cli:{getpass.getuser() or 'operator'}"
+    if args.action == "conflicts":
+        with services.db.reading() as session:
+            rows = accounts.open_conflicts(session)
+            for row in rows:
+                print(f"{row.created_at:%Y-%m-%d} {row.seen_in}: {accounts.describe(row)}")
+        if not rows:
+            print("no conflicts: every account is linked or its own person")
+        return 0
+    try:
+        with services.db.unit_of_work() as session:
+            if args.action == "merge":
+                keep = _person_or_none(session, args.keep)
+                drop = _person_or_none(session, args.drop)
+                if keep is None or drop is None:
+                    return 1
+                dropped = drop.key
+                accounts.merge(session, keep, drop, actor_label=label)
+                print(f"merged {dropped} into {keep.key}")
+                return 0
+            person = _person_or_none(session, args.person)
+            if person is None:
+                return 1
+            if not (args.slack or args.teams or args.email):
+                print("whoknows: give --slack, --teams or --email", file=sys.stderr)
+                return 2
+            changes = [
+                accounts.link_by_hand(session, person, platform, account, actor_label=label)
+                for platform, ids in (("slack", args.slack), ("teams", args.teams))
+                for account in ids
+            ]
+            if args.email:
+                changes.append(accounts.give_email(session, person, args.email, actor_label=label))
+            handle = person.key
+    except accounts.LinkError as refused:
+        with services.db.unit_of_work() as session:
+            refused.audit(session)  # the refused change itself rolled back
+        print(f"whoknows: {refused.message}", file=sys.stderr)
+        return 1
+    print(f"{handle}: {'linked' if any(changes) else 'already linked, nothing changed'}")
+    return 0
+
+
 def _demo(services: Services) -> int:
     seeded = _seed_if_empty(services)
     print("demo org seeded" if seeded else "the database already has people; left alone")
@@ -356,6 +422,7 @@ RUNNERS = {
     "demo": lambda services, args: _demo(services),
     "serve": _serve,
     "forget": lambda services, args: _forget(services, args.person),
+    "people": _people,
     "report": _report,
     "teams-package": lambda services, args: _teams_package(args.app_id, args.host, args.output),
 }

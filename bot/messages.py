@@ -56,6 +56,32 @@ SELF_DECLARED = "Added to your expertise (self-declared until a lead verifies it
 UNTAGGED = "Removed '{tag}' from {name}'s expertise."
 VERIFIED = "Verified {name}'s '{tag}' (level {level})."
 
+# Accounts: one person on every platform
+BAD_EMAIL = "'{email}' is not an e-mail address."
+BAD_ACCOUNT_ID = "That is not a {platform} account id."
+LINK_NOT_ALLOWED = "Only an admin may link accounts or merge people."
+ACCOUNT_LINKED_ELSEWHERE = (
+    "The {platform} account {account} is already linked to {other}. If {other} and "
+    "{person} are one person, merge them: `whoknows people merge {person} {other}`."
+)
+EMAIL_TAKEN = "{email} is already the e-mail of {other}: one e-mail, one person."
+MERGE_SAME = "{person} is already one person."
+LINK_USAGE = (
+    "Usage: `expertise link @account handle` (an admin links a chat account to the "
+    "person with that handle)."
+)
+LINKED = "Linked {account} on {platform} to {name} ({handle})."
+ALREADY_LINKED = "{account} on {platform} was already {name}'s."
+# What each kind of refused link says in the admins' list.
+CONFLICT_LINES = {
+    "linked_elsewhere": "{platform} account {account} is {holder}'s; {claimant} claims it too",
+    "has_other_account": (
+        "{platform} account {account} has the e-mail {email} of {holder}, who already has a "
+        "{platform} account; it was made {claimant} for now"
+    ),
+    "email_taken": "{claimant} claims the e-mail {email} of {holder}",
+}
+
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
 STATUS_SET = "You are now {label}{until}."

@@ -24,7 +24,7 @@ from bot import inbox, messages, metrics
 from bot.db.hot import HotQuery
 from bot.db.models import Person
 from bot.services import Services, people
-from bot.services.audit import Denied, record
+from bot.services.audit import Denied
 from bot.types import Command, Reply
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class Router:
                 return Reply.notice(str(error), "warning")
             except Denied as denial:
                 with services.db.unit_of_work() as session:
-                    record(session, denial.actor_id, denial.action, denial.target, allowed=False)
+                    denial.audit(session)
                 return Reply.notice(denial.message, "error")
             except (OperationalError, InterfaceError) as error:
                 # The unit of work rolled back, so running it again is safe.

@@ -22,7 +22,7 @@ from adapters.dashboard.auth import PREFIX, Refusal
 from adapters.dashboard.render import STATIC, message
 from bot.db.models import Person
 from bot.services import Services
-from bot.services.audit import Denied, record
+from bot.services.audit import Denied
 from bot.services.expertise import UnknownTag
 from bot.signing import DashboardSettings
 
@@ -60,7 +60,7 @@ class Dashboard:
                 return work(session, actor)
         except Denied as denial:
             with self.services.db.unit_of_work() as session:
-                record(session, denial.actor_id, denial.action, denial.target, allowed=False)
+                denial.audit(session)
             raise Refusal(auth.Reason("Not allowed", denial.message)) from None
         except UnknownTag as unknown:
             hint = f" Did you mean {', '.join(unknown.suggestions)}?" if unknown.suggestions else ""

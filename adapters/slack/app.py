@@ -40,7 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.commands import CommandRunner, reply_handles
 from adapters.intake import Intake
-from adapters.slack import translate
+from adapters.slack import directory, translate
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
     INSTALL_PATH,
@@ -71,11 +71,12 @@ from bot import events, inbox, messages
 from bot.db.models import Person, Status
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
-from bot.services import Services, people, presence
+from bot.services import Services, accounts, people, presence
 from bot.types import Command, Form, Notice, Reply
 
 log = logging.getLogger(__name__)
 PLATFORM = translate.PLATFORM
+SEEN_IN = directory.SEEN_IN
 # Slack statuses that say someone cannot take a question now.
 STATUS_EMOJI = {
     ":spiral_calendar_pad:": Status.BUSY,
@@ -413,19 +414,10 @@ class SlackAdapter:
             return person.id if person else None
 
     def _sync_user(self, user: dict[str, Any]) -> int:
-        profile = user.get("profile") or {}
         with self.services.db.unit_of_work() as session:
-            person = people.provision(
-                session,
-                PLATFORM,
-                str(user["id"]),
-                name=profile.get("real_name") or user.get("real_name") or user.get("name") or "",
-                timezone=user.get("tz"),
-                key_hint=user.get("name"),
-                deleted=bool(user.get("deleted")),
-                now=self.services.clock(),
+            person = accounts.link_account(
+                session, directory.account(user), self.services.clock(), seen_in=SEEN_IN
             )
-            session.flush()
             return person.id
 
     async def _mentions(self, text: str) -> dict[str, int]:

@@ -43,7 +43,7 @@ from bot import events, inbox
 from bot.db.retry import retrying
 from bot.ports import DeliveryError
 from bot.router import Router
-from bot.services import Services, people
+from bot.services import Services, accounts, people
 from bot.types import Command, Form, Notice, Reply, Text
 
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ class TeamsAdapter:
             with self.services.db.unit_of_work() as session:
                 person = people.by_identity(session, PLATFORM, who.key)
                 if person is None or timezone:
-                    person = people.provision(
+                    person = accounts.provision(
                         session,
                         PLATFORM,
                         who.key,
@@ -378,7 +378,7 @@ class TeamsAdapter:
                 elif people.by_identity(session, PLATFORM, who.key) is None:
                     continue
                 upn = str(raw.get("userPrincipalName") or raw.get("email") or "")
-                person = people.provision(
+                person = accounts.provision(
                     session,
                     PLATFORM,
                     who.key,

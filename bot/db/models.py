@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -118,9 +119,20 @@ class Person(Base):
     __tablename__ = "person"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # The stable key leads use in imports and exports (an employee id or a handle).
+    # The stable key leads use in imports and exports (an employee id or a handle),
+    # lower-cased: what lookups and @handles match.
     key: Mapped[str] = mapped_column(String(120), unique=True)
+    # The id as an import spelled it (`U0012` for the key `u0012`), given back by
+    # exports; None when it is the key itself.
+    given_id: Mapped[str | None] = mapped_column(String(120))
     display_name: Mapped[str] = mapped_column(String(200))
+    # A work e-mail as given; `email_key`, its case-folded form, is what links a
+    # platform account to the person and keeps one e-mail to one person.
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Where the person was first known: import, demo, console, slack or teams. A
+    # platform's profile renames only the people it brought.
+    origin: Mapped[str | None] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Local working hours as minutes after midnight; end < start means a night shift.
@@ -160,6 +172,10 @@ class Identity(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
 
     person: Mapped[Person] = relationship(back_populates="identities")
+
+
+# An id a lead typed in another case than the platform's own (migration 0012).
+Index("identity_folded_idx", Identity.platform, func.lower(Identity.external_id))
 
 
 class Tag(Base):
@@ -541,3 +557,37 @@ class TeamsChannel(Base):
     bot_id: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AccountConflict(Base):
+    """A link whoknows would not make on its own: an admin decides (link or merge).
+
+    An account already linked to someone else, a person who already has an account
+    on that platform, an e-mail two people claim. Kept until resolved; the same
+    doubt seen again (a daily directory sync) is this row, not another.
+    """
+
+    __tablename__ = "account_conflict"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # reason:platform:external id:e-mail, so a doubt is recorded once.
+    key: Mapped[str] = mapped_column(String(600), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Who holds the account or e-mail now, and who else claims it.
+    holder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    claimant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    # The claimant as the list shows them: a person's key, or an import's line.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    # Where it was seen: "import", "slack directory", "teams roster", "cli".
+    seen_in: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    holder: Mapped[Person | None] = relationship(foreign_keys=[holder_id])
+    claimant: Mapped[Person | None] = relationship(foreign_keys=[claimant_id])

@@ -11,14 +11,37 @@ from bot.db.models import AuditEntry, Person
 
 
 class Denied(Exception):
-    """A refused privileged action; the router audits it in a transaction of its own."""
+    """A refused privileged action; whoever catches it audits it in a transaction of
+    its own (`audit`), since the refused one rolls back."""
 
-    def __init__(self, message: str, *, actor_id: int, action: str, target: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        actor_id: int | None,
+        action: str,
+        target: str,
+        actor_label: str | None = None,
+        **detail: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.actor_id = actor_id
         self.action = action
         self.target = target
+        self.actor_label = actor_label
+        self.detail = detail
+
+    def audit(self, session: Session) -> AuditEntry:
+        return record(
+            session,
+            self.actor_id,
+            self.action,
+            self.target,
+            allowed=False,
+            actor_label=self.actor_label,
+            **self.detail,
+        )
 
 
 def record(

@@ -22,10 +22,8 @@ from bot.db.models import (
     Role,
     Skill,
     Team,
-    utcnow,
 )
 from bot.services.audit import Denied, record
-from bot.services.presence import valid_timezone
 from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -147,44 +145,6 @@ def free_key(session: Session, hint: str) -> str:
         n += 1
         key = f"{base}{n}"
     return key
-
-
-def provision(
-    session: Session,
-    platform: str,
-    external_id: str,
-    *,
-    name: str,
-    timezone: str | None = None,
-    key_hint: str | None = None,
-    deleted: bool = False,
-    now: datetime | None = None,
-) -> Person:
-    """The person behind a platform account, created on first contact, kept up to date.
-
-    A deleted account (Slack's `deleted: true`) is marked deleted, so it is no
-    longer suggested; its knowledge stays.
-    """
-    person = session.scalar(
-        select(Person)
-        .join(Identity)
-        .where(Identity.platform == platform, Identity.external_id == external_id)
-    )
-    name = " ".join(name.split())[:200] or external_id
-    if person is None:
-        person = Person(key=free_key(session, key_hint or name), display_name=name)
-        session.add(person)
-        session.flush()
-        link_identity(session, person, platform, external_id)
-    elif person.display_name != name:
-        person.display_name = name
-    if timezone and valid_timezone(timezone) and person.timezone != timezone:
-        person.timezone = timezone
-    if deleted and person.deleted_at is None:
-        person.deleted_at = now or utcnow()
-    elif not deleted and person.deleted_at is not None:
-        person.deleted_at = None
-    return person
 
 
 FORGOTTEN_NAME = "Former colleague"

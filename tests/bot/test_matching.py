@@ -24,8 +24,9 @@ from bot.db.models import (
 from bot.matching import Matcher, Ranking
 from bot.matching.embeddings import load_encoder
 from bot.services import Services, knowledge, presence
+from bot.services.accounts import provision
 from bot.services.expertise import SkillSpec, tag_person
-from bot.services.people import by_key, provision
+from bot.services.people import by_key
 from tests.conftest import NOW
 
 needs_model = pytest.mark.skipif(load_encoder() is None, reason="semantic extra not installed")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from bot import events
-from bot.services import Services, people
+from bot.services import Services, accounts, people
 
 
 def test_a_platform_account_becomes_a_person_once_and_stays_in_step(services: Services) -> None:
     now = services.clock()
     with services.db.unit_of_work() as session:
-        first = people.provision(
+        first = accounts.provision(
             session, "slack", "U1", name="Maria  Santos", timezone="Europe/Lisbon", key_hint="maria"
         )
-        clash = people.provision(session, "slack", "U2", name="Maria Other", key_hint="maria")
+        clash = accounts.provision(session, "slack", "U2", name="Maria Other", key_hint="maria")
         session.flush()
         assert (first.key, first.display_name, first.timezone) == (
             "maria",
@@ -21,7 +21,7 @@ def test_a_platform_account_becomes_a_person_once_and_stays_in_step(services: Se
         )
         assert clash.key == "maria2"
     with services.db.unit_of_work() as session:
-        again = people.provision(
+        again = accounts.provision(
             session, "slack", "U1", name="Maria S.", timezone="Not/AZone", deleted=True, now=now
         )
         assert again.id == first.id
@@ -29,7 +29,7 @@ def test_a_platform_account_becomes_a_person_once_and_stays_in_step(services: Se
         assert again.deleted_at == now
     with services.db.unit_of_work() as session:
         assert people.by_identity(session, "slack", "U1") is None  # no longer suggested
-        back = people.provision(session, "slack", "U1", name="Maria S.")
+        back = accounts.provision(session, "slack", "U1", name="Maria S.")
         assert back.deleted_at is None
 
 

@@ -18,12 +18,16 @@ from bot.services import Services
 from bot.transfer import BATCH, export_knowledge, export_people, import_knowledge, import_people
 from tests.conftest import NOW
 
+# The columns before e-mails and accounts: files written then still import.
 HEADER = "id,name,team,timezone,skills,role,hours,verified\n"
+ACCOUNTS_HEADER = HEADER.replace("\n", ",email,slack,teams\n")
+# Ids, e-mails and account ids in the case they were given: exports give them back so.
 PEOPLE_CSV = (
-    HEADER + "ana,Ana Souza,Billing,America/Sao_Paulo,refunds:5;Prepaid Top-up:3,lead,"
-    "08:00-16:00,refunds\n"
-    'ben,"Ben ""Benny"" Okafor",Tech,Africa/Lagos,roaming:2,agent,22:00-06:00,\n'
-    "chen,Chen Wei,,Asia/Shanghai,,admin,09:00-17:00,\n"
+    ACCOUNTS_HEADER + "ana,Ana Souza,Billing,America/Sao_Paulo,refunds:5;Prepaid Top-up:3,lead,"
+    "08:00-16:00,refunds,Ana.Souza@Example.com,U0012;W0034,\n"
+    'ben,"Ben ""Benny"" Okafor",Tech,Africa/Lagos,roaming:2,agent,22:00-06:00,,'
+    "ben@example.com,,3F2A9C1E-0B7D-4E44-9A51-6C2D8E0F1A2B\n"
+    "Chen.W,Chen Wei,,Asia/Shanghai,,admin,09:00-17:00,,,,\n"
 )
 # What any database holding PEOPLE_CSV exports: by id, skills normalised and by tag name.
 PEOPLE_EXPORT = PEOPLE_CSV.replace("refunds:5;Prepaid Top-up:3", "prepaid top-up:3;refunds:5")
@@ -132,7 +136,7 @@ def test_importing_the_same_files_twice_updates_without_duplicates(
     counts = [count(services.db, table) for table in tables]
     second = (import_people(services.db, people, NOW), import_knowledge(services.db, kb))
     assert [(r.created, r.updated) for r in first + second] == [(3, 0), (2, 0), (0, 3), (0, 2)]
-    assert counts == [3, 3, 3, 3, 2, 1, 1]
+    assert counts == [3, 3, 3, 6, 2, 1, 1]  # identities: 3 console, 3 Slack and Teams
     assert [count(services.db, table) for table in tables] == counts
 
 
