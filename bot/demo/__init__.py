@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Person, Role, Skill, SkillSource, Status, TagAlias, Team
 from bot.demo import data
-from bot.services import knowledge, people, presence
+from bot.services import accounts, knowledge, people, presence
 from bot.services.expertise import ensure_tag, find_tag
 
 
@@ -39,7 +39,9 @@ def seed_demo(session: Session, now: datetime) -> None:
             role=Role(spec["role"]),
             work_start_min=_minutes(spec["hours"][0]),
             work_end_min=_minutes(spec["hours"][1]),
+            origin="demo",
         )
+        accounts.set_email(person, spec["email"])
         session.add(person)
         by_handle[person.key] = person
         session.flush()

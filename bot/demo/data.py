@@ -216,12 +216,14 @@ TAGS: list[dict[str, Any]] = [
     },
 ]
 
-# skills: [tag_name, level 1-5, verified]
+# skills: [tag_name, level 1-5, verified]. E-mails link people to their Slack and
+# Teams accounts (the tests' fake Slack and Teams directories list the same ones).
 PEOPLE: list[dict[str, Any]] = [
     # --- Billing ---
     {
         "handle": "priya",
         "name": "Priya Sharma",
+        "email": "priya.sharma@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/London",
         "role": "lead",
@@ -238,6 +240,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "alex",
         "name": "Alex Turner",
+        "email": "alex.turner@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/London",
         "role": "agent",
@@ -248,6 +251,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "maria",
         "name": "Maria Santos",
+        "email": "maria.santos@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/Lisbon",
         "role": "agent",
@@ -258,6 +262,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "tomasz",
         "name": "Tomasz Nowak",
+        "email": "tomasz.nowak@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/Warsaw",
         "role": "agent",
@@ -273,6 +278,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "grace.o",
         "name": "Grace Okafor",
+        "email": "grace.okafor@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/London",
         "role": "agent",
@@ -283,6 +289,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "joy",
         "name": "Joy Dela Cruz",
+        "email": "joy.dela.cruz@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Asia/Manila",
         "role": "agent",
@@ -293,6 +300,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "sipho",
         "name": "Sipho Dlamini",
+        "email": "sipho.dlamini@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Africa/Johannesburg",
         "role": "agent",
@@ -303,6 +311,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "hannah",
         "name": "Hannah Brooks",
+        "email": "hannah.brooks@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/London",
         "role": "agent",
@@ -318,6 +327,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "omar",
         "name": "Omar Haddad",
+        "email": "omar.haddad@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/London",
         "role": "agent",
@@ -328,6 +338,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "ewa",
         "name": "Ewa Kowalska",
+        "email": "ewa.kowalska@northwind-mobile.example",
         "team": "Billing",
         "timezone": "Europe/Warsaw",
         "role": "agent",
@@ -339,6 +350,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "kwame",
         "name": "Kwame Mensah",
+        "email": "kwame.mensah@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/London",
         "role": "lead",
@@ -355,6 +367,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "zoe",
         "name": "Zoë Martin",
+        "email": "zoe.martin@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/London",
         "role": "agent",
@@ -365,6 +378,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "rafael",
         "name": "Rafael Costa",
+        "email": "rafael.costa@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/Lisbon",
         "role": "agent",
@@ -379,6 +393,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "aisha",
         "name": "Aisha Khan",
+        "email": "aisha.khan@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/London",
         "role": "agent",
@@ -394,6 +409,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "marco",
         "name": "Marco Reyes",
+        "email": "marco.reyes@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Asia/Manila",
         "role": "agent",
@@ -404,6 +420,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "kasia",
         "name": "Kasia Wojcik",
+        "email": "kasia.wojcik@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/Warsaw",
         "role": "agent",
@@ -419,6 +436,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "thabo",
         "name": "Thabo Nkosi",
+        "email": "thabo.nkosi@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Africa/Johannesburg",
         "role": "agent",
@@ -433,6 +451,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "ben",
         "name": "Ben Carter",
+        "email": "ben.carter@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/London",
         "role": "agent",
@@ -448,6 +467,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "nina.p",
         "name": "Nina Patel",
+        "email": "nina.patel@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "Europe/London",
         "role": "agent",
@@ -458,6 +478,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "jordan",
         "name": "Jordan Ellis",
+        "email": "jordan.ellis@northwind-mobile.example",
         "team": "Devices & Network",
         "timezone": "America/New_York",
         "role": "agent",
@@ -473,6 +494,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "fatima",
         "name": "Fatima Ali",
+        "email": "fatima.ali@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/London",
         "role": "lead",
@@ -489,6 +511,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "daniel",
         "name": "Daniel Murphy",
+        "email": "daniel.murphy@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/London",
         "role": "admin",
@@ -503,6 +526,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "lerato",
         "name": "Lerato Molefe",
+        "email": "lerato.molefe@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Africa/Johannesburg",
         "role": "agent",
@@ -518,6 +542,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "diego",
         "name": "Diego Alves",
+        "email": "diego.alves@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/Lisbon",
         "role": "agent",
@@ -532,6 +557,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "anna.w",
         "name": "Anna Wisniewska",
+        "email": "anna.wisniewska@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/Warsaw",
         "role": "agent",
@@ -542,6 +568,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "paolo",
         "name": "Paolo Santiago",
+        "email": "paolo.santiago@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Asia/Manila",
         "role": "agent",
@@ -556,6 +583,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "rachel",
         "name": "Rachel Adeyemi",
+        "email": "rachel.adeyemi@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/London",
         "role": "agent",
@@ -570,6 +598,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "liam",
         "name": "Liam O'Connor",
+        "email": "liam.oconnor@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/London",
         "role": "agent",
@@ -584,6 +613,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "mei",
         "name": "Mei Chen",
+        "email": "mei.chen@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "America/New_York",
         "role": "agent",
@@ -598,6 +628,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "handle": "sam.k",
         "name": "Sam Kaur",
+        "email": "sam.kaur@northwind-mobile.example",
         "team": "Accounts & Retention",
         "timezone": "Europe/London",
         "role": "agent",

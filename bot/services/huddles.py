@@ -65,18 +65,23 @@ def question_topics(ranking: Ranking) -> list[str]:
 
 
 def choose_experts(ranking: Ranking, count: int, exclude: set[int]) -> list[int]:
-    """The smallest set of available experts covering the question's topics, then the next best.
+    """The best available expert the asker is shown, then the fewest more who cover the
+    question's other topics, then the next best.
 
-    Greedy set cover (each pick covers the most topics not yet covered;
-    available before busy; then rank), topped up to `count` in rank order.
+    The first pick is the top of the ranking (available before busy), whatever it
+    covers: set cover (each further pick covering the most topics not yet covered)
+    may add people for another topic, never replace the best for the first. Then
+    topped up to `count` in rank order.
     """
     cards = [c for c in ranking.experts if c.person_id not in exclude]
     # Available first, the matcher's order within each.
     cards.sort(key=lambda c: not c.presence.reachable)
+    if not cards:
+        return []
     holds = {c.person_id: {t.name for t in c.tags} for c in cards}
-    uncovered = set(question_topics(ranking))
-    picks: list[int] = []
-    while uncovered:
+    picks = [cards[0].person_id]
+    uncovered = set(question_topics(ranking)) - holds[picks[0]]
+    while uncovered and len(picks) < max(count, 1):
         # Someone available who covers anything beats someone away who covers more.
         best = max(
             (c for c in cards if c.person_id not in picks),

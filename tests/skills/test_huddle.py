@@ -70,6 +70,28 @@ def test_a_question_spanning_two_skills_invites_experts_who_cover_both() -> None
     assert huddles.choose_experts(ranking, 2, {5, 1}) == [2, 3]
 
 
+def test_the_first_invited_is_the_best_the_asker_is_shown_not_a_neighbours_holder() -> None:
+    ranking = Ranking(
+        "customer ordered a card weeks ago and it has not arrived",
+        [
+            _card("holder1", ["card delivery"], pid=1),
+            _card("holder2", ["card delivery"], pid=2),
+            _card("neighbour", ["card delivery estimate", "order physical card"], pid=3),
+        ],
+        [],
+        [
+            TagSignal(10, "card delivery", 1.0, "named"),
+            TagSignal(11, "card delivery estimate", 0.8, "similar"),
+            TagSignal(12, "order physical card", 0.7, "similar"),
+        ],
+        True,
+    )
+    # Greedy cover alone took the neighbour (two topics) first and one holder after.
+    assert huddles.choose_experts(ranking, 2, set())[0] == ranking.experts[0].person_id
+    assert huddles.choose_experts(ranking, 1, set()) == [1]
+    assert huddles.choose_experts(ranking, 2, set()) == [1, 3]
+
+
 def test_opening_posts_the_thread_and_messages_each_expert(demo: Services, router: Router) -> None:
     number = _open(demo, router, "chargeback on a card payment @maria @omar")
     assert _invited(demo, number) == ["maria", "omar"]
