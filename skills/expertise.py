@@ -129,7 +129,7 @@ def _account_of(person: Person, platform: str, token: str) -> Identity:
     """The person's account on the platform; of several, the one the token spells."""
     found = [i for i in person.identities if i.platform == platform]
     if len(found) > 1:
-        spelled = [i for i in found if i.external_id.lower() in token.lower()]
+        spelled = [i for i in found if _spells(token, i.external_id)]
         found = spelled if len(spelled) == 1 else found
     where = accounts.platform_name(platform)
     if not found:
@@ -142,6 +142,12 @@ def _account_of(person: Person, platform: str, token: str) -> Identity:
             )
         )
     return found[0]
+
+
+def _spells(token: str, external_id: str) -> bool:
+    """The token holds the id whole (`<@U0B|name>` spells U0B, not U0)."""
+    pattern = rf"(?<![0-9A-Za-z]){re.escape(external_id)}(?![0-9A-Za-z])"
+    return re.search(pattern, token, re.IGNORECASE) is not None
 
 
 def _made_for_the_account(person: Person, platform: str) -> bool:

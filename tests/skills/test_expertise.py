@@ -265,3 +265,49 @@ def test_an_account_is_linked_where_a_mention_names_one(demo: Services, router: 
     )
     with demo.db.unit_of_work() as session:
         assert not session.scalars(select(Identity).where(Identity.platform == "slack")).all()
+
+
+def test_in_teams_the_mention_names_the_teams_account(demo: Services, router: Router) -> None:
+    with demo.db.unit_of_work() as session:
+        made = accounts.link_account(
+            session, Account("teams", "29:omar-h", "Omar H."), NOW, seen_in="teams"
+        ).id
+    # Teams mentions come as the name shown, resolved by the adapter to the person.
+    command = Command(
+        "teams",
+        person_id(demo, "daniel"),
+        "expertise",
+        "link @Omar_H omar",
+        mentions={"@Omar_H": made},
+    )
+    reply = router.dispatch(command, demo)
+    assert notices(reply)[0].text.startswith(
+        "Linked 29:omar-h on Microsoft Teams to Omar Haddad (omar)"
+    )
+    with demo.db.unit_of_work() as session:
+        assert people.by_identity(session, "teams", "29:omar-h").key == "omar"
+        assert session.get(Person, made) is None
+
+
+def test_of_several_accounts_the_one_the_mention_spells_is_linked(
+    demo: Services, router: Router
+) -> None:
+    _seen_on_slack(demo, "U0MARIA", "Maria", "maria.santos@northwind-mobile.example")
+    with demo.db.unit_of_work() as session:
+        maria = people.by_key(session, "maria")
+        accounts.link_by_hand(session, maria, "slack", "U0MARIA2", actor_label="cli:test")
+    spelled = _on_slack(demo, router, "daniel", "link <@U0MARIA2> omar", "U0MARIA2")
+    assert "The Slack account U0MARIA2 is already linked to maria." in notices(spelled)[0].text
+    # Typed as `@maria`, the mention names Maria, not one of her two accounts.
+    command = Command(
+        "slack",
+        person_id(demo, "daniel"),
+        "expertise",
+        "link @maria omar",
+        mentions={"@maria": person_id(demo, "maria")},
+    )
+    unsure = router.dispatch(command, demo)
+    assert notices(unsure)[0].text == (
+        "Maria Santos has 2 Slack accounts (U0MARIA, U0MARIA2): link the one you mean on the "
+        "dashboard."
+    )
