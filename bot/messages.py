@@ -72,6 +72,27 @@ LINK_USAGE = (
 )
 LINKED = "Linked {account} on {platform} to {name} ({handle})."
 ALREADY_LINKED = "{account} on {platform} was already {name}'s."
+LINKED_MERGED = (
+    "Linked {account} on {platform} to {name} ({handle}); {dropped}, the record made for "
+    "that account, is merged into them."
+)
+LINK_IN_CHAT_ONLY = (
+    "Link an account from Slack or Teams, where a mention names the account, or on the "
+    "dashboard (a person's page)."
+)
+LINK_NO_ACCOUNT = (
+    "{name} has no {platform} account I know of: mention the account itself, or link "
+    "it on the dashboard."
+)
+LINK_WHICH_ACCOUNT = (
+    "{name} has {count} {platform} accounts ({accounts}): link the one you mean on the dashboard."
+)
+LINK_UNKNOWN_KIND = "Choose what to link: a Slack id, a Teams id or an e-mail."
+EMAIL_GIVEN = "{name}'s e-mail is now {email}."
+EMAIL_ALREADY = "{email} was already {name}'s e-mail."
+MERGED = "Merged {dropped} into {name} ({handle}): skills, accounts and history moved."
+MERGE_CONFIRM = "Tick the box to confirm that {drop} and {keep} are one person."
+MERGE_NOBODY = "Say whose record to merge into {name}: their handle."
 # What each kind of refused link says in the admins' list.
 CONFLICT_LINES = {
     "linked_elsewhere": "{platform} account {account} is {holder}'s; {claimant} claims it too",
