@@ -103,6 +103,41 @@ CONFLICT_LINES = {
     "email_taken": "{claimant} claims the e-mail {email} of {holder}",
 }
 
+# Reaching people on another platform
+# An invited expert with no account where the huddle thread is, messaged where they have one.
+HUDDLE_DM_ELSEWHERE = (
+    "{name} asked for your help: “{topic}”. Huddle thread #{id} is on {platform}, where you "
+    "have no account yet, so I am asking you here."
+)
+HUDDLE_DM_ELSEWHERE_HINT = (
+    "Press Answer to reply: I post your answer in the thread, under your name. "
+    "Or press Decline, so the next expert is asked at once."
+)
+HUDDLE_ASKED_ELSEWHERE = (
+    "{name} has no {platform} account, so I asked them on {other}: their answer will be "
+    "posted here."
+)
+HUDDLE_ANSWER = "Answer"
+HUDDLE_ANSWER_FORM = "Answer huddle thread #{id}"
+HUDDLE_ANSWER_FIELD = "Your answer to “{topic}”"
+HUDDLE_ANSWER_SUBMIT = "Post answer"
+HUDDLE_ANSWER_EMPTY = "Write your answer first: it is posted in huddle thread #{id} as yours."
+HUDDLE_ANSWERED = "Posted your answer in huddle thread #{id} on {platform}, under your name."
+# Why a message could not go to someone, in words an admin can act on (never an internal id).
+NO_ACCOUNT_REASON = (
+    "{name} has no {platforms} account linked yet; an admin can link one with "
+    "`whoknows people link {key} {flag}`"
+)
+LINK_FLAGS = {"slack": "--slack U…", "teams": "--teams <Microsoft Entra object id>"}
+NOBODY_THERE = "the person it was for is no longer here"
+NO_LOCAL_ACCOUNT = "{name} has no account in {where}"
+DELIVERY_GAVE_UP = "{platform} did not answer after {tries} tries; it may be down"
+# Told to the asker, in the thread.
+UNDELIVERED_NO_ACCOUNT = (
+    " {name} has no {platforms} account linked yet, so I could not ask them in huddle "
+    "thread #{id}: an admin can link it with `whoknows people link {key} {flag}`."
+)
+
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
 STATUS_SET = "You are now {label}{until}."

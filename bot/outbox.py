@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from bot import codec, messages, metrics
 from bot.db import Database
-from bot.db.models import DeliveryState, Huddle, Outbox, Person
+from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
 from bot.db.retry import retrying
 from bot.ports import DeliveryError, MessageRef, Messenger
 from bot.services import people as people_service
+from bot.services.accounts import CHAT_PLATFORMS, platform_name
 from bot.types import Line, Mention, Reply
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,23 @@ def enqueue(
     return row
 
 
+def reach(session: Session, person_id: int, platform: str) -> str | None:
+    """The platform to message someone on: `platform` when they have an account there,
+    else the first chat platform where they have one; None when they have none at all
+    (a message on `platform` then fails, and says how to link an account)."""
+    held = set(
+        session.scalars(
+            select(Identity.platform).where(
+                Identity.person_id == person_id,
+                Identity.platform.in_([platform, *CHAT_PLATFORMS]),
+            )
+        )
+    )
+    if platform in held:
+        return platform
+    return next((p for p in CHAT_PLATFORMS if p in held), None)
+
+
 def _with_handles(session: Session, platform: str, reply: Reply) -> Reply:
     """Fill in each mentioned person's handle on the platform the message goes to."""
     handles = people_service.handles(session, platform, people_service.mentioned_in(reply))
@@ -102,7 +120,47 @@ class _Claim:
     is_root: bool
 
 
-def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
+@dataclasses.dataclass(frozen=True)
+class _Refusal:
+    """Why a row must fail: `reason` is kept on the row; `told`, when set, is what its
+    requester hears instead of the sentence made from the reason."""
+
+    reason: str
+    told: str | None = None
+
+
+def _no_account(session: Session, row: Outbox) -> _Refusal:
+    """A message for someone with no account on its platform: who, and how to link one."""
+    person = session.get(Person, row.person_id) if row.person_id else None
+    if person is None:
+        return _Refusal(messages.NOBODY_THERE)
+    held = {i.platform for i in person.identities} & set(CHAT_PLATFORMS)
+    if row.platform not in CHAT_PLATFORMS and held:
+        # A local place (the console) they are not in: nothing an admin could link.
+        name = platform_name(row.platform)
+        return _Refusal(messages.NO_LOCAL_ACCOUNT.format(name=person.display_name, where=name))
+    # On another chat platform: this one is missing; on none: any would do, this one first.
+    lacking = (
+        [row.platform]
+        if held
+        else [p for p in dict.fromkeys([row.platform, *CHAT_PLATFORMS]) if p in CHAT_PLATFORMS]
+    )
+    words = {
+        "name": person.display_name,
+        "platforms": " or ".join(platform_name(p) for p in lacking),
+        "key": person.key,
+        "flag": messages.LINK_FLAGS[lacking[0]],
+    }
+    huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
+    told = (
+        messages.UNDELIVERED_NO_ACCOUNT.format(id=huddle.id, **words)
+        if huddle is not None and row.kind == "dm"
+        else None
+    )
+    return _Refusal(messages.NO_ACCOUNT_REASON.format(**words), told)
+
+
+def _claim(session: Session, row_id: int, now: datetime) -> _Claim | _Refusal | None:
     """Lease one due row: the claim, None when another worker has it, or why it must fail."""
     row = session.scalar(
         select(Outbox)
@@ -119,7 +177,7 @@ def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
     if row.kind in {"thread", "update"}:
         huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
         if huddle is None:
-            return "the huddle is gone"
+            return _Refusal("the huddle is gone")
         if huddle.thread_ref is None or huddle.channel_ref is None:
             # The thread root is not posted yet: wait for it, unless it failed.
             failed = session.scalar(
@@ -129,7 +187,7 @@ def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
                     Outbox.state == DeliveryState.FAILED,
                 )
             )
-            return ROOT_FAILED if failed else None
+            return _Refusal(ROOT_FAILED) if failed else None
         root = MessageRef(huddle.channel_ref, huddle.thread_ref)
     if row.kind == "notice":
         huddle = session.get(Huddle, row.huddle_id) if row.huddle_id else None
@@ -140,7 +198,7 @@ def _claim(session: Session, row_id: int, now: datetime) -> _Claim | str | None:
         wanted = [row.person_id] if row.person_id else []
         handle = people_service.handles(session, row.platform, wanted).get(row.person_id or 0)
         if handle is None:
-            return f"person {row.person_id} has no {row.platform} account"
+            return _no_account(session, row)
     row.attempts += 1
     row.next_attempt_at = now + LEASE
     return _Claim(
@@ -176,7 +234,17 @@ async def _send(messenger: Messenger, claim: _Claim) -> MessageRef | None:
     raise DeliveryError(f"unknown delivery kind {claim.kind!r}")
 
 
-def _fail(session: Session, row_id: int, reason: str, now: datetime) -> None:
+def _fail(
+    session: Session,
+    row_id: int,
+    reason: str,
+    now: datetime,
+    *,
+    told: str | None = None,
+    heard: str | None = None,
+) -> None:
+    """Fail a row for good with `reason` (kept on the row). Its requester hears `told`,
+    else the usual sentence with `heard` (else `reason`) as the cause."""
     row = session.get(Outbox, row_id)
     # Not one failed already: stopped (see `stop`) while a worker was sending it.
     if row is not None and row.state == DeliveryState.PENDING:
@@ -184,14 +252,23 @@ def _fail(session: Session, row_id: int, reason: str, now: datetime) -> None:
         row.error = reason[:2000]
         metrics.delivery(row.platform, "failed")
         log.warning("outbox %d failed for good: %s", row_id, reason)
-        _tell_requester(session, row, reason, now)
+        _tell_requester(session, row, reason, now, told=told, heard=heard)
 
 
-def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -> None:
+def _tell_requester(
+    session: Session,
+    row: Outbox,
+    reason: str,
+    now: datetime,
+    *,
+    told: str | None = None,
+    heard: str | None = None,
+) -> None:
     """Whoever asked for the huddle hears what did not reach its people, and why.
 
     Not for a notice itself (no chain of failures), nor for thread messages that
-    wait on a root that failed (that failure was told once already).
+    wait on a root that failed (that failure was told once already). The note goes
+    where the huddle thread is, whichever platform the failed message was for.
     """
     if row.kind == "notice" or row.huddle_id is None or reason == ROOT_FAILED:
         return
@@ -199,9 +276,18 @@ def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -
     requester = huddle.requester if huddle is not None else None
     if huddle is None or requester is None or row.person_id == requester.id:
         return
-    if row.kind == "dm":
+    reason = heard or reason
+    if told is not None:
+        note = told
+    elif row.kind == "dm":
         person = session.get(Person, row.person_id) if row.person_id else None
         name = person.display_name if person is not None else "someone"
+        # A platform's reason may name them by their id there: the asker knows their name.
+        handle = people_service.handles(session, row.platform, [row.person_id or 0]).get(
+            row.person_id or 0
+        )
+        if handle:
+            reason = reason.replace(handle, name)
         note = messages.UNDELIVERED_DM.format(name=name, reason=reason, id=huddle.id)
     elif row.is_root:
         channel = row.channel or "the huddle channel"
@@ -210,7 +296,7 @@ def _tell_requester(session: Session, row: Outbox, reason: str, now: datetime) -
         note = messages.UNDELIVERED_OTHER.format(id=huddle.id, reason=reason)
     enqueue(
         session,
-        platform=row.platform,
+        platform=huddle.platform or row.platform,
         kind="notice",
         reply=Reply((Line((Mention(requester.id, requester.display_name), note)),), private=False),
         now=now,
@@ -297,8 +383,8 @@ def _due(db: Database, platforms: list[str], now: datetime, limit: int) -> list[
 def _lease(db: Database, row_id: int, now: datetime) -> _Claim | None:
     with db.unit_of_work() as session:
         claim = _claim(session, row_id, now)
-        if isinstance(claim, str):
-            _fail(session, row_id, claim, now)
+        if isinstance(claim, _Refusal):
+            _fail(session, row_id, claim.reason, now, told=claim.told)
             return None
         return claim
 
@@ -312,7 +398,11 @@ def _retry_later(db: Database, row_id: int, error: Exception, now: datetime) -> 
     with db.unit_of_work() as session:
         row = session.get(Outbox, row_id)
         if row is not None and row.attempts >= MAX_ATTEMPTS:
-            _fail(session, row_id, f"{type(error).__name__}: {error}", now)
+            # Kept as it was for the operator; the asker hears it in words.
+            gave_up = messages.DELIVERY_GAVE_UP.format(
+                platform=platform_name(row.platform), tries=row.attempts
+            )
+            _fail(session, row_id, f"{type(error).__name__}: {error}", now, heard=gave_up)
         elif row is not None:
             row.next_attempt_at = now + timedelta(seconds=5 * 2**row.attempts)
             metrics.delivery(row.platform, "retry")

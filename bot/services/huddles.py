@@ -28,7 +28,7 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
-from bot.services import Services, knowledge
+from bot.services import Services, accounts, knowledge
 from bot.services.audit import Denied
 from bot.services.people import can_manage
 from bot.text import clean_text
@@ -42,6 +42,8 @@ MAX_TOPICS = 3
 CANDIDATES = 12  # ranked experts looked at when choosing whom to invite
 ESCALATE = "escalate"
 EXPIRE = "expire"
+# The button on an invitation sent to another platform: a form whose answer is posted.
+ANSWER_ACTION = "huddle.answer"
 
 
 class HuddleError(ValueError):
@@ -176,12 +178,19 @@ def _expiry_hours(huddle: Huddle) -> int:
 
 
 def _send(
-    session: Session, huddle: Huddle, kind: str, reply: Reply, now: datetime, **to: object
+    session: Session,
+    huddle: Huddle,
+    kind: str,
+    reply: Reply,
+    now: datetime,
+    *,
+    platform: str | None = None,
+    **to: object,
 ) -> None:
-    """A message about this huddle, on the platform it was opened on."""
+    """A message about this huddle, on the platform it was opened on unless told another."""
     outbox.enqueue(
         session,
-        platform=huddle.platform or "console",
+        platform=platform or huddle.platform or "console",
         kind=kind,
         huddle=huddle,
         reply=reply,
@@ -199,8 +208,22 @@ def _refresh_root(session: Session, huddle: Huddle, now: datetime) -> None:
     _send(session, huddle, "update", root_reply(session, huddle), now)
 
 
-def _dm(session: Session, huddle: Huddle, person: Person, reply: Reply, now: datetime) -> None:
-    _send(session, huddle, "dm", reply, now, person_id=person.id)
+def _platform(huddle: Huddle) -> str:
+    return huddle.platform or "console"
+
+
+def _dm(
+    session: Session,
+    huddle: Huddle,
+    person: Person,
+    reply: Reply,
+    now: datetime,
+    platform: str | None = None,
+) -> None:
+    """A direct message where they can be reached: the huddle's platform when they have an
+    account there, else another chat platform where they do (`outbox.reach`)."""
+    there = platform or outbox.reach(session, person.id, _platform(huddle)) or _platform(huddle)
+    _send(session, huddle, "dm", reply, now, platform=there, person_id=person.id)
 
 
 def _invite(
@@ -213,9 +236,17 @@ def _invite(
 
 
 def _message_invited(session: Session, huddle: Huddle, people: list[Person], now: datetime) -> None:
-    """A direct message to each invited expert, pointing at the thread."""
+    """A direct message to each invited expert, pointing at the thread; to one with no
+    account on the thread's platform, where they have one, with a way to answer from there
+    (and a line in the thread saying so)."""
     requester = huddle.requester.display_name if huddle.requester else "A colleague"
+    home = _platform(huddle)
     for person in people:
+        there = outbox.reach(session, person.id, home)
+        if there is not None and there != home:
+            _invite_elsewhere(session, huddle, person, requester, there, now)
+            continue
+        # With no chat account at all, the message fails and the asker hears how to fix it.
         dm = Reply.of(
             Text(
                 messages.HUDDLE_DM.format(
@@ -228,7 +259,35 @@ def _message_invited(session: Session, huddle: Huddle, people: list[Person], now
             Text(messages.HUDDLE_DM_HINT),
             Actions((Button(messages.HUDDLE_DECLINE, "huddle.decline", str(huddle.id)),)),
         )
-        _dm(session, huddle, person, dm, now)
+        _dm(session, huddle, person, dm, now, platform=home)
+
+
+def _invite_elsewhere(
+    session: Session, huddle: Huddle, person: Person, requester: str, there: str, now: datetime
+) -> None:
+    """The invitation on the platform they are on: they cannot see the thread, so they
+    answer with a form and their answer is posted in it as theirs (`answer`)."""
+    home = accounts.platform_name(_platform(huddle))
+    dm = Reply.of(
+        Text(
+            messages.HUDDLE_DM_ELSEWHERE.format(
+                name=requester, topic=huddle.topic, id=huddle.id, platform=home
+            )
+        ),
+        Text(messages.HUDDLE_DM_ELSEWHERE_HINT),
+        Actions(
+            (
+                Button(messages.HUDDLE_ANSWER, ANSWER_ACTION, str(huddle.id), "primary"),
+                Button(messages.HUDDLE_DECLINE, "huddle.decline", str(huddle.id)),
+            )
+        ),
+    )
+    _dm(session, huddle, person, dm, now, platform=there)
+    other = accounts.platform_name(there)
+    said = messages.HUDDLE_ASKED_ELSEWHERE.format(
+        name=person.display_name, platform=home, other=other
+    )
+    _note(session, huddle, now, said)
 
 
 # --- lifecycle -------------------------------------------------------------------------
@@ -532,6 +591,23 @@ def post_as(
     said = clean_text(text).strip()[:MAX_POST_CHARS]
     _note(session, huddle, now, f"{person.display_name}: {said}")
     record_reply(services, session, huddle, person, now)
+
+
+def check_answer(session: Session, huddle: Huddle, person: Person) -> None:
+    """Whether `person` may answer in this huddle from elsewhere (the *Answer* form): the
+    rules that let someone act on a huddle at all (`_require_party`), and it is open."""
+    _require_party(session, huddle, person, "answer")
+    if huddle.state != HuddleState.OPEN:
+        raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
+
+
+def answer(services: Services, session: Session, huddle: Huddle, person: Person, text: str) -> None:
+    """An answer from the *Answer* form, posted in the thread as theirs: it counts as their
+    reply (the ladder stops, and resolving credits them)."""
+    check_answer(session, huddle, person)
+    if not clean_text(text).strip():
+        raise HuddleError(messages.HUDDLE_ANSWER_EMPTY.format(id=huddle.id))
+    post_as(services, session, huddle, person, text)
 
 
 def decline(services: Services, session: Session, huddle: Huddle, person: Person) -> None:
