@@ -82,6 +82,10 @@ CONFLICT_LINES = {
     "email_taken": "{claimant} claims the e-mail {email} of {holder}",
 }
 
+# Teams roster
+# On an expert card in Teams, for someone with no Teams account linked (never a mention).
+NOT_ON_TEAMS = "not on Teams yet"
+
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
 STATUS_SET = "You are now {label}{until}."
