@@ -138,6 +138,10 @@ UNDELIVERED_NO_ACCOUNT = (
     "thread #{id}: an admin can link it with `whoknows people link {key} {flag}`."
 )
 
+# Teams roster
+# On an expert card in Teams, for someone with no Teams account linked (never a mention).
+NOT_ON_TEAMS = "not on Teams yet"
+
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
 STATUS_SET = "You are now {label}{until}."

@@ -4,8 +4,9 @@ User text goes through `escape`, which leaves it readable but inert: Teams turns
 `<at>Name</at>` into a mention when an entity names it, renders Markdown links
 and expands `{{DATE(…)}}`; a word joiner (U+2060, invisible) after `<`, inside
 `](` and between `{{` breaks each of those without changing what people read.
-The only mentions are `Mention` elements with a Teams handle, each with its
-`mention` entity in the card's `msteams.entities`.
+The only mentions are `Mention` elements and expert cards of people with a Teams
+handle, each with its `mention` entity in the card's `msteams.entities`; an
+expert with no Teams account is shown by name, "not on Teams yet".
 
 Buttons are `Action.Submit`s whose data carries the action id and value under
 `wk.action` / `wk.value`; Teams sends them back with the card's inputs (a
@@ -22,6 +23,7 @@ from functools import singledispatch
 from typing import Any
 from urllib.parse import quote
 
+from bot import messages
 from bot.text import is_grapheme_boundary, well_formed
 from bot.types import (
     Actions,
@@ -187,7 +189,11 @@ def chat_url(handle: str) -> str | None:
 def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
     presence = element.presence
     mark, colour = PRESENCE.get(presence.status, ("⚪", "Default"))
-    head = f"{mark} **{_safe(element.name, NAME_CHARS)}**"
+    handle = card.handle(element.person_id)
+    if handle:  # a real mention: Teams shows who it is, and the chat opens from it
+        head = f"{mark} {card.mention(Mention(element.person_id, element.name, handle))}"
+    else:
+        head = f"{mark} **{_safe(element.name, NAME_CHARS)}**"
     if element.team:
         head += f" · {_safe(element.team, NAME_CHARS)}"
     status = escape(presence.label)
@@ -195,7 +201,10 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         status += f" until {escape(presence.until_local)}"
     if presence.local_time:
         status += f" · {escape(presence.local_time)} {THEIR_TIME}"
-    items = [_block(head), _block(status, color=colour, spacing="None", size="Small")]
+    items = [_block(head)]
+    if not handle:  # still worth knowing; reached some other way
+        items.append(_block(messages.NOT_ON_TEAMS, isSubtle=True, spacing="None", size="Small"))
+    items.append(_block(status, color=colour, spacing="None", size="Small"))
     if element.tags:
         tags = " · ".join(
             f"{_safe(t.name, NAME_CHARS)} {t.level}{' ' + VERIFIED if t.verified else ''}"
@@ -204,7 +213,6 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         items.append(_block(tags, spacing="Small"))
     if element.reason.strip():
         items.append(_block(_safe(element.reason, TEXT_CHARS), isSubtle=True, size="Small"))
-    handle = card.handle(element.person_id)
     url = chat_url(handle) if handle else None
     if url:
         chat = {"type": "Action.OpenUrl", "title": CHAT_BUTTON, "url": url}

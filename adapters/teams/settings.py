@@ -21,6 +21,15 @@ class TeamsConfigError(ValueError):
     """Settings that cannot work together; the message names the variable to fix."""
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise TeamsConfigError(f"{name}: {text[:40]!r} is not a number of seconds")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class TeamsSettings:
     app_id: str | None = None
@@ -35,6 +44,8 @@ class TeamsSettings:
     graph_client_secret: str | None = None
     graph_api_url: str = GRAPH_API_URL
     presence_interval_s: int = 60
+    # How often every team's roster is read again (one worker of many reads each).
+    roster_interval_s: int = 86_400
     login_url: str = LOGIN_URL
     openid_metadata_url: str = OPENID_METADATA_URL
 
@@ -61,6 +72,7 @@ class TeamsSettings:
             ),
             graph_api_url=(env.get("GRAPH_API_URL") or GRAPH_API_URL).rstrip("/"),
             presence_interval_s=int(env.get("GRAPH_PRESENCE_INTERVAL") or "60"),
+            roster_interval_s=_seconds(env, "WHOKNOWS_TEAMS_ROSTER_INTERVAL", 86_400),
             login_url=(env.get("MICROSOFT_LOGIN_URL") or LOGIN_URL).rstrip("/"),
             openid_metadata_url=env.get("MICROSOFT_OPENID_METADATA_URL") or OPENID_METADATA_URL,
         )
