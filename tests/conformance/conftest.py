@@ -13,7 +13,7 @@ from bot.db import open_database
 from bot.router import Router
 from bot.services import Services
 from tests.conformance.corpus import Sample, newcomers_session
-from tests.conformance.microsoft import microsoft  # noqa: F401  (a fixture)
+from tests.conformance.microsoft import microsoft_fixture  # noqa: F401  (the `microsoft` fixture)
 from tests.conftest import NOW
 from tests.helpers import Clock
 

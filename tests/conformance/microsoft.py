@@ -122,8 +122,8 @@ class Validators:
             self._process.wait()
 
 
-@pytest.fixture(scope="session")
-def microsoft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Validators]:
+@pytest.fixture(scope="session", name="microsoft")
+def microsoft_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Validators]:
     """Microsoft's validators in Node. A laptop without Node skips; CI must run them."""
     log = (tmp_path_factory.mktemp("node") / "validate.stderr").open("w+", encoding="utf-8")
     try:
