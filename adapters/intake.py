@@ -1,4 +1,4 @@
-"""Keeping requests before their ack, many to a transaction (bot/inbox.py).
+"""Keeping requests before their ack, many to a transaction (bot/runtime/inbox.py).
 
 Under load, fifty requests arrive while one is being written. Written one to a
 transaction, each waits its turn for the database's one writer (SQLite) and
@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from bot import inbox
 from bot.db.retry import UNAVAILABLE
+from bot.runtime import inbox
 from bot.services import Services
 from bot.types import Reply
 

@@ -20,9 +20,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot import inbox, messages, metrics
+from bot import messages
 from bot.db.hot import HotQuery
 from bot.db.models import Person
+from bot.ops import metrics
+from bot.runtime import inbox
 from bot.services import Services, people
 from bot.services.audit import Denied
 from bot.types import Command, Reply

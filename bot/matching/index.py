@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import heap
 from bot.db import revision
 from bot.db.models import (
     KnowledgeAuthor,
@@ -33,6 +32,7 @@ from bot.db.models import (
 )
 from bot.matching import vectors
 from bot.matching.lexical import FullTextIndex, TermIndex
+from bot.ops import heap
 
 if TYPE_CHECKING:
     import numpy as np

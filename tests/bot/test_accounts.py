@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
+from adapters.cli import main
+from bot.data.transfer import export_people, import_people
 from bot.db.models import (
     AccountConflict,
     AuditEntry,
@@ -27,7 +28,6 @@ from bot.db.models import (
 from bot.router import Router
 from bot.services import Services, accounts, people, presence
 from bot.services.accounts import Account
-from bot.transfer import export_people, import_people
 from tests.conftest import NOW
 from tests.helpers import audit_rows, cards, notices, say
 
