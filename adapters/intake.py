@@ -136,10 +136,10 @@ class Intake:
 
         Returns at once, with a future of the mark for a caller that must know (a
         take-over). The Slack adapter takes its next command once this one is
-        finished, and waiting out DONE_LINGER_S there held each of its dispatchers
-        for 20 ms a command: about 280 answers a second instead of 320. A mark that fails
-        leaves the request open, handed over on stop (`hand_over`) or taken over
-        when its lease runs out, as when every caller waited for it.
+        finished, and waiting out DONE_LINGER_S there would hold each of its
+        dispatchers that long for every command. A mark that fails leaves the request
+        open, handed over on stop (`hand_over`) or taken over when its lease runs out,
+        as when every caller waited for it.
         """
         if inbound_id and (reply is None or reply.elements):
             marking = self._dones.submit(inbound_id)

@@ -167,8 +167,8 @@ def load_knowledge(
 
 
 # From this many entries a knowledge index is rebuilt beside the one in use, which
-# goes on answering meanwhile: rebuilt in its place (2.3 s at 100,000 entries), every
-# question asked in those seconds waited, and every resolved huddle adds an entry.
+# goes on answering meanwhile: a rebuild in its place takes seconds at this size, every
+# question asked meanwhile would wait, and every resolved huddle adds an entry.
 REBUILD_BESIDE_FROM = 20_000
 
 
