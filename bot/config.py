@@ -27,6 +27,8 @@ class Settings:
     escalation_ladder: tuple[str, ...] = LADDER_STEPS
     # Experts a huddle invites when nobody is named, and at each "experts" step.
     huddle_experts: int = 2
+    # Learners (with a learning goal on the topic) a huddle invites to observe.
+    huddle_observers: int = 1
     # An open huddle with no activity for this long expires.
     huddle_expiry_s: int = 8 * 3600
     # Who-knows questions are kept this long (gap reports and KPIs), then deleted.
@@ -56,6 +58,7 @@ class Settings:
             huddle_channel=env.get("WHOKNOWS_HUDDLE_CHANNEL") or None,
             escalation_ladder=parse_ladder(env.get("WHOKNOWS_ESCALATION_LADDER")),
             huddle_experts=int(env.get("WHOKNOWS_HUDDLE_EXPERTS", "2")),
+            huddle_observers=int(env.get("WHOKNOWS_HUDDLE_OBSERVERS", "1")),
             huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
             query_log_days=int(env.get("WHOKNOWS_QUERY_LOG_DAYS", "180")),
             request_lease_s=int(env.get("WHOKNOWS_REQUEST_LEASE", "60")),

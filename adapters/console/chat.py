@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -29,6 +30,7 @@ BANNER = (
 )
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+PLAN_EVERY_S = 3600
 CHANNEL = "general"
 
 
@@ -63,6 +65,7 @@ class ConsoleChat:
         self.form: _FormInProgress | None = None
         self.messenger = ConsoleMessenger(self._show_delivery)
         self.lock = threading.RLock()
+        self._next_plan = 0.0
 
     # --- output ---
     def write(self, text: str) -> None:
@@ -176,6 +179,10 @@ class ConsoleChat:
     # --- timers and deliveries ---
     def tick(self) -> None:
         with self.lock:
+            if time.monotonic() >= self._next_plan:
+                # Recurring jobs (weekly team digests), as the server's worker plans them.
+                self._next_plan = time.monotonic() + PLAN_EVERY_S
+                jobs.plan(self.services)
             jobs.run_due(self.services)
             asyncio.run(
                 outbox.deliver(self.services.db, {PLATFORM: self.messenger}, self.services.clock)

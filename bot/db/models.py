@@ -362,11 +362,17 @@ class Job(Base):
 
     __tablename__ = "job"
     # One job per step of one huddle's ladder: scheduling it twice is a no-op.
-    __table_args__ = (UniqueConstraint("kind", "huddle_id", "step"),)
+    # A team's job (a weekly digest) is one per (kind, team, step) the same way.
+    __table_args__ = (
+        UniqueConstraint("kind", "huddle_id", "step"),
+        UniqueConstraint("kind", "team_id", "step", name="uq_job_kind_team_step"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     huddle_id: Mapped[int | None] = mapped_column(ForeignKey("huddle.id", ondelete="CASCADE"))
+    # The team a team's job is for (migration 0013_growth); None for a huddle's timers.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     state: Mapped[JobState] = mapped_column(
@@ -591,3 +597,89 @@ class AccountConflict(Base):
 
     holder: Mapped[Person | None] = relationship(foreign_keys=[holder_id])
     claimant: Mapped[Person | None] = relationship(foreign_keys=[claimant_id])
+
+
+class LearningGoal(Base):
+    """A topic someone wants to learn (`expertise learn`): huddle threads on it in their
+    team invite them to observe. Ended, not deleted, by `unlearn`, so the growth
+    timeline keeps it; learning it again is a new goal (one open goal a topic, kept so
+    by the person's row lock, as a huddle's opening is)."""
+
+    __tablename__ = "learning_goal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Their level on the topic when they set the goal (None: they did not hold it), so
+    # progress can say what they earned since.
+    start_level: Mapped[int | None] = mapped_column(Integer)
+
+    person: Mapped[Person] = relationship()
+    tag: Mapped[Tag] = relationship()
+
+
+class HuddleObserver(Base):
+    """A learner invited to watch a huddle thread: mentioned once, never asked to answer,
+    never one of its experts (not a participant: escalation, authorisation and the
+    time to the first expert do not see them)."""
+
+    __tablename__ = "huddle_observer"
+    __table_args__ = (UniqueConstraint("huddle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    huddle_id: Mapped[int] = mapped_column(ForeignKey("huddle.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    # The goal's topic that brought them.
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="SET NULL"))
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When they first wrote in the thread (it is not an expert reply).
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    huddle: Mapped[Huddle] = relationship()
+    person: Mapped[Person] = relationship()
+    tag: Mapped[Tag | None] = relationship()
+
+
+class Mentorship(Base):
+    """A learner and a mentor for one topic, paired by a lead (ended, not deleted)."""
+
+    __tablename__ = "mentorship"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"))
+    paired_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    paired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    learner: Mapped[Person] = relationship(foreign_keys=[learner_id])
+    mentor: Mapped[Person] = relationship(foreign_keys=[mentor_id])
+    paired_by: Mapped[Person | None] = relationship(foreign_keys=[paired_by_id])
+    tag: Mapped[Tag] = relationship()
+
+
+class TeamDigest(Base):
+    """A team's weekly digest: when, in which time zone, on or off. A team without a row
+    has the defaults (on, Monday 09:00 in its lead's time zone, no leaderboard)."""
+
+    __tablename__ = "team_digest"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("team.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    weekday: Mapped[int] = mapped_column(Integer, default=1)  # ISO: 1 = Monday
+    minute: Mapped[int] = mapped_column(Integer, default=9 * 60)  # local, after midnight
+    # An IANA zone; None: the team lead's.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Individual counts, ranked, only when the team chose to show them.
+    leaderboard: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the team's channel is (slack, teams, console); None: where its huddles are.
+    platform: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    team: Mapped[Team] = relationship()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.db.engine import insert_for
 from bot.db.models import Job, JobState
 from bot.ops import metrics
 
@@ -41,6 +42,29 @@ def handler(kind: str) -> Callable[[JobHandler], JobHandler]:
     return register
 
 
+# Planners make sure the recurring jobs exist (a team's weekly digest): the worker runs
+# them at start and hourly (`plan`). Each must be safe to run on several workers at once.
+Planner = Callable[["Services"], None]
+PLANNERS: dict[str, Planner] = {}
+
+
+def planner(name: str) -> Callable[[Planner], Planner]:
+    def register(function: Planner) -> Planner:
+        PLANNERS[name] = function
+        return function
+
+    return register
+
+
+def plan(services: Services) -> None:
+    """Run every planner; one that fails is logged and tried again next time."""
+    for name, run in PLANNERS.items():
+        try:
+            run(services)
+        except Exception:
+            log.exception("planning %s failed; trying again later", name)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
@@ -58,6 +82,39 @@ def schedule(
     else:
         job.due_at, job.state, job.fired_at, job.fired_by = due_at, JobState.PENDING, None, None
     return job
+
+
+def schedule_for_team(
+    session: Session, kind: str, due_at: datetime, *, team_id: int, step: int
+) -> Job | None:
+    """Set the team's timer (kind, team, step) to fire at `due_at`; None when it has
+    already fired. Two workers scheduling it at once make one row (the insert does
+    nothing on conflict, then the row is locked and set)."""
+    insert = insert_for(session.get_bind().dialect.name)
+    session.execute(
+        insert(Job)
+        .values(kind=kind, team_id=team_id, step=step, due_at=due_at, state=JobState.PENDING)
+        .on_conflict_do_nothing()
+    )
+    job = session.scalar(
+        select(Job)
+        .where(Job.kind == kind, Job.team_id == team_id, Job.step == step)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if job is None or job.state == JobState.DONE:
+        return None
+    job.due_at, job.state, job.fired_at, job.fired_by = due_at, JobState.PENDING, None, None
+    return job
+
+
+def cancel_for_team(session: Session, team_id: int, kind: str) -> None:
+    """Cancel a team's pending timers of one kind."""
+    session.execute(
+        update(Job)
+        .where(Job.team_id == team_id, Job.kind == kind, Job.state == JobState.PENDING)
+        .values(state=JobState.CANCELLED)
+    )
 
 
 def cancel(session: Session, huddle_id: int, kind: str | None = None) -> None:

@@ -1,5 +1,6 @@
 """The background worker of a server process: fire due jobs, deliver the outbox,
-take over requests whose process died after acking them (bot/runtime/inbox.py).
+take over requests whose process died after acking them (bot/runtime/inbox.py),
+and hourly plan the recurring jobs (`jobs.plan`).
 
 It wakes every `interval` seconds, or at once when a request has just written
 something to deliver (`kick`). Several processes may run one each: jobs and
@@ -52,6 +53,8 @@ class Worker:
             if time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + PRUNE_EVERY_S
                 await asyncio.to_thread(retention.prune, self.services)
+                # Recurring jobs (weekly digests) for teams new since the last look.
+                await asyncio.to_thread(jobs.plan, self.services)
             if self.recoverers:
                 await self.recover()
         if self.messengers:
