@@ -38,7 +38,8 @@ REASON_WROTE = "wrote answers to similar questions"
 # Expertise
 EXPERTISE_USAGE = (
     "Usage: `expertise [show] [@person]`, `expertise tag [@person] tag[:level] …`, "
-    "`expertise untag [@person] tag`, `expertise verify @person tag`."
+    "`expertise untag [@person] tag`, `expertise verify @person tag`, "
+    "`expertise learn|unlearn <topic>`."
 )
 EXPERTISE_NONE = "{name} has no tagged expertise yet."
 EXPERTISE_HEADER = "Expertise of {name}"
@@ -259,7 +260,10 @@ HOME_SINGLE_EXPERT = "Only one person knows: {tags}."
 HOME_GAPS = "Asked in the last {days} days, and nobody clearly knows:"
 
 # Team settings
-TEAM_USAGE = "Usage: `team` to see, `team huddles #channel` or `team channel #channel` to set."
+TEAM_USAGE = (
+    "Usage: `team` to see, `team huddles #channel` or `team channel #channel` to set, "
+    "`team digest` for the weekly digest."
+)
 TEAM_NONE = "You are not in a team yet: ask an admin to add you to one."
 TEAM_SHOW = "{team}: huddle threads go to {huddles}; escalations call in {channel}."
 TEAM_UNSET = "(not set: the channel you ask in)"
@@ -275,3 +279,116 @@ UNDELIVERED_ROOT = (
     " I could not post huddle thread #{id} in {channel} ({reason}), so nobody was asked."
 )
 UNDELIVERED_OTHER = " A message for huddle thread #{id} could not be delivered ({reason})."
+
+# Learning goals and shadowing
+LEARN_USAGE = (
+    "Usage: `expertise learn <topic>` to say what you want to learn, "
+    "`expertise unlearn <topic>` to stop."
+)
+LEARN_SET = (
+    "Noted: you are learning “{tag}”. When a huddle thread on it opens in your team and you "
+    "are available, I invite you to observe (never to answer)."
+)
+LEARN_ALREADY = "You are already learning “{tag}” (since {since})."
+LEARN_TOO_MANY = (
+    "You are learning {count} topics already; stop one first with `expertise unlearn <topic>`."
+)
+UNLEARNED = "You are no longer learning “{tag}”; what you observed stays in your history."
+NOT_LEARNING = "You are not learning “{tag}”."
+LEARN_FOR_OTHERS = "Learning goals are your own: set yours with `expertise learn <topic>`."
+GOALS_HEADER = "Learning"
+GOALS_NONE = "No learning goals yet: `expertise learn <topic>` to set one."
+GOAL_LINE = (
+    "{tag} (since {since}): {observed} huddle thread{observed_s} observed, "
+    "{answers} answer{answers_s} written, {earned}."
+)
+GOAL_EARNED_NONE = "no skill earned yet"
+GOAL_EARNED = "earned {skills}"
+GOAL_EARNED_SKILL = "{tag} level {level}{verified}"
+GOAL_MENTOR = " Mentor: {name}."
+GOAL_FIND_MENTOR = "Find a mentor: {tag}"
+GOAL_STOP = "Stop learning {tag}"
+# In the huddle thread, once, naming the learners invited to observe.
+OBSERVERS_NOTE = (
+    " {verb} here to learn about {topic}: observing only, nobody needs to answer them. "
+    "Leave whenever you like."
+)
+OBSERVER_LEAVE = "Leave"
+OBSERVER_LEFT = "You stopped observing huddle thread #{id}."
+NOT_OBSERVING = "You are not observing huddle thread #{id}."
+
+# Mentors
+MENTOR_USAGE = (
+    "Usage: `mentor <topic>` for mentors to learn it from, `mentor <topic> @learner` (a lead), "
+    "`mentor pair @learner @mentor <topic>`, `mentor unpair @learner <topic>`, `mentor list`."
+)
+MENTOR_HEADER = "Mentors for {name} to learn “{tag}”"
+MENTOR_NONE = "Nobody has a verified “{tag}” skill yet, so I have no mentor to suggest."
+MENTOR_REASON = "{tag} level {level}, verified; {team}; {mentees}"
+MENTOR_SAME_TEAM = "in your team"
+MENTOR_OTHER_TEAM = "in {team}"
+MENTOR_MENTEES_NONE = "mentoring nobody now"
+MENTOR_MENTEES = "mentoring {count} now"
+MENTOR_PAIR = "Pair with {name}"
+MENTOR_ASK = "Ask a lead to pair me with {name}"
+MENTOR_ASKED = "I asked {names} to pair you with {mentor} for “{tag}”."
+MENTOR_NO_LEAD = "Your team has no lead to ask: an admin can pair you."
+MENTOR_LEAD_UNREACHABLE = (
+    "I cannot message a lead of your team in chat: ask them to pair you on the dashboard."
+)
+MENTOR_REQUEST_DM = "{learner} would like {mentor} as a mentor to learn “{tag}”."
+MENTOR_NOT_ALLOWED = "Only a lead of {name}'s team or an admin may pair them with a mentor."
+MENTOR_SELF = "Nobody mentors themselves: choose a colleague."
+MENTOR_NO_SKILL = "{name} does not hold “{tag}”, so they cannot mentor it."
+MENTOR_PAIRED = "Paired {learner} with {mentor} to learn “{tag}”."
+MENTOR_ALREADY = "{mentor} already mentors {learner} in “{tag}”."
+MENTOR_PAIRED_DM = "{lead} paired {learner} with {mentor} as a mentor for “{tag}”."
+MENTOR_UNPAIRED = "{learner} no longer has a mentor for “{tag}”."
+MENTOR_NO_PAIR = "{learner} has no mentor for “{tag}”."
+MENTOR_LIST_NONE = "No mentor pairs yet."
+MENTOR_LIST_HEADER = "Mentor pairs:"
+MENTOR_LIST_LINE = "{learner} learns “{tag}” from {mentor} (paired by {lead}, {since})"
+
+# Team recognition: the weekly digest
+DIGEST_USAGE = (
+    "Usage: `team digest` to see it now, `team digest on|off`, `team digest day <weekday> "
+    "<HH:MM>`, `team digest timezone <Area/City>`, `team digest leaderboard on|off` (a lead)."
+)
+DIGEST_HEADER = "{team}: your week, {start} to {end} ({zone})"
+DIGEST_TEAM = (
+    "Together, {team} resolved {resolved} huddle thread{resolved_s} and wrote {answers} "
+    "answer{answers_s}."
+)
+DIGEST_FIRST_EXPERT = "The first expert replied in {median} (median of {count} huddle threads)."
+DIGEST_NO_FIRST_EXPERT = "No huddle thread opened this week had an expert reply."
+DIGEST_UNANSWERED = (
+    "Nobody could answer: {huddles} huddle thread{huddles_s} with no expert reply, and "
+    "{questions} question{questions_s} that found nobody{examples}."
+)
+DIGEST_ALL_ANSWERED = "Every question found someone who knew."
+DIGEST_THANKS = "Thanks to everyone who helped, among them {names}."
+DIGEST_NOBODY_HELPED = "Nobody replied in a huddle thread or wrote an answer this week."
+DIGEST_BOARD = "Who helped most:"
+DIGEST_BOARD_LINE = (
+    "{rank}. {name}: {huddles} huddle thread{huddles_s} helped, {answers} answer{answers_s}"
+)
+DIGEST_SETTINGS = "Posted to {channel} every {weekday} at {time} ({zone}){board}."
+DIGEST_SETTINGS_OFF = "The weekly digest is off for {team}: `team digest on` turns it on."
+DIGEST_SETTINGS_BOARD = ", with the individual leaderboard"
+DIGEST_NO_CHANNEL = "(no channel set: `team channel #channel`)"
+DIGEST_NOT_ALLOWED = "Only a lead of the team or an admin may change its weekly digest."
+DIGEST_BAD_DAY = "'{text}' is not a day and time: try `team digest day monday 09:00`."
+DIGEST_BAD_ZONE = "'{text}' is not a time zone: use a name like Europe/London."
+DIGEST_CHANGED = "{team}'s weekly digest: {what}. Next: {next}."
+DIGEST_TURNED_OFF = "{team}'s weekly digest is off."
+
+# Growth timeline (dashboard and `whoknows report growth`)
+GROWTH_EVENTS = {
+    "goal_set": "set a learning goal",
+    "goal_ended": "ended a learning goal",
+    "observed": "observed a huddle thread",
+    "answer": "wrote an answer",
+    "helped": "helped in a huddle thread",
+    "skill": "skill",
+    "mentor": "paired with a mentor",
+}

@@ -9,7 +9,8 @@ from bot.db.models import Identity, Person, Role
 from bot.router import Context, Router, UsageError
 from bot.services import accounts, expertise, people, presence
 from bot.services.expertise import SkillSpec, UnknownTag
-from bot.types import PersonCard, Reply, TagMatch, Text
+from bot.types import Element, PersonCard, Reply, TagMatch, Text
+from skills import growth
 
 # Skills are separated by commas or semicolons, or by spaces after a level ("a:4 b:2").
 _SKILL_SEPARATOR = re.compile(r"[,;]|(?<=:\d)\s+")
@@ -53,8 +54,9 @@ def _unknown_tag(error: UnknownTag) -> UsageError:
 def _profile(ctx: Context, person: Person) -> Reply:
     skills = expertise.skills_of(ctx.session, person)
     view = presence.current(person, ctx.services.clock())
+    goals = _goals(ctx, person)
     if not skills:
-        return Reply.of(Text(messages.EXPERTISE_NONE.format(name=person.display_name)))
+        return Reply.of(Text(messages.EXPERTISE_NONE.format(name=person.display_name)), *goals)
     card = PersonCard(
         person_id=person.id,
         key=person.key,
@@ -64,7 +66,15 @@ def _profile(ctx: Context, person: Person) -> Reply:
         tags=tuple(TagMatch(s.tag.name, s.level, s.verified) for s in skills),
         reason=f"works {presence.format_hours(person)}",
     )
-    return Reply.of(Text(messages.EXPERTISE_HEADER.format(name=person.display_name)), card)
+    return Reply.of(Text(messages.EXPERTISE_HEADER.format(name=person.display_name)), card, *goals)
+
+
+def _goals(ctx: Context, person: Person) -> list[Element]:
+    """Learning goals and their progress, for the person and their leads."""
+    viewer = ctx.actor()
+    if not growth.may_see_goals(viewer, person):
+        return []
+    return growth.goal_elements(ctx, person, own=viewer.id == person.id)
 
 
 def _link(ctx: Context, actor: Person) -> Reply:
@@ -167,6 +177,8 @@ def manage_expertise(ctx: Context) -> Reply:
     try:
         if sub == "show":
             return _profile(ctx, target)
+        if sub in {"learn", "unlearn"}:
+            return growth.learn_command(ctx, actor, targets, rest, sub)
         if sub in {"tag", "declare", "add"}:
             specs = _specs(rest)
             for spec in specs:
@@ -208,6 +220,6 @@ def register(router: Router) -> None:
         "expertise",
         aliases=("skills", "profile"),
         usage="expertise [show|tag|untag|verify] [@person] [tag[:level] …], "
-        "expertise link @account handle",
+        "expertise learn|unlearn <topic>, expertise link @account handle",
         summary="see and manage expertise; leads tag and verify their team's; admins link accounts",
     )(manage_expertise)

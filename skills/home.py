@@ -11,6 +11,7 @@ from bot.db.models import KnowledgeAuthor, KnowledgeEntry, Person, QueryLog, Rol
 from bot.router import Context, Router
 from bot.services import huddles
 from bot.types import Element, Notice, Reply, Text
+from skills import growth
 
 GAP_DAYS = 14
 SHOWN = 5
@@ -35,6 +36,7 @@ def home(ctx: Context) -> Reply:
         )
     else:
         elements.append(Text(messages.HOME_NO_SKILLS))
+    elements.extend(growth.goal_elements(ctx, me, own=True))
     elements.append(Text(messages.HOME_HUDDLES))
     mine = huddles.open_huddles(ctx.session, me, team=False)
     elements.extend(Text(f"#{h.id} “{h.topic[:80]}”") for h in mine[:SHOWN])

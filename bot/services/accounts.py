@@ -29,6 +29,7 @@ from bot.db.models import (
     AccountConflict,
     Base,
     HelpfulVote,
+    HuddleObserver,
     HuddleParticipant,
     Identity,
     KnowledgeAuthor,
@@ -528,6 +529,7 @@ def merge(
     for model, other in (
         (KnowledgeAuthor, KnowledgeAuthor.entry_id),
         (HelpfulVote, HelpfulVote.entry_id),
+        (HuddleObserver, HuddleObserver.huddle_id),
     ):
         held = select(other).where(model.person_id == keep.id)  # type: ignore[attr-defined]
         session.execute(

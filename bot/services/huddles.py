@@ -30,7 +30,7 @@ from bot.db.models import (
 from bot.matching import Ranking
 from bot.ops import metrics
 from bot.runtime import jobs, outbox
-from bot.services import Services, accounts, knowledge
+from bot.services import Services, accounts, knowledge, learning_goals
 from bot.services.audit import Denied
 from bot.services.people import can_manage
 from bot.text import clean_text
@@ -319,6 +319,7 @@ def open_huddle(
     topic = " ".join(clean_text(topic).split())[:MAX_TOPIC_CHARS]
     if not topic:
         raise HuddleError(messages.HUDDLE_EMPTY_TOPIC)
+    ranking: Ranking | None = None
     if experts is not None:
         chosen = [p for p in dict.fromkeys(experts) if p.id != requester.id]
         if not chosen:
@@ -383,10 +384,34 @@ def open_huddle(
         now=now,
     )
     _message_invited(session, huddle, chosen, now)
+    _invite_learners(services, session, huddle, ranking, {p.id for p in chosen}, now)
     _schedule_ladder(services, session, huddle, now)
     _schedule_expiry(services, session, huddle, now)
     metrics.huddle(session, "opened")
     return Opened(huddle, chosen)
+
+
+def _invite_learners(
+    services: Services,
+    session: Session,
+    huddle: Huddle,
+    ranking: Ranking | None,
+    experts: set[int],
+    now: datetime,
+) -> None:
+    """Learners of the topic in the team, as observers (bot.services.learning_goals). The
+    question is ranked for its topics only when experts were named and someone there
+    has a goal."""
+
+    def topics() -> list[str]:
+        found = ranking
+        if found is None and huddle.requester is not None:
+            found = _rank(services, session, huddle.topic, huddle.requester)
+        return question_topics(found) if found is not None and found.confident else []
+
+    learning_goals.invite_observers(
+        services.settings.huddle_observers, session, huddle, topics, experts, now
+    )
 
 
 def _schedule_ladder(services: Services, session: Session, huddle: Huddle, now: datetime) -> None:
@@ -452,6 +477,8 @@ def _escalate(
     if step == "experts":
         requester = huddle.requester
         exclude = {p.person_id for p in huddle.participants}
+        # Learners observing it are not among its experts (not asked, not counted).
+        exclude |= learning_goals.observer_ids(session, huddle.id)
         ids: list[int] = []
         if requester is not None:
             ranking = _rank(services, session, huddle.topic, requester)
@@ -566,6 +593,8 @@ def record_reply(
     """Someone wrote in the thread; True when it was the huddle's first expert reply."""
     if person.id == huddle.requester_id or huddle.state != HuddleState.OPEN:
         return False
+    if learning_goals.note_reply(session, huddle, person, now):
+        return False  # an observer's words: not an expert reply, the ladder goes on
     participant = next((p for p in huddle.participants if p.person_id == person.id), None)
     if participant is None:
         participant = HuddleParticipant(

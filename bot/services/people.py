@@ -15,6 +15,8 @@ from bot.db.hot import HotQuery
 from bot.db.models import (
     AuditEntry,
     Identity,
+    LearningGoal,
+    Mentorship,
     Outbox,
     Person,
     Presence,
@@ -164,6 +166,13 @@ def forget(session: Session, person: Person, now: datetime, actor_label: str) ->
     session.execute(delete(Presence).where(Presence.person_id == person.id))
     session.execute(delete(Skill).where(Skill.person_id == person.id))
     session.execute(delete(Outbox).where(Outbox.person_id == person.id))
+    # What they set out to learn, and with whom, is their profile too.
+    session.execute(delete(LearningGoal).where(LearningGoal.person_id == person.id))
+    session.execute(
+        delete(Mentorship).where(
+            (Mentorship.learner_id == person.id) | (Mentorship.mentor_id == person.id)
+        )
+    )
     session.execute(update(QueryLog).where(QueryLog.person_id == person.id).values(person_id=None))
     session.execute(
         update(AuditEntry).where(AuditEntry.actor_id == person.id).values(actor_label=anonymous)

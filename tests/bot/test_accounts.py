@@ -179,6 +179,11 @@ PERSON_REFERENCES = set(
         "audit_log.actor_id",
         "account_conflict.holder_id",
         "account_conflict.claimant_id",
+        "learning_goal.person_id",
+        "huddle_observer.person_id",
+        "mentorship.learner_id",
+        "mentorship.mentor_id",
+        "mentorship.paired_by_id",
     )
 )
 
