@@ -5,15 +5,29 @@ from skills import (
     availability,
     dashboard,
     expertise,
+    growth,
     help,
     home,
     huddle,
     kb,
+    mentor,
     team,
     whoknows,
 )
 
-MODULES = (whoknows, huddle, expertise, availability, kb, team, dashboard, help, home)
+MODULES = (
+    whoknows,
+    huddle,
+    expertise,
+    growth,
+    mentor,
+    availability,
+    kb,
+    team,
+    dashboard,
+    help,
+    home,
+)
 
 
 def build_router() -> Router:
