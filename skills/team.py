@@ -9,6 +9,7 @@ from bot.db.models import Role, Team
 from bot.router import Context, Router, UsageError
 from bot.services.audit import Denied, record
 from bot.types import Reply, Text
+from skills import digest
 
 SETTINGS = {"huddles": "huddle_channel", "channel": "channel"}
 CHANNEL_NAME = re.compile(r"^[\w.-]{1,80}$")
@@ -30,6 +31,8 @@ def team(ctx: Context) -> Reply:
     current: Team | None = actor.team
     if current is None:
         raise UsageError(messages.TEAM_NONE)
+    if words and words[0].lower() == "digest":
+        return digest.team_digest(ctx, actor, current, words[1:])
     if not words:
         return Reply.of(
             Text(
@@ -71,6 +74,6 @@ def team(ctx: Context) -> Reply:
 def register(router: Router) -> None:
     router.command(
         "team",
-        usage="team | team huddles #channel | team channel #channel",
-        summary="where your team's huddle threads go (leads set it)",
+        usage="team | team huddles #channel | team channel #channel | team digest [on|off|day …]",
+        summary="where your team's huddle threads go, and its weekly digest (leads set them)",
     )(team)
