@@ -26,7 +26,7 @@ from bot.data.transfer import (
     import_people,
 )
 from bot.db import open_database
-from bot.db.models import Person
+from bot.db.models import Person, Team
 from bot.matching.vectors import index_all
 from bot.runtime import outbox
 from bot.services import Services, accounts, analytics, people
@@ -108,7 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     teams.add_argument("--app-id", help="the Azure Bot's app id (default: MICROSOFT_APP_ID)")
     teams.add_argument("-o", "--output", type=Path, default=Path("whoknows-teams.zip"))
 
-    report = commands.add_parser("report", help="team KPIs: huddles, knowledge, top helpers")
+    report = commands.add_parser(
+        "report", help="team KPIs (huddles, knowledge, top helpers), growth, weekly digests"
+    )
+    report.add_argument(
+        "what",
+        nargs="?",
+        choices=["kpis", "growth", "digest"],
+        default="kpis",
+        help="kpis (default); growth: each person's growth timeline; digest: each "
+        "team's latest weekly digest",
+    )
+    report.add_argument("--team", metavar="NAME", help="growth, digest: only this team")
+    report.add_argument("--person", metavar="HANDLE", help="growth: only this person")
     report.add_argument("--period", choices=["week", "month"], default="week")
     report.add_argument("--csv", action="store_true", help="print CSV rows instead of text")
     report.add_argument("--post", metavar="CHANNEL", help="also post the summary in this channel")
@@ -130,12 +142,13 @@ def _services(settings: Settings) -> Services:
 
 
 def _seed_if_empty(services: Services) -> bool:
-    from bot.data.demo import seed_demo
+    from bot.data.demo import seed_demo, seed_growth
 
     with services.db.unit_of_work() as session:
         if people.count_people(session):
             return False
         seed_demo(session, services.clock())
+        seed_growth(session, services.clock())
     if services.matcher.encoder is not None:
         index_all(services.db, services.matcher.encoder)
     return True
@@ -368,7 +381,71 @@ def _demo(services: Services) -> int:
     return 0
 
 
+def _growth_or_digest(services: Services, args: argparse.Namespace) -> int:
+    """`report growth`: timelines as text or CSV; `report digest`: each team's latest."""
+    from bot.services import digest, learning_goals
+
+    with services.db.reading() as session:
+        teams = list(session.scalars(select(Team).order_by(Team.name)))
+        if args.team:
+            teams = [t for t in teams if t.name.lower() == args.team.strip().lower()]
+            if not teams:
+                print(f"whoknows: there is no team {args.team!r}", file=sys.stderr)
+                return 2
+        if args.what == "digest":
+            for team in teams:
+                schedule = digest.schedule_of(session, team)
+                start, end = digest.latest_window(schedule, services.clock())
+                found = digest.compute(
+                    session, team, start, end, zone=schedule.zone, leaderboard=schedule.leaderboard
+                )
+                print("\n".join(digest.lines(found)) + "\n")
+            return 0
+        query = select(Person).where(Person.deleted_at.is_(None)).order_by(Person.key)
+        if args.person:
+            query = query.where(Person.key == args.person.strip().lstrip("@").lower())
+        elif args.team:
+            query = query.where(Person.team_id.in_([t.id for t in teams]))
+        persons = list(session.scalars(query))
+        if args.person and not persons:
+            print(f"whoknows: nobody has the handle {args.person!r}", file=sys.stderr)
+            return 2
+        rows = [
+            (person, event)
+            for person in persons
+            for event in learning_goals.timeline(session, person)
+        ]
+        if args.csv:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(GROWTH_CSV_HEADER)
+            for person, event in rows:
+                writer.writerow(
+                    [
+                        person.key,
+                        person.display_name,
+                        person.team.name if person.team else "",
+                        event.when.isoformat("T", "seconds"),
+                        event.event,
+                        event.topic,
+                        event.detail,
+                    ]
+                )
+            return 0
+        for person, event in rows:
+            topic = f" [{event.topic}]" if event.topic else ""
+            detail = f": {event.detail}" if event.detail else ""
+            print(f"{event.when:%Y-%m-%d %H:%M} {person.key} {event.label}{topic}{detail}")
+        if not rows:
+            print("nothing to show yet: no goals, observations, answers or skills")
+    return 0
+
+
+GROWTH_CSV_HEADER = ("person", "name", "team", "date", "event", "topic", "detail")
+
+
 def _report(services: Services, args: argparse.Namespace) -> int:
+    if args.what != "kpis":
+        return _growth_or_digest(services, args)
     now = services.clock()
     start, end = analytics.period_bounds(args.period, now)
     with services.db.unit_of_work() as session:

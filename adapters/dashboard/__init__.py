@@ -113,7 +113,7 @@ def flashes(settings: DashboardSettings, services: Services) -> Callable[..., ob
 
 
 def build_dashboard(services: Services) -> web.Application:
-    from adapters.dashboard import changes, pages
+    from adapters.dashboard import changes, growth, pages
 
     settings = DashboardSettings.from_settings(services.settings)
     app = web.Application(
@@ -122,6 +122,7 @@ def build_dashboard(services: Services) -> web.Application:
     app[DASHBOARD] = Dashboard(services, settings)
     pages.routes(app)
     changes.routes(app)
+    growth.routes(app)
     app.router.add_static("/static", STATIC, name="static")
     return app
 

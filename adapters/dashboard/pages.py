@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from adapters.dashboard import DASHBOARD, auth, charts
+from adapters.dashboard import DASHBOARD, auth, charts, growth
 from adapters.dashboard.auth import PREFIX, Refusal, require_admin, require_lead, viewer_of
 from adapters.dashboard.render import page
 from bot.db.models import (
@@ -385,6 +385,7 @@ async def person_page(request: web.Request) -> web.Response:
             "email": person.email,
             "platforms": {p: accounts.platform_name(p) for p in accounts.CHAT_PLATFORMS},
             "can_link": me.role == Role.ADMIN,
+            **growth.person_context(session, me, person),
         }
 
     found = await dashboard.read(gather)

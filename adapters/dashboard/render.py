@@ -20,6 +20,8 @@ NAVIGATION = (
     ("/huddles", "Huddles", "lead"),
     ("/kpis", "Team KPIs", "lead"),
     ("/people", "People", "lead"),
+    ("/growth", "Growth", "lead"),
+    ("/digest", "Team digest", "lead"),
     ("/knowledge", "Knowledge", "all"),
     ("/audit", "Audit log", "admin"),
 )
