@@ -223,7 +223,41 @@ def newcomers_session(services: Services, router: Router) -> list[Sample]:
     home = Button("", "home.open", "")
     s.press("alex", home)
     s.press("priya", home)
+    growth_session(s, services)
     return [*s.samples, *outbox_samples(services), forty_experts(asked)]
+
+
+def growth_session(s: Session, services: Services) -> None:
+    """Learning goals, an observer and their Leave button, mentors, the team digest."""
+    s.say("omar", "expertise", "learn refunds")
+    s.say("omar", "expertise", "learn refunds")  # already
+    s.say("omar", "expertise", "learn refnds")  # a typo
+    s.say("omar", "expertise", "unlearn chargebacks")  # not learning it
+    profile = s.say("omar", "expertise")
+    s.say("priya", "expertise", "show @omar")
+    s.press("omar", Button("", "home.open", ""))
+    found = s.press("omar", button(profile, "mentor.find"))
+    s.press("omar", button(found, "mentor.request"))
+    lead = s.say("priya", "mentor", "refunds @omar")
+    s.press("priya", button(lead, "mentor.pair"))
+    s.say("alex", "mentor", "refunds @omar")  # refused: not a lead
+    s.say("priya", "mentor", "list")
+    s.say("omar", "mentor", "fibre installation")  # nobody verified
+    s.say("priya", "mentor", "unpair @omar refunds")
+    observed = huddle_number(s.say("alex", "huddle", "refund for a prepaid top-up"))
+    s.say("omar", "huddle", f"reply {observed} Following along")
+    s.press("omar", Button("Leave", "huddle.leave", str(observed)))
+    s.press("omar", Button("Leave", "huddle.leave", str(observed)))  # left already
+    s.say("alex", "team", "digest")
+    s.say("alex", "team", "digest off")  # refused: not a lead
+    s.say("priya", "team", "digest leaderboard on")
+    s.say("priya", "team", "digest day friday 16:00")
+    s.say("priya", "team", "digest day someday")
+    s.say("omar", "expertise", "unlearn refunds")
+    # The week passes: each team's digest is posted (an outbox sample each).
+    jobs.plan(services)
+    services.clock.advance(8 * 24 * 3600)  # type: ignore[attr-defined]
+    jobs.run_due(services)
 
 
 def outbox_samples(services: Services) -> list[Sample]:
