@@ -179,6 +179,7 @@ def link_accounts(
             )
             if p.email_key
         }
+    keys = _Keys(session, [a for a in accounts if a.external_id.lower() not in known])
     found = []
     for account in accounts:
         identity = known.get(account.external_id.lower())
@@ -186,7 +187,7 @@ def link_accounts(
             person = identity.person
             _refresh(person, account, now)
         else:
-            person = _link_or_create(session, account, by_email, now, seen_in)
+            person = _link_or_create(session, account, by_email, keys, now, seen_in)
             known[account.external_id.lower()] = next(
                 i for i in person.identities if i.external_id == account.external_id
             )
@@ -249,10 +250,40 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
         person.deleted_at = None
 
 
+def _key_base(hint: str) -> str:
+    """The handle `free_key` starts from (\"Maria Santos\" → maria.santos)."""
+    base = re.sub(r"[^a-z0-9._-]+", ".", hint.strip().lower()).strip("._-")[:60] or "person"
+    return base if base[0].isalnum() else "p" + base
+
+
+def _key_hint(account: Account) -> str:
+    return account.key_hint or account.name or account.external_id
+
+
+class _Keys:
+    """Handles for the people a batch creates: the handles their names suggest are
+    looked up at once, and only one already taken is numbered (`free_key`, which sees
+    the batch's new people too: its query flushes them first)."""
+
+    def __init__(self, session: Session, accounts: Sequence[Account]) -> None:
+        self.session = session
+        bases = {_key_base(_key_hint(a)) for a in accounts}
+        self.taken: set[str] = set()
+        if bases:
+            self.taken = set(session.scalars(select(Person.key).where(Person.key.in_(bases))))
+
+    def free(self, hint: str) -> str:
+        base = _key_base(hint)
+        key = base if base not in self.taken else free_key(self.session, hint)
+        self.taken.add(key)
+        return key
+
+
 def _link_or_create(
     session: Session,
     account: Account,
     by_email: dict[str, Person],
+    keys: _Keys,
     now: datetime,
     seen_in: str,
 ) -> Person:
@@ -267,7 +298,7 @@ def _link_or_create(
             _refresh(holder, account, now)
             return holder
     person = Person(
-        key=free_key(session, account.key_hint or account.name or account.external_id),
+        key=keys.free(_key_hint(account)),
         display_name=" ".join(account.name.split())[:200] or account.external_id,
         origin=account.platform,
     )
@@ -280,8 +311,10 @@ def _link_or_create(
         by_email[key] = person
     person.identities.append(Identity(platform=account.platform, external_id=account.external_id))
     session.add(person)
-    session.flush()
+    # Written with the rest of the batch (one INSERT for them all), unless the
+    # conflict below needs its id now.
     if holder is not None:
+        session.flush()
         conflict(
             session,
             HAS_OTHER_ACCOUNT,
