@@ -85,6 +85,7 @@ BOT_SCOPES = (
     "chat:write",
     "im:write",
     "users:read",
+    "users:read.email",
     "dnd:read",
     "app_mentions:read",
     "channels:history",
