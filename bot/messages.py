@@ -82,6 +82,10 @@ CONFLICT_LINES = {
     "email_taken": "{claimant} claims the e-mail {email} of {holder}",
 }
 
+# Slack directory
+# On an expert card for someone with no Slack account linked yet (no mention, no DM).
+NOT_ON_SLACK = "not on Slack yet"
+
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
 STATUS_SET = "You are now {label}{until}."
