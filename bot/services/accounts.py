@@ -364,8 +364,10 @@ def conflict(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["key"])
+        # RETURNING, not rowcount: psycopg counts a row that was not inserted.
+        .returning(AccountConflict.id)
     )
-    if not added.rowcount:
+    if added.first() is None:
         return False
     record(
         session,

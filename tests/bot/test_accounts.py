@@ -109,6 +109,27 @@ def test_a_second_account_for_someone_who_has_one_is_refused_once_and_listed(
         assert people.by_key(session, "kwame2").email is None  # one e-mail, one person
 
 
+def test_a_doubt_seen_again_is_listed_and_audited_once(services: Services, tmp_path: Path) -> None:
+    imported(services, tmp_path)
+    with services.db.unit_of_work() as session:
+        holder = people.by_key(session, "maria.s")
+        seen = [
+            accounts.conflict(
+                session,
+                accounts.EMAIL_TAKEN,
+                seen_in="test",
+                now=NOW,
+                email="maria.santos@example.com",
+                holder=holder,
+                claimed_by="line 3: maria2",
+            )
+            for _ in range(2)
+        ]
+    assert seen == [True, False]
+    refused = [r for r in audit_rows(services) if r.action == "link_account"]
+    assert len(refused) == 1 and len(conflicts(services)) == 1
+
+
 def test_an_import_that_claims_what_another_holds_fails_that_row(
     services: Services, tmp_path: Path
 ) -> None:
