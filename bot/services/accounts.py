@@ -166,7 +166,12 @@ def link_accounts(
     wanted = {
         email_key(a.email)
         for a in accounts
-        if a.email and a.external_id.lower() not in known and not a.deleted
+        if a.email
+        and not a.deleted
+        and (
+            a.external_id.lower() not in known
+            or _takes_email(known[a.external_id.lower()].person, a)
+        )
     }
     by_email: dict[str, Person] = {}
     if wanted:
@@ -186,6 +191,8 @@ def link_accounts(
         if identity is not None:
             person = identity.person
             _refresh(person, account, now)
+            if _takes_email(person, account):
+                _take_email(session, person, account, by_email, now, seen_in)
         else:
             person = _link_or_create(session, account, by_email, keys, now, seen_in)
             known[account.external_id.lower()] = next(
@@ -229,8 +236,7 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
     """Keep a linked person in step with their account.
 
     Name and time zone follow the platform that brought the person; someone a lead
-    imported keeps the name and zone the lead gave. An e-mail is taken when the
-    person has none (the caller checked it is free).
+    imported keeps the name and zone the lead gave (their e-mail: `_takes_email`).
     """
     if person.origin in (None, account.platform):
         name = " ".join(account.name.split())[:200]
@@ -248,6 +254,53 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
             person.deleted_at = now
     elif person.deleted_at is not None and not person.key.startswith("forgotten-"):
         person.deleted_at = None
+
+
+def _takes_email(person: Person, account: Account) -> bool:
+    """A linked account's e-mail becomes its person's when they have none, or when
+    that platform brought them (their e-mail is the platform's, and follows it); a
+    lead's e-mail for someone they imported stays."""
+    if not account.email or account.deleted or person.email_key == email_key(account.email):
+        return False
+    return person.email_key is None or person.origin == account.platform
+
+
+def _take_email(
+    session: Session,
+    person: Person,
+    account: Account,
+    by_email: dict[str, Person],
+    now: datetime,
+    seen_in: str,
+) -> None:
+    """The account's e-mail for its person, if nobody else has it; else a conflict
+    for admins (two people, one e-mail: perhaps one person to merge). When the
+    e-mail's person has another account there, it is the doubt listed when this
+    account's person was made (`_link_or_create`), listed once."""
+    assert account.email
+    key = email_key(account.email)
+    holder = by_email.get(key)
+    if holder is None:
+        if person.email_key:
+            by_email.pop(person.email_key, None)
+        set_email(person, account.email)
+        by_email[key] = person
+        return
+    if holder is person:
+        return
+    session.flush()
+    other = any(i.platform == account.platform for i in holder.identities)
+    conflict(
+        session,
+        HAS_OTHER_ACCOUNT if other else EMAIL_TAKEN,
+        seen_in=seen_in,
+        platform=account.platform,
+        external_id=account.external_id,
+        email=account.email,
+        holder=holder,
+        claimant=person,
+        now=now,
+    )
 
 
 def _key_base(hint: str) -> str:

@@ -94,6 +94,51 @@ def test_accounts_without_an_email_are_linked_by_id_alone(services: Services) ->
         assert people.by_key(session, "guest").display_name == "Guest Renamed"
 
 
+def test_a_linked_accounts_email_is_taken_when_free_and_followed_only_for_its_own(
+    services: Services, tmp_path: Path
+) -> None:
+    imported(services, tmp_path)
+    link(
+        services,
+        Account("slack", "UNEW", "New Hire", "new@example.com", key_hint="newhire"),
+        Account("slack", "UKWAME", "Kwame", None),  # no e-mail shown yet
+    )
+    # Kwame's link came from the file (u0042 is another account): UKWAME is someone new.
+    link(
+        services,
+        # Slack brought newhire: their e-mail follows Slack's.
+        Account("slack", "UNEW", "New Hire", "New.Hire@Example.com"),
+        # A person without an e-mail takes the account's, when nobody has it.
+        Account("slack", "UKWAME", "Kwame", "kwame.other@example.com"),
+        # The lead's e-mail for someone imported stays.
+        Account("slack", "U0042", "Kwame M.", "kwame.m@personal.example"),
+    )
+    with services.db.reading() as session:
+        assert people.by_key(session, "newhire").email == "New.Hire@Example.com"
+        assert people.by_identity(session, "slack", "UKWAME").email == "kwame.other@example.com"
+        assert people.by_key(session, "e0042").email == "kwame@example.com"
+    assert conflicts(services) == []
+    # An e-mail someone else has: listed for admins, once, and nothing moves.
+    for _ in range(2):
+        link(services, Account("slack", "UNEW", "New Hire", "maria.santos@example.com"))
+    assert conflicts(services) == ["newhire claims the e-mail maria.santos@example.com of maria.s"]
+    with services.db.reading() as session:
+        assert people.by_key(session, "newhire").email == "New.Hire@Example.com"
+        assert people.by_identity(session, "slack", "UNEW").key == "newhire"
+
+
+def test_a_batch_numbers_only_the_handles_already_taken(services: Services) -> None:
+    keys = link(
+        services,
+        *(Account("slack", f"U{n}", f"Agent {n}", key_hint=f"agent{n}") for n in range(3)),
+        Account("slack", "UA", "Ann", key_hint="ann"),
+        Account("slack", "UB", "Ann B", key_hint="ann"),
+        Account("slack", "UC", "Ann C", key_hint="ann2"),
+    )
+    assert keys == ["agent0", "agent1", "agent2", "ann", "ann2", "ann22"]
+    assert link(services, Account("slack", "UD", "Ann D", key_hint="ann")) == ["ann3"]
+
+
 def test_a_second_account_for_someone_who_has_one_is_refused_once_and_listed(
     services: Services, tmp_path: Path
 ) -> None:
