@@ -233,17 +233,28 @@ def find_identities(session: Session, platform: str, ids: Iterable[str]) -> dict
 
 
 def _refresh(person: Person, account: Account, now: datetime) -> None:
-    """Keep a linked person in step with their account.
+    """Keep a linked person in step with their account (`_changes`)."""
+    for name, value in _changes(person, account, now).items():
+        setattr(person, name, value)
+
+
+def _changes(person: Person, account: Account, now: datetime) -> dict[str, Any]:
+    """What a linked account changes of its person.
 
     Name and time zone follow the platform that brought the person; someone a lead
     imported keeps the name and zone the lead gave (their e-mail: `_takes_email`).
     """
+    changes: dict[str, Any] = {}
     if person.origin in (None, account.platform):
         name = " ".join(account.name.split())[:200]
         if name and person.display_name != name:
-            person.display_name = name
-        if account.timezone and valid_timezone(account.timezone):
-            person.timezone = account.timezone
+            changes["display_name"] = name
+        if (
+            account.timezone
+            and person.timezone != account.timezone
+            and valid_timezone(account.timezone)
+        ):
+            changes["timezone"] = account.timezone
     if account.deleted:
         # Gone from this platform; still here if they have an account elsewhere.
         elsewhere = any(
@@ -251,9 +262,29 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
             for i in person.identities
         )
         if not elsewhere and person.deleted_at is None:
-            person.deleted_at = now
+            changes["deleted_at"] = now
     elif person.deleted_at is not None and not person.key.startswith("forgotten-"):
-        person.deleted_at = None
+        changes["deleted_at"] = None
+    return changes
+
+
+def is_current(session: Session, accounts: Sequence[Account], now: datetime) -> list[bool]:
+    """For each account (all of one platform): already linked, and its person in step
+    with it, so that `link_accounts` would change nothing. A directory read again
+    daily finds most accounts so, and writes only for the others (a read needs no
+    write lock on SQLite)."""
+    if not accounts:
+        return []
+    known = find_identities(session, accounts[0].platform, [a.external_id for a in accounts])
+    found = []
+    for account in accounts:
+        identity = known.get(account.external_id.lower())
+        found.append(
+            identity is not None
+            and not _changes(identity.person, account, now)
+            and not _takes_email(identity.person, account)
+        )
+    return found
 
 
 def _takes_email(person: Person, account: Account) -> bool:

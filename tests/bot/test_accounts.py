@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -125,6 +126,50 @@ def test_a_linked_accounts_email_is_taken_when_free_and_followed_only_for_its_ow
     with services.db.reading() as session:
         assert people.by_key(session, "newhire").email == "New.Hire@Example.com"
         assert people.by_identity(session, "slack", "UNEW").key == "newhire"
+
+
+def test_an_account_is_current_exactly_when_linking_it_would_change_nothing(
+    services: Services, tmp_path: Path
+) -> None:
+    imported(services, tmp_path)
+    link(
+        services,
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Asia/Tokyo", "newhire"),
+        Account("slack", "U0007", "Maria S.", "maria.santos@example.com"),
+    )
+    seen = [
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Asia/Tokyo"),  # as it was
+        Account("slack", "U0007", "Maria Renamed", "m@elsewhere.example", "UTC"),  # imported
+        Account("slack", "UNEW", "New Name", "new@example.com", "Asia/Tokyo"),
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Europe/Paris"),
+        Account("slack", "UNEW", "New Hire", "other@example.com", "Asia/Tokyo"),
+        Account("slack", "UNEW", "New Hire", None, "Asia/Tokyo", deleted=True),
+        Account("slack", "UNKNOWN", "Somebody"),
+    ]
+    with services.db.reading() as session:
+        current = accounts.is_current(session, seen, NOW)
+    assert current == [True, True, False, False, False, False, False]
+
+    def rows(session: Any) -> set[tuple[Any, ...]]:
+        return set(
+            session.execute(
+                select(
+                    Person.key,
+                    Person.display_name,
+                    Person.timezone,
+                    Person.deleted_at,
+                    Person.email,
+                )
+            ).all()
+        ) | set(session.execute(select(Identity.person_id, Identity.external_id)).all())
+
+    for account, expected in zip(seen, current, strict=True):
+        with services.db.unit_of_work() as session:
+            before = rows(session)
+            accounts.link_accounts(session, [account], NOW, seen_in="test")
+            changed = rows(session) != before
+            session.rollback()
+        assert changed is not expected, account
 
 
 def test_a_batch_numbers_only_the_handles_already_taken(services: Services) -> None:
