@@ -231,6 +231,8 @@ class SlackAdapter:
             bot_token=settings.bot_token,
             workspaces=self.workspaces,
             every=timedelta(hours=settings.directory_hours),
+            # Linked in a process of its own when commands run in theirs.
+            in_process=commands is not None and commands.processes > 0,
         )
         installs: dict[str, Any] = {}
         if self.workspaces is not None:

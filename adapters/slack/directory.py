@@ -16,8 +16,12 @@ synchronous handler, and a pass is minutes of network calls (Slack's Tier 2 limi
 on users.list) that must never hold a transaction; nor does the job table keep a
 workspace-wide row unique (its key is a huddle and a step).
 
-Each page is linked in one unit of work, in a thread (the event loop keeps acking
-requests meanwhile), in a few queries for its 200 members (`accounts.link_accounts`).
+Each page's 200 members are linked in batches of 50 (`LINK_BATCH`), off the event
+loop (in `whoknows serve`, in a process started for the pass: linking is Python
+work that would take the GIL from the acks), each batch read first and, for the
+members not already linked and in step, one unit of work of a few queries
+(`accounts.link_accounts`): an ack's own write waits for one batch at most, and a
+daily pass over an unchanged directory writes nothing.
 A 429 is waited out (Retry-After) and the same page asked again; a pass that fails
 gives its claim back, so the next check tries again.
 """
@@ -27,8 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -56,6 +65,10 @@ PLATFORM = "slack"
 SEEN_IN = "slack directory"
 SLACKBOT = "USLACKBOT"
 PAGE_SIZE = 200  # Slack's advice for users.list
+# Members linked in one unit of work. On SQLite a unit of work holds the one write
+# lock throughout, and a request is acked once it is kept (a write): a page of 200
+# would hold acks up for a quarter of a second, a batch of 50 for a few tens of ms.
+LINK_BATCH = 50
 # A page met by this many 429s in a row ends the pass (tried again at the next check).
 MAX_RATE_LIMITS = 10
 RETRY_AFTER_DEFAULT_S = 1.0  # a 429 without Retry-After (Slack always sends one)
@@ -118,44 +131,56 @@ class Counts:
 
     users: int = 0  # members listed
     skipped: int = 0  # bots, apps, Slackbot; deleted accounts nobody had
-    known: int = 0  # already linked by their Slack id
+    unchanged: int = 0  # linked already, and nothing to bring up to date
+    known: int = 0  # linked already by their Slack id, and brought up to date
     linked: int = 0  # linked to someone already here (by e-mail)
     created: int = 0  # new people
 
     def add(self, other: Counts) -> None:
-        for name in ("users", "skipped", "known", "linked", "created"):
+        for name in ("users", "skipped", "unchanged", "known", "linked", "created"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def link_page(db: Database, users: list[dict[str, Any]], now: datetime) -> Counts:
-    """Link one page of users.list in one unit of work (run it in a thread)."""
+def link_batch(db: Database, users: list[dict[str, Any]], now: datetime) -> Counts:
+    """Link a batch of users.list's members (off the event loop: it blocks)."""
     return link_users(db, users, now)[0]
 
 
 def link_users(
     db: Database, users: list[dict[str, Any]], now: datetime
 ) -> tuple[Counts, dict[str, int]]:
-    """Link Slack users (a page, or the one a team_join / user_change brings) in one
-    unit of work: what it did, and the person id of each user linked."""
+    """Link Slack users (a batch of a page, or the one a team_join / user_change
+    brings): what it did, and the person id of each user linked.
+
+    Read first, without the write lock: accounts linked already and in step with
+    their people (most of them, when a directory is read again) need no write. The
+    others are linked in one unit of work."""
     counts = Counts(users=len(users))
     wanted = [u for u in users if isinstance(u, dict) and is_person(u)]
-    if not wanted:
-        counts.skipped = len(users)
-        return counts, {}
-    with db.unit_of_work() as session:
-        known = set(accounts.find_identities(session, PLATFORM, [str(u["id"]) for u in wanted]))
+    ids: dict[str, int] = {}
+    with db.reading() as session:
+        known = accounts.find_identities(session, PLATFORM, [str(u["id"]) for u in wanted])
         # A deactivated account nobody had is nobody to link: no one is made for it.
         found = [
             account(u) for u in wanted if not u.get("deleted") or str(u["id"]).lower() in known
         ]
-        before = session.scalar(select(func.count(Person.id))) or 0
-        linked = accounts.link_accounts(session, found, now, seen_in=SEEN_IN)
-        after = session.scalar(select(func.count(Person.id))) or 0
-        ids = {a.external_id: p.id for a, p in zip(found, linked, strict=True)}
+        current = accounts.is_current(session, found, now)
+        for found_account, in_step in zip(found, current, strict=True):
+            if in_step:
+                ids[found_account.external_id] = known[found_account.external_id.lower()].person_id
+    todo = [a for a, in_step in zip(found, current, strict=True) if not in_step]
     counts.skipped = len(users) - len(found)
-    counts.known = sum(1 for a in found if a.external_id.lower() in known)
+    counts.unchanged = len(found) - len(todo)
+    if not todo:
+        return counts, ids
+    with db.unit_of_work() as session:
+        before = session.scalar(select(func.count(Person.id))) or 0
+        linked = accounts.link_accounts(session, todo, now, seen_in=SEEN_IN)
+        after = session.scalar(select(func.count(Person.id))) or 0
+        ids |= {a.external_id: p.id for a, p in zip(todo, linked, strict=True)}
+    counts.known = sum(1 for a in todo if a.external_id.lower() in known)
     counts.created = after - before
-    counts.linked = len(found) - counts.known - counts.created
+    counts.linked = len(todo) - counts.known - counts.created
     return counts, ids
 
 
@@ -180,6 +205,37 @@ def linking(work: Callable[..., T], *args: Any) -> T:
                 raise
             log.info("an account was linked meanwhile by another request; linking again")
     raise AssertionError("unreachable")
+
+
+# --- linking in a process of its own -----------------------------------------------------
+
+# Linking is CPU work in Python (SQLAlchemy's ORM): on a thread of the serving process
+# it takes the GIL from the event loop, and every ack waits. In `whoknows serve` a pass
+# links in a process of its own, started for the pass and gone after it.
+# Not niced, as command processes are: a batch holds SQLite's write lock, and a
+# linker starved while holding it would hold every ack's write up with it.
+_linker_db: Database | None = None
+
+
+def _start_linker(url: str, parent: int) -> None:
+    global _linker_db
+    from bot.db import open_database
+
+    # Ctrl-C reaches the whole process group; the serving process says when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:  # gone with the serving process, however it went
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    _linker_db = open_database(url, upgrade=False)
+
+
+def _link_in_linker(users: list[dict[str, Any]], now: datetime) -> Counts:
+    assert _linker_db is not None, "not a linker process"
+    return linking(link_batch, _linker_db, users, now)
 
 
 # --- who reads when ---------------------------------------------------------------------
@@ -253,7 +309,9 @@ class DirectorySync:
     """Reads Slack's directories: at start, after an install, and daily.
 
     `workspaces`: the OAuth installs (oauth.Workspaces), each read with its own token;
-    without them, the one bot token's workspace.
+    without them, the one bot token's workspace. `in_process`: link in a process of
+    the pass's own (`whoknows serve`, as its commands run in command processes), else
+    on a thread (tests, small setups).
     """
 
     def __init__(
@@ -266,8 +324,10 @@ class DirectorySync:
         workspaces: Any = None,
         every: timedelta = timedelta(days=1),
         check_every_s: float = CHECK_EVERY_S,
+        in_process: bool = False,
     ) -> None:
         self.db = db
+        self.in_process = in_process
         self.clock = clock
         self.api_url = (api_url or "https://slack.com/api/").rstrip("/") + "/"
         self._bot_token = bot_token
@@ -322,15 +382,18 @@ class DirectorySync:
         started = time.monotonic()
         seen: set[str] = set()
         log.info("Slack directory %s: reading users.list", team)
-        async with ClientSession(timeout=ClientTimeout(total=CALL_TIMEOUT_S * 2)) as session:
+        async with (
+            ClientSession(timeout=ClientTimeout(total=CALL_TIMEOUT_S * 2)) as session,
+            self._linker() as link,
+        ):
             client = self._client(token, session)
             cursor = ""
             while True:
                 data = await self._page(client, cursor, run)
                 members = [m for m in data.get("members") or [] if isinstance(m, dict)]
-                counts = await asyncio.to_thread(linking, link_page, self.db, members, self.clock())
+                for start in range(0, len(members), LINK_BATCH):
+                    run.counts.add(await link(members[start : start + LINK_BATCH]))
                 run.pages += 1
-                run.counts.add(counts)
                 if run.pages % PROGRESS_EVERY == 0:
                     self._progress(run, "so far")
                 cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
@@ -343,19 +406,48 @@ class DirectorySync:
         self._progress(run, f"done in {run.seconds:.1f} s")
         return run
 
+    @contextlib.asynccontextmanager
+    async def _linker(self) -> AsyncIterator[Callable[[list[dict[str, Any]]], Awaitable[Counts]]]:
+        """Links a batch: on a thread, or in a process started for this pass."""
+        if not self.in_process:
+
+            async def on_a_thread(batch: list[dict[str, Any]]) -> Counts:
+                return await asyncio.to_thread(linking, link_batch, self.db, batch, self.clock())
+
+            yield on_a_thread
+            return
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_linker,
+            initargs=(self.db.url, os.getpid()),
+        )
+
+        async def in_its_process(batch: list[dict[str, Any]]) -> Counts:
+            return await loop.run_in_executor(pool, _link_in_linker, batch, self.clock())
+
+        try:
+            yield in_its_process
+        finally:
+            # Not waited for on the event loop: a batch in hand finishes on its own.
+            pool.shutdown(wait=False, cancel_futures=True)
+
     @staticmethod
     def _progress(run: Pass, when: str) -> None:
         c = run.counts
         log.info(
             "Slack directory %s: %d page(s), %d user(s) %s: %d linked by e-mail, "
-            "%d created, %d already linked, %d skipped; %d rate limit(s) waited out (%.0f s)",
+            "%d created, %d already linked (%d of them unchanged), %d skipped; "
+            "%d rate limit(s) waited out (%.0f s)",
             run.team,
             run.pages,
             c.users,
             when,
             c.linked,
             c.created,
-            c.known,
+            c.known + c.unchanged,
+            c.unchanged,
             c.skipped,
             run.rate_limited,
             run.waited_s,

@@ -256,6 +256,24 @@ def test_users_list_is_paged_by_cursor_and_a_429_is_waited_out_while_acks_go_on(
     assert "xoxb-test" not in caplog.text
 
 
+def test_as_whoknows_serve_runs_it_the_directory_is_linked_in_a_process_of_its_own(
+    services: Services, router: Router, tmp_path: Path
+) -> None:
+    imported(services, tmp_path)
+    fake = directory(MARIA, OMAR, KIM, *workspace(120))
+
+    def serving(fake: FakeSlack) -> dict[str, str]:
+        # `whoknows serve`'s default: commands in a command process.
+        return {**one_token(fake), "WHOKNOWS_COMMAND_PROCESSES": "1"}
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await until(lambda: persons(services) == 4 + 1 + 120, timeout=60)
+        assert slack_of(services, "m.santos") == ["UMARIA"]
+        assert slack_of(services, "o.haddad") == ["UOMAR"]
+
+    run(services, router, scenario, link=False, fake=fake, env=serving)
+
+
 def test_two_processes_starting_together_read_the_directory_once(
     services: Services, router: Router
 ) -> None:
@@ -297,7 +315,7 @@ def test_a_read_that_failed_is_tried_again_by_the_next_process(
 
 
 def test_the_directory_is_read_again_once_a_period_has_passed(
-    services: Services, router: Router
+    services: Services, router: Router, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = directory(MARIA)
 
@@ -312,8 +330,12 @@ def test_the_directory_is_read_again_once_a_period_has_passed(
         services.clock.advance(2.0)  # type: ignore[attr-defined]
         await fake.wait_for(lambda f: len(f.called("users.list")) == 2, timeout=5)
         await until(lambda: owner(services, "UKIM") == "kim")
+        await until(lambda: caplog.text.count("2 user(s) done") == 1)
 
-    run(services, router, scenario, link=False, fake=fake, env=often)
+    with caplog.at_level(logging.INFO, logger="adapters.slack.directory"):
+        run(services, router, scenario, link=False, fake=fake, env=often)
+    # Maria, read again unchanged, needed no write.
+    assert "1 created, 1 already linked (1 of them unchanged)" in caplog.text
 
 
 def test_with_the_period_zero_the_directory_is_not_read_and_events_still_link(
