@@ -141,6 +141,9 @@ UNDELIVERED_NO_ACCOUNT = (
 # Teams roster
 # On an expert card in Teams, for someone with no Teams account linked (never a mention).
 NOT_ON_TEAMS = "not on Teams yet"
+# Slack directory
+# On an expert card for someone with no Slack account linked yet (no mention, no DM).
+NOT_ON_SLACK = "not on Slack yet"
 
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."

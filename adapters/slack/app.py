@@ -223,10 +223,23 @@ class SlackAdapter:
         # workspace's token; otherwise the one bot token travels with the client.
         self.workspaces = Workspaces(services.db.engine, settings) if settings.oauth else None
         self.client = (TokenClient if self.workspaces else AsyncWebClient)(**client_args)
+        # Slack's directory read at start, after each install and daily (directory.py).
+        self.directory = directory.DirectorySync(
+            services.db,
+            services.clock,
+            api_url=settings.api_url,
+            bot_token=settings.bot_token,
+            workspaces=self.workspaces,
+            every=timedelta(hours=settings.directory_hours),
+            # Linked in a process of its own when commands run in theirs.
+            in_process=commands is not None and commands.processes > 0,
+        )
         installs: dict[str, Any] = {}
         if self.workspaces is not None:
             installs = {
-                "oauth_settings": oauth_settings(settings, self.workspaces),
+                "oauth_settings": oauth_settings(
+                    settings, self.workspaces, on_installed=self.directory.installed
+                ),
                 "authorize": InstallationAuthorize(self.workspaces),
                 "user_facing_authorize_error_message": not_installed(services.settings.public_url),
             }
@@ -268,9 +281,13 @@ class SlackAdapter:
     # --- HTTP -------------------------------------------------------------------------
     def mount(self, web_app: web.Application) -> None:
         web_app.router.add_post("/slack/events", self.handle)
+        web_app.on_startup.append(self._start)
         if self.app.oauth_flow is not None:
             web_app.router.add_get(INSTALL_PATH, self.handle_install)
             web_app.router.add_get(REDIRECT_PATH, self.handle_install)
+
+    async def _start(self, _app: web.Application) -> None:
+        self.directory.start()
 
     async def handle_install(self, request: web.Request) -> web.Response:
         """An admin's browser: to Slack's consent page, and back with a code to exchange."""
@@ -404,7 +421,7 @@ class SlackAdapter:
             except Exception:  # no profile: a placeholder the next sync fills in
                 log.warning("users.info failed for a new user; provisioning without a profile")
                 info = {"id": user_id, "name": user_id}
-            found = await asyncio.to_thread(retrying, self._sync_user, info)
+            found = await asyncio.to_thread(directory.linking, self._sync_user, info)
         self._people[user_id] = found
         return found
 
@@ -554,6 +571,7 @@ class SlackAdapter:
             return Posted(response.status, response.headers)
 
     async def close(self) -> None:
+        await self.directory.close()
         if self._http is not None:
             await self._http.close()
 
@@ -784,9 +802,16 @@ class SlackAdapter:
         await self.client.views_publish(user_id=event["user"], view=home_view(reply))
 
     async def on_user(self, event: dict) -> None:
+        """team_join, user_change: linked as the directory read links (bots skipped, a
+        deactivated account no longer suggested, a changed e-mail followed)."""
         user = event.get("user") or {}
-        if isinstance(user, dict) and user.get("id") and not user.get("is_bot"):
-            self._people[user["id"]] = await asyncio.to_thread(self._sync_user, user)
+        if not isinstance(user, dict) or not user.get("id"):
+            return
+        _, found = await asyncio.to_thread(
+            directory.linking, directory.link_users, self.services.db, [user], self.services.clock()
+        )
+        self._people.pop(str(user["id"]), None)
+        self._people.update(found)
 
     async def on_revoked(self, event: dict, context: Any) -> None:
         """Removed from a workspace, or its tokens revoked: see oauth.Revocations."""

@@ -85,6 +85,7 @@ BOT_SCOPES = (
     "chat:write",
     "im:write",
     "users:read",
+    "users:read.email",
     "dnd:read",
     "app_mentions:read",
     "channels:history",
@@ -800,8 +801,22 @@ def not_installed(public_url: str) -> str:
     )
 
 
-def oauth_settings(settings: SlackSettings, workspaces: Workspaces) -> AsyncOAuthSettings:
+def oauth_settings(
+    settings: SlackSettings,
+    workspaces: Workspaces,
+    *,
+    on_installed: Callable[[str | None, str | None], None] | None = None,
+) -> AsyncOAuthSettings:
+    """bolt's OAuth flow on our stores; `on_installed(team, bot token)` once an install
+    is saved (the directory is read then)."""
     assert settings.client_id and settings.client_secret
+
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        page = await _success(args)
+        if on_installed is not None and not args.installation.is_enterprise_install:
+            on_installed(args.installation.team_id, args.installation.bot_token)
+        return page
+
     return AsyncOAuthSettings(
         client_id=settings.client_id,
         client_secret=settings.client_secret,
@@ -812,7 +827,7 @@ def oauth_settings(settings: SlackSettings, workspaces: Workspaces) -> AsyncOAut
         redirect_uri_path=REDIRECT_PATH,
         # Straight to Slack's consent page: no page of ours that loads Slack's button image.
         install_page_rendering_enabled=False,
-        callback_options=AsyncCallbackOptions(success=_success, failure=_failure),
+        callback_options=AsyncCallbackOptions(success=success, failure=_failure),
         installation_store=workspaces.installations,
         state_store=workspaces.states,
         state_expiration_seconds=STATE_TTL_S,
