@@ -34,10 +34,11 @@ from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from bot import heap, outbox
 from bot.config import Settings
 from bot.db.retry import UNAVAILABLE, retrying
+from bot.ops import heap
 from bot.router import Router
+from bot.runtime import outbox
 from bot.services import Services, people
 from bot.types import Command, Reply
 
@@ -54,8 +55,8 @@ _process_router: Router | None = None
 
 def _start_process(settings: Settings) -> None:
     global _process_services, _process_router
-    from bot import logs
     from bot.db import open_database
+    from bot.ops import logs
     from skills import build_router
 
     logs.configure(settings)
@@ -282,7 +283,7 @@ class CommandRunner:
 
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
         """The command's reply, and the platform ids of the people it names. `inbound`:
-        the kept request it answers (bot/inbox.py), marked answered with it."""
+        the kept request it answers (bot/runtime/inbox.py), marked answered with it."""
         if inbound:
             command = dataclasses.replace(command, inbound_id=inbound)
         reply, handles, queued = await self._run(command)
@@ -370,7 +371,7 @@ class CommandRunner:
         # The first in hand was running: it runs once more, but only once, as a command
         # that kills its process must not kill every one in turn. One that had committed
         # before the death is not run twice: its kept answer is delivered when its lease
-        # runs out (bot/inbox.py). The others in hand had not started.
+        # runs out (bot/runtime/inbox.py). The others in hand had not started.
         if jobs and jobs[0].retried:
             twice = jobs.pop(0).future
             if not twice.done():

@@ -124,8 +124,8 @@ class Recorder:
 
 def build_org(folder: Path, people: int, tags: int, entries: int) -> Path:
     from bench.scale import generate
+    from bot.data.transfer import import_knowledge, import_people
     from bot.db import open_database
-    from bot.transfer import import_knowledge, import_people
 
     rng = random.Random(7)
     generate(folder, people, tags, entries, rng)
@@ -240,7 +240,7 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "adapters.cli",
             "serve",
             "--port",
             str(ours),

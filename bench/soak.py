@@ -204,7 +204,7 @@ class Org:
 
 def seed(url: str, env: dict[str, str]) -> Org:
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--db", url, "demo"],
+        [sys.executable, "-m", "adapters.cli", "--db", url, "demo"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -331,7 +331,7 @@ class Soak:
             log = open(self.args.workdir / f"worker-{i + 1}.log", "wb")  # noqa: SIM115
             self.servers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+                    [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
                     cwd=ROOT,
                     env=env,
                     stdout=log,

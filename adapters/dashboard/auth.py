@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.db.models import Person, PlatformEvent, Role
-from bot.events import first_delivery
+from bot.runtime.events import first_delivery
 from bot.services import Services
 from bot.signing import BadToken, DashboardSettings, sign, unsign
 

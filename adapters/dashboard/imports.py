@@ -1,6 +1,6 @@
 """People from an uploaded CSV, with a result for every row.
 
-The rows go through `bot.transfer.import_people`, the command line's importer
+The rows go through `bot.data.transfer.import_people`, the command line's importer
 (same columns, same checks, audited). An admin imports anyone. A lead
 imports the people of their own team only: a row naming another team, a
 person of another team, or a role above agent is refused here, before the
@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.data.transfer import import_people
 from bot.db.models import Person, Role, Team
 from bot.services import Services
 from bot.services.audit import record
-from bot.transfer import import_people
 
 MAX_ROWS = 5000
 

@@ -67,10 +67,11 @@ from adapters.slack.render import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.verify import verify_signature
-from bot import events, inbox, messages
+from bot import messages
 from bot.db.models import Person, Status
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
+from bot.runtime import events, inbox
 from bot.services import Services, accounts, people, presence
 from bot.types import Command, Form, Notice, Reply
 
@@ -443,7 +444,7 @@ class SlackAdapter:
             for token, user in translate.mentioned_users(text).items()
         }
 
-    # --- requests kept until answered (bot/inbox.py) ------------------------------------
+    # --- requests kept until answered (bot/runtime/inbox.py) ------------------------------------
     async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:
         """Keep the request, then ack: its row id, None for a duplicate delivery.
 

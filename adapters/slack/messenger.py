@@ -8,7 +8,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.oauth import ELSEWHERE, GONE, Workspaces
 from adapters.slack.render import fallback_text, render_blocks
 from adapters.slack.translate import PLATFORM
-from bot.ports import DeliveryError, MessageRef
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.types import Reply
 
 # Errors no retry will fix: the outbox marks the message failed, with the reason.

@@ -71,9 +71,9 @@ from sqlalchemy import Boolean, Column, Engine, Index, MetaData, String, Table, 
 
 from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import PLATFORM
-from bot import outbox
 from bot.db import Database
 from bot.db.engine import READING, insert_for
+from bot.runtime import outbox
 
 log = logging.getLogger(__name__)
 

@@ -48,10 +48,10 @@ from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
-from bot import events, inbox
 from bot.db.retry import retrying
-from bot.ports import DeliveryError
 from bot.router import Router
+from bot.runtime import events, inbox
+from bot.runtime.ports import DeliveryError
 from bot.services import Services, accounts
 from bot.types import Command, Form, Notice, Reply, Text
 
@@ -67,7 +67,7 @@ WELCOME = (
 INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
 NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accepted"
 # Activities that may ask something of the bot: kept from before their 200 until
-# answered (bot/inbox.py), as Slack's commands are. Others are only deduplicated.
+# answered (bot/runtime/inbox.py), as Slack's commands are. Others are only deduplicated.
 KEPT = frozenset({"message", "invoke"})
 Handler = Callable[[dict[str, Any], int], Awaitable[Reply | None]]
 # Two workers linking one new account at once: the second tries again, and finds it.

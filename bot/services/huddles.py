@@ -4,7 +4,7 @@ Lifecycle: open → (first expert reply) → resolved, or cancelled / expired, a
 reopen. While no invited expert has replied, an escalation ladder climbs one
 step per timeout (the next experts, the team's channel, the team lead), each
 step said in the thread; a decline by every invited expert climbs at once.
-Timers are due jobs (`bot.jobs`); messages go through the outbox (`bot.outbox`),
+Timers are due jobs (`bot.runtime.jobs`); messages go through the outbox (`bot.runtime.outbox`),
 so everything a step does commits, or not, together.
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot import jobs, messages, metrics, outbox
+from bot import messages
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -28,6 +28,8 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
+from bot.ops import metrics
+from bot.runtime import jobs, outbox
 from bot.services import Services, accounts, knowledge
 from bot.services.audit import Denied
 from bot.services.people import can_manage

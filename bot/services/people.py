@@ -11,7 +11,6 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.hot import HotQuery
 from bot.db.models import (
     AuditEntry,
     Identity,
@@ -29,12 +28,9 @@ from bot.types import Line, Mention, PersonCard, Reply
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-_HANDLES = HotQuery(
-    select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
-        Identity.__table__.c.platform == bindparam("platform"),
-        Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
-    ),
-    listed="ids",
+_HANDLES = select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
+    Identity.__table__.c.platform == bindparam("platform"),
+    Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
 )
 
 
@@ -43,7 +39,7 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     ids = list(set(person_ids))
     if not ids:
         return {}
-    return dict(_HANDLES.rows(session, {"platform": platform, "ids": ids}))  # type: ignore[arg-type]
+    return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())  # type: ignore[arg-type]
 
 
 def mentioned_in(reply: Reply) -> set[int]:

@@ -52,7 +52,7 @@ def serve(
     log = home / f"serve-{port}.log"  # a file, not a pipe nobody reads that could fill up
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
+from adapters.cli import main
+from bot.data.transfer import export_people, import_people
 from bot.db.models import (
     AccountConflict,
     AuditEntry,
@@ -28,7 +29,6 @@ from bot.db.models import (
 from bot.router import Router
 from bot.services import Services, accounts, people, presence
 from bot.services.accounts import Account
-from bot.transfer import export_people, import_people
 from tests.conftest import NOW
 from tests.helpers import audit_rows, cards, notices, say
 

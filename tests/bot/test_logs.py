@@ -11,8 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from bot import logs
 from bot.config import Settings
+from bot.ops import logs
 
 SLACK_TOKEN = "xoxb-2718281828-3141592653-Zk4uQ8wLrT1pVn0sYd7eHc3m"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"

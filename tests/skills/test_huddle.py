@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.render import render
-from bot import codec, jobs
 from bot.db.models import Huddle, HuddleState, Job, JobState, KnowledgeEntry, Outbox
 from bot.matching import Ranking, TagSignal
 from bot.router import Router
+from bot.runtime import codec, jobs
 from bot.services import Services, huddles, people
 from bot.types import (
     Command,

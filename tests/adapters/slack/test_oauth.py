@@ -33,10 +33,10 @@ from sqlalchemy import MetaData, Table, func, inspect, select, table
 from adapters.server import build_app
 from adapters.slack.oauth import BOT_SCOPES, DIRECTORY, Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
-from bot import outbox
 from bot.db.engine import alembic_config
 from bot.db.models import Outbox, Person
 from bot.router import Router
+from bot.runtime import outbox
 from bot.services import Services, people
 from bot.transfer import import_people
 from bot.types import Reply

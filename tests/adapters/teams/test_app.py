@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from adapters.teams.app import delivery_key
-from bot import inbox
 from bot.db.models import (
     Inbound,
     InboundState,
@@ -28,6 +27,7 @@ from bot.db.models import (
     TeamsUser,
 )
 from bot.router import Router
+from bot.runtime import inbox
 from bot.services import Services
 from bot.types import Reply, Text
 from tests.adapters.teams.conftest import Teams
@@ -243,7 +243,7 @@ def test_without_an_app_id_only_loopback_requests_are_taken(
     )
 
 
-# --- kept from before the 200 until answered (bot/inbox.py) ---------------------------------
+# --- kept from before the 200 until answered (bot/runtime/inbox.py) -------------------------
 
 
 def _teams_inbound(services: Services) -> list[Inbound]:

@@ -15,13 +15,9 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import matching, outbox
+from bot import matching
 from bot.config import Settings, redact_url
-from bot.db import open_database
-from bot.db.models import Person
-from bot.matching.vectors import index_all
-from bot.services import Services, accounts, analytics, people
-from bot.transfer import (
+from bot.data.transfer import (
     ImportReport,
     Progress,
     export_knowledge,
@@ -29,6 +25,11 @@ from bot.transfer import (
     import_knowledge,
     import_people,
 )
+from bot.db import open_database
+from bot.db.models import Person
+from bot.matching.vectors import index_all
+from bot.runtime import outbox
+from bot.services import Services, accounts, analytics, people
 from bot.types import Reply, Text
 
 DEMO_DEFAULT_HANDLE = "alex"
@@ -129,7 +130,7 @@ def _services(settings: Settings) -> Services:
 
 
 def _seed_if_empty(services: Services) -> bool:
-    from bot.demo import seed_demo
+    from bot.data.demo import seed_demo
 
     with services.db.unit_of_work() as session:
         if people.count_people(session):
@@ -155,7 +156,7 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
 
 def _serve(services: Services, args: argparse.Namespace) -> int:
     from adapters.server import serve
-    from bot import logs
+    from bot.ops import logs
     from skills import build_router
 
     logs.configure(services.settings)

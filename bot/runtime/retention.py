@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from bot import inbox
 from bot.db.models import PlatformEvent, QueryLog
+from bot.runtime import inbox
 from bot.services import Services
 
 EVENT_KEYS_KEPT = timedelta(days=7)

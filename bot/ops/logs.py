@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
 
-from bot.config import Settings
+from bot.config import SECRET_FILE, Settings
 
 REDACTED = "[REDACTED]"
 # Settings whose whole value is a secret.
@@ -291,8 +291,6 @@ def configure(
 
 def _add_stored_secret(settings: Settings) -> None:
     """The dashboard's key, when it was made earlier and kept in WHOKNOWS_HOME."""
-    from bot.signing import SECRET_FILE
-
     # Not made yet: whoever makes it adds it (add_secret).
     with contextlib.suppress(OSError):
         add_secret((settings.home / SECRET_FILE).read_bytes().strip())
