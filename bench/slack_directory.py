@@ -77,8 +77,8 @@ def members(count: int) -> list[dict[str, Any]]:
 
 def build_database(folder: Path, imported: int) -> Path:
     """People a lead imported: handles unrelated to Slack ids, the members' e-mails."""
+    from bot.data.transfer import import_people
     from bot.db import open_database
-    from bot.transfer import import_people
 
     rng = random.Random(3)
     csv = folder / "people.csv"
@@ -194,7 +194,7 @@ async def one_run(
     }
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -11,7 +11,7 @@ daily after that. Several worker processes share one pass per workspace: before
 reading, a process claims the workspace's row in `platform_event` (key
 `directory:<team>`, `received_at` = when the last pass began) with one conditional
 write that only one of them can win, on SQLite and PostgreSQL alike. A due job
-(bot/jobs.py) would not fit: jobs run inside one database transaction with a
+(bot/runtime/jobs.py) would not fit: jobs run inside one database transaction with a
 synchronous handler, and a pass is minutes of network calls (Slack's Tier 2 limit
 on users.list) that must never hold a transaction; nor does the job table keep a
 workspace-wide row unique (its key is a huddle and a step).
@@ -52,10 +52,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import events
 from bot.db import Database
 from bot.db.models import Person, PlatformEvent
 from bot.db.retry import retrying
+from bot.runtime import events
 from bot.services import accounts
 from bot.services.accounts import Account
 

@@ -1,6 +1,6 @@
 """Slack's directory read and linked to the people a lead imported.
 
-Through Slack's protocol: a lead's CSV import (bot/transfer.py), our server
+Through Slack's protocol: a lead's CSV import (bot/data/transfer.py), our server
 (`whoknows serve`'s aiohttp app) reading users.list from the fake Web API at start,
 after an install and daily, events and commands signed as Slack signs them.
 """
@@ -22,10 +22,10 @@ from sqlalchemy.orm import selectinload
 from adapters.server import build_app
 from adapters.slack.directory import PAGE_SIZE
 from adapters.slack.settings import DIRECTORY_HOURS, SlackSettings
+from bot.data.transfer import import_people
 from bot.db.models import Person
 from bot.router import Router
 from bot.services import Services, accounts, people
-from bot.transfer import import_people
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack, member
 from tests.adapters.slack.test_app import all_text, event, form, interactive, post, run
 from tests.adapters.slack.test_app import single_workspace as one_token

@@ -33,12 +33,12 @@ from sqlalchemy import MetaData, Table, func, inspect, select, table
 from adapters.server import build_app
 from adapters.slack.oauth import BOT_SCOPES, DIRECTORY, Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
+from bot.data.transfer import import_people
 from bot.db.engine import alembic_config
 from bot.db.models import Outbox, Person
 from bot.router import Router
 from bot.runtime import outbox
 from bot.services import Services, people
-from bot.transfer import import_people
 from bot.types import Reply
 from tests.adapters.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack, member
 from tests.adapters.slack.test_app import SECRET, Scenario, event, post
