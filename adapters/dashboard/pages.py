@@ -20,12 +20,11 @@ from bot.db.models import (
     Identity,
     KnowledgeEntry,
     Person,
-    Role,
     Skill,
     Tag,
     Team,
 )
-from bot.services import accounts, analytics, knowledge, people, presence
+from bot.services import accounts, analytics, knowledge, people, permissions, presence
 from bot.services.analytics import Scope
 
 GAP_WINDOWS = (7, 30, 90)
@@ -363,6 +362,7 @@ async def person_page(request: web.Request) -> web.Response:
         if person is None or me is None:
             raise web.HTTPNotFound()
         own, manage = me.id == person.id, people.can_manage(me, person)
+        verify = permissions.may_verify(me, person)
         if not (own or manage):
             raise Refusal(NOT_YOUR_TEAM)
         return {
@@ -384,7 +384,8 @@ async def person_page(request: web.Request) -> web.Response:
             "accounts": accounts_of(person),
             "email": person.email,
             "platforms": {p: accounts.platform_name(p) for p in accounts.CHAT_PLATFORMS},
-            "can_link": me.role == Role.ADMIN,
+            "can_verify": verify,
+            "can_link": permissions.may_link(me),
         }
 
     found = await dashboard.read(gather)
@@ -457,8 +458,8 @@ async def entry_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         return {
             "entry": entry_view(entry),
-            "can_edit": knowledge.can_edit(me, entry),
-            "can_delete": knowledge.can_delete(me, entry),
+            "can_edit": permissions.may_edit_knowledge(me, entry),
+            "can_delete": permissions.may_delete_knowledge(me, entry),
         }
 
     found = await dashboard.read(gather)

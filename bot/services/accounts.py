@@ -35,9 +35,9 @@ from bot.db.models import (
     Person,
     Presence,
     QueryLog,
-    Role,
     utcnow,
 )
+from bot.services import permissions
 from bot.services.audit import Denied, record
 from bot.services.people import free_key
 from bot.services.presence import valid_timezone
@@ -116,14 +116,9 @@ def platform_name(platform: str) -> str:
 
 
 def require_linker(actor: Person, target: Person | None = None) -> None:
-    """Linking accounts and merging people rewrites who is who: admins only."""
-    if actor.role != Role.ADMIN:
-        raise Denied(
-            messages.LINK_NOT_ALLOWED,
-            actor_id=actor.id,
-            action="link_account",
-            target=f"person:{target.key}" if target is not None else "accounts",
-        )
+    """Linking accounts and merging people rewrites who is who: admins only
+    (`permissions.require_linker`, the rule every path asks)."""
+    permissions.require_linker(actor, target)
 
 
 # --- linking what a platform shows ------------------------------------------------------

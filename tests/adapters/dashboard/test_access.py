@@ -271,7 +271,7 @@ def test_tag_verify_level_and_untag_go_through_the_audited_services(
         ("priya", "skill.verify", "person:alex", True),
         ("priya", "skill.tag", "person:alex", True),
         ("priya", "skill.untag", "person:alex", True),
-        ("priya", "tag", "person:zoe", False),
+        ("priya", "skill.tag", "person:zoe", False),
     ]
 
 
