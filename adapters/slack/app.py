@@ -115,6 +115,7 @@ KEPT = "whoknows_kept"  # in a kept command's bolt context: its `_Kept`
 # A slash command's name in its form body (the whole form is parsed later, by bolt).
 _COMMAND_FIELD = re.compile(r"(?:^|&)command=([^&]*)")
 _SSL_CHECK = re.compile(r"(?:^|&)ssl_check=")
+_USER_FIELD = re.compile(r"(?:^|&)user_id=[^&]")
 
 
 def _our_command(form: str) -> bool:
@@ -192,6 +193,20 @@ class Posted(NamedTuple):
 
     status_code: int
     headers: Mapping[str, str]
+
+
+def _problem(text: str, content_type: str) -> str | None:
+    """Why a signed body cannot be handled, read as bolt will read it (None: it can)."""
+    try:
+        body = parse_body(text, content_type)
+    except (ValueError, RecursionError):
+        return "a body that is not JSON"
+    return translate.malformed(body)
+
+
+def _malformed(problem: str) -> web.Response:
+    log.warning("a signed Slack request was malformed (%s): answered 400", problem)
+    return web.Response(status=400, text="malformed request")
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
@@ -301,7 +316,12 @@ class SlackAdapter:
             return web.Response(status=401, text="invalid request signature")
         text = body.decode("utf-8", errors="replace")
         if request.content_type == FORM and _our_command(text):
+            if not _USER_FIELD.search(text):
+                return _malformed("a command without a user_id")
             return await self._command_first(text, request)
+        problem = _problem(text, request.content_type)
+        if problem is not None:
+            return _malformed(problem)
         bolt_request = AsyncBoltRequest(
             body=text,
             query=request.query_string,

@@ -69,6 +69,9 @@ NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accept
 # Activities that may ask something of the bot: kept from before their 200 until
 # answered (bot/inbox.py), as Slack's commands are. Others are only deduplicated.
 KEPT = frozenset({"message", "invoke"})
+# What the token alone is checked against, before the body is read: Teams' channel id
+# (the signing key must be endorsed for it), and no serviceUrl yet.
+TOKEN_ONLY = Activity(channel_id="msteams")
 Handler = Callable[[dict[str, Any], int], Awaitable[Reply | None]]
 # Two workers linking one new account at once: the second tries again, and finds it.
 LINK_ATTEMPTS = 3
@@ -108,6 +111,24 @@ def over_loopback(request: web.Request) -> bool:
         )
     except ValueError:
         return False
+
+
+class BadActivity(ValueError):
+    """A body that is no activity: answered 400 (after its token was checked)."""
+
+
+def parse_activity(raw: bytes) -> tuple[dict[str, Any], Activity]:
+    """The body as JSON and as botbuilder's Activity, or BadActivity saying why not."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadActivity("not JSON") from None
+    if not isinstance(body, dict) or not body.get("type") or not isinstance(body["type"], str):
+        raise BadActivity("not an activity")
+    try:
+        return body, Activity().deserialize(body)
+    except Exception as error:  # msrest's DeserializationError, mostly
+        raise BadActivity(f"{type(error).__name__} reading it") from None
 
 
 def delivery_key(activity: Mapping[str, Any]) -> str | None:
@@ -185,16 +206,10 @@ class TeamsAdapter:
         header = request.headers.get("Authorization") or None
         if self.settings.app_id and not (header or "").startswith("Bearer "):
             return web.Response(status=401, text="a Bot Framework token is required")
-        try:
-            body = json.loads(await request.read())
-            if not isinstance(body, dict) or not body.get("type"):
-                raise ValueError("not an activity")
-            activity = Activity().deserialize(body)
-        except ValueError:
-            return web.Response(status=400, text="expected an activity as JSON")
-        checked = await self.authenticate(activity, header)
-        if checked is None:
-            return web.Response(status=401, text="invalid Bot Framework token")
+        checked = await self.authenticate(await request.read(), header)
+        if isinstance(checked, web.Response):
+            return checked
+        body, activity, claims = checked
         ok = web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
         key = delivery_key(body)
         inbound: int | None = 0
@@ -210,20 +225,37 @@ class TeamsAdapter:
         async def turn(_: Any) -> None:
             await self.on_activity(body, inbound or 0)
 
-        self.spawn(self.cloud.process_activity(checked, activity, turn), self._turns)
+        self.spawn(self.cloud.process_activity(claims, activity, turn), self._turns)
         return ok
 
     async def authenticate(
-        self, activity: Activity, header: str | None
-    ) -> AuthenticateRequestResult | None:
-        def check() -> AuthenticateRequestResult:
-            return asyncio.run(self.auth.authenticate_request(activity, header))
+        self, raw: bytes, header: str | None
+    ) -> tuple[dict[str, Any], Activity, AuthenticateRequestResult] | web.Response:
+        """The token first, then the body: (the activity as JSON, as botbuilder's
+        Activity, its checked claims), or the response that refuses it.
+
+        The token's signature, issuer, audience and lifetime need nothing from the
+        body, so a request without a valid token is refused before its body is read;
+        the `serviceurl` claim is then checked against the activity's serviceUrl.
+        """
+
+        def check() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+            async def both() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+                if self.settings.app_id:
+                    await self.auth.authenticate_request(TOKEN_ONLY, header)  # type: ignore[arg-type]
+                body, activity = parse_activity(raw)
+                return body, activity, await self.auth.authenticate_request(activity, header)  # type: ignore[arg-type]
+
+            return asyncio.run(both())
 
         try:
             return await asyncio.to_thread(check)
+        except BadActivity as bad:
+            log.warning("a Teams activity was malformed (%s): answered 400", bad)
+            return web.Response(status=400, text="expected an activity as JSON")
         except Exception as error:  # PermissionError, and whatever a malformed token raises
             log.warning("Teams activity refused: %s: %s", type(error).__name__, str(error)[:200])
-            return None
+            return web.Response(status=401, text="invalid Bot Framework token")
 
     def _first_delivery(self, key: str) -> bool:
         with self.services.db.unit_of_work() as session:
