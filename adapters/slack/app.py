@@ -67,7 +67,7 @@ from adapters.slack.render import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.verify import verify_signature
-from bot import events, inbox, messages
+from bot import events, inbox, logs, messages
 from bot.db.models import Person, Status
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.router import Router
@@ -298,6 +298,9 @@ class SlackAdapter:
         )
         if request.path == INSTALL_PATH:
             return await to_aiohttp_response(await flow.handle_installation(bolt_request))
+        # The code buys a bot token until it is spent: slack_sdk logs it at DEBUG, bolt
+        # when Slack refuses it; neither line may carry it.
+        logs.add_passing_secret(request.query.get("code"))
         return await to_aiohttp_response(await flow.handle_callback(bolt_request))
 
     async def handle(self, request: web.Request) -> web.Response:
