@@ -46,6 +46,7 @@ from adapters.slack.oauth import (
     INSTALL_PATH,
     REDIRECT_PATH,
     InstallationAuthorize,
+    InstallFlow,
     Revocations,
     TokenClient,
     Workspace,
@@ -66,6 +67,7 @@ from adapters.slack.render import (
     render_blocks,
 )
 from adapters.slack.settings import SlackSettings
+from adapters.slack.tenancy import Outsider, SlackTenancy
 from adapters.slack.verify import verify_signature
 from bot import events, inbox, logs, messages
 from bot.db.models import Person, Status
@@ -238,10 +240,14 @@ class SlackAdapter:
         # workspace's token; otherwise the one bot token travels with the client.
         self.workspaces = Workspaces(services.db.engine, settings) if settings.oauth else None
         self.client = (TokenClient if self.workspaces else AsyncWebClient)(**client_args)
+        # Which workspaces are served; an install into another is refused (tenancy.py).
+        self.tenancy = SlackTenancy(services, settings)
         installs: dict[str, Any] = {}
         if self.workspaces is not None:
             installs = {
-                "oauth_settings": oauth_settings(settings, self.workspaces),
+                "oauth_flow": InstallFlow(
+                    settings=oauth_settings(settings, self.workspaces), serves=self.tenancy.install
+                ),
                 "authorize": InstallationAuthorize(self.workspaces),
                 "user_facing_authorize_error_message": not_installed(services.settings.public_url),
             }
@@ -257,6 +263,8 @@ class SlackAdapter:
             process_before_response=True,
             **installs,
         )
+        # After bolt's authorize, before anything else: a workspace not served stops here.
+        self.app.middleware(self.tenancy.middleware)
         if self.workspaces is not None:
             self.app.use(self.workspaces.middleware)
         self.messenger = SlackMessenger(self.client, self.workspaces)
@@ -283,9 +291,18 @@ class SlackAdapter:
     # --- HTTP -------------------------------------------------------------------------
     def mount(self, web_app: web.Application) -> None:
         web_app.router.add_post("/slack/events", self.handle)
+        web_app.on_startup.append(self._announce)
         if self.app.oauth_flow is not None:
             web_app.router.add_get(INSTALL_PATH, self.handle_install)
             web_app.router.add_get(REDIRECT_PATH, self.handle_install)
+
+    async def _announce(self, _app: web.Application) -> None:
+        try:
+            log.info("Slack: serving %s", await self.tenancy.describe())
+        except Exception as error:  # the database is not there yet: each request reads it
+            log.warning(
+                "Slack: could not read which workspaces are served (%s)", type(error).__name__
+            )
 
     async def handle_install(self, request: web.Request) -> web.Response:
         """An admin's browser: to Slack's consent page, and back with a code to exchange."""
@@ -417,7 +434,9 @@ class SlackAdapter:
             return events.first_delivery(session, PLATFORM, key, self.services.clock())
 
     # --- people -----------------------------------------------------------------------
-    async def person_id(self, user_id: str) -> int:
+    async def person_id(self, user_id: str, *, mentioned: bool = False) -> int:
+        """The person behind a Slack user id, made from their profile the first time.
+        Someone mentioned whom Slack places in a workspace not served: Outsider."""
         if user_id in self._people:
             return self._people[user_id]
         found = await asyncio.to_thread(retrying, self._lookup, user_id)
@@ -427,6 +446,8 @@ class SlackAdapter:
             except Exception:  # no profile: a placeholder the next sync fills in
                 log.warning("users.info failed for a new user; provisioning without a profile")
                 info = {"id": user_id, "name": user_id}
+            if mentioned and await self.tenancy.foreign(info):
+                raise Outsider(user_id)
             found = await asyncio.to_thread(retrying, self._sync_user, info)
         self._people[user_id] = found
         return found
@@ -444,10 +465,13 @@ class SlackAdapter:
             return person.id
 
     async def _mentions(self, text: str) -> dict[str, int]:
-        return {
-            token: await self.person_id(user)
-            for token, user in translate.mentioned_users(text).items()
-        }
+        found = {}
+        for token, user in translate.mentioned_users(text).items():
+            try:
+                found[token] = await self.person_id(user, mentioned=True)
+            except Outsider:  # a Slack Connect guest from elsewhere: nobody whoknows knows
+                log.info("a mention of someone in a Slack workspace not served was left out")
+        return found
 
     # --- requests kept until answered (bot/inbox.py) ------------------------------------
     async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:

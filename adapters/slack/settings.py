@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.tenants import parse_ids
+
 
 @dataclass(frozen=True)
 class SlackSettings:
@@ -20,6 +22,9 @@ class SlackSettings:
     redirect_uri: str | None = None
     # The Web API's base URL ("https://slack.com/api/" unless told otherwise).
     api_url: str | None = None
+    # The workspaces (team ids) and Enterprise Grid orgs (enterprise ids) served; None:
+    # the bot token's, or the first installed (bot/services/tenants.py).
+    workspaces: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlackSettings:
@@ -32,6 +37,7 @@ class SlackSettings:
             client_secret=env.get("SLACK_CLIENT_SECRET") or None,
             redirect_uri=env.get("SLACK_REDIRECT_URI") or None,
             api_url=env.get("SLACK_API_URL") or None,
+            workspaces=parse_ids(env.get("WHOKNOWS_SLACK_WORKSPACES")),
         )
 
     @property

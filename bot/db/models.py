@@ -160,7 +160,6 @@ class Person(Base):
         back_populates="person", cascade="all, delete-orphan"
     )
 
-
     def end_sessions(self) -> None:
         """Every dashboard session this person has ends (see `session_generation`)."""
         self.session_generation = (self.session_generation or 0) + 1
@@ -581,6 +580,22 @@ class TeamsChannel(Base):
     bot_id: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HomeWorkspace(Base):
+    """The Slack workspace (or Enterprise Grid org) or Teams tenant whoknows serves on a
+    platform whose allow-list is not configured: the first installed or seen, kept
+    (bot/services/tenants.py). One row a platform."""
+
+    __tablename__ = "home_workspace"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # A Slack team (T…) or enterprise (E…) id, a Teams tenant id.
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # "first install", "first seen", or "kept before" (what was stored before migration 0014).
+    how: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AccountConflict(Base):

@@ -117,10 +117,24 @@ class FakeSlack:
         self.failures.setdefault(method, []).append((channel, status, body, headers))
 
     # --- OAuth installs ---
-    def grant(self, code: str, team: str, name: str = "", *, expires_in: int | None = None) -> None:
+    def grant(
+        self,
+        code: str,
+        team: str,
+        name: str = "",
+        *,
+        expires_in: int | None = None,
+        enterprise: str | None = None,
+    ) -> None:
         """Slack will hand `code` to the redirect once an admin of `team` approves;
-        with `expires_in` the workspace's tokens rotate (a refresh token comes with each)."""
-        self.grants[code] = {"team": team, "name": name or team, "expires_in": expires_in}
+        with `expires_in` the workspace's tokens rotate (a refresh token comes with each);
+        `enterprise`: the Enterprise Grid org the workspace belongs to."""
+        self.grants[code] = {
+            "team": team,
+            "name": name or team,
+            "expires_in": expires_in,
+            "enterprise": enterprise,
+        }
 
     def revoke(self, team: str) -> None:
         """The app is uninstalled from `team`: its tokens answer token_revoked from now on."""
@@ -160,7 +174,11 @@ class FakeSlack:
             "scope": "commands,chat:write",
             "bot_user_id": f"UBOT{team}",
             "team": {"id": team, "name": grant["name"]},
-            "enterprise": None,
+            "enterprise": (
+                {"id": grant["enterprise"], "name": f"{grant['enterprise']} org"}
+                if grant.get("enterprise")
+                else None
+            ),
             "is_enterprise_install": False,
             "authed_user": {"id": f"UADMIN{team}"},
             **self._mint(team, grant["expires_in"]),
@@ -213,6 +231,8 @@ class FakeSlack:
             return web.json_response(await self._oauth_v2_access(request, args))
         if (answer := self._as_workspace(method, args, call.token)) is not None:
             return web.json_response(answer)
+        if method == "apps.uninstall" and call.token in self.tokens:
+            self.revoke(self.tokens[call.token])  # every token of that installation
         queued = self.failures.get(method, [])
         for i, (channel, status, body, headers) in enumerate(queued):
             if channel is None or channel == args.get("channel"):

@@ -49,6 +49,12 @@ ROOT_COOKIE = "slack-app-oauth-state"
 
 
 def env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth into the two workspaces these tests use (and no other)."""
+    return {**first_install_env(fake), "WHOKNOWS_SLACK_WORKSPACES": "T0AAA, T0BBB"}
+
+
+def first_install_env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth with no allow-list: the first workspace installed is served."""
     return {
         "SLACK_CLIENT_ID": CLIENT_ID,
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
@@ -57,7 +63,12 @@ def env(fake: FakeSlack) -> dict[str, str]:
     }
 
 
-def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
+def run(
+    services: Services,
+    router: Router,
+    scenario: Scenario,
+    env: Callable[[FakeSlack], dict[str, str]] = env,
+) -> FakeSlack:
     """Our server installed by OAuth, with Slack played by a fake."""
     return run_app(services, router, scenario, env=env, link=False)
 
