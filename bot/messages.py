@@ -297,3 +297,20 @@ UNDELIVERED_ROOT = (
     " I could not post huddle thread #{id} in {channel} ({reason}), so nobody was asked."
 )
 UNDELIVERED_OTHER = " A message for huddle thread #{id} could not be delivered ({reason})."
+
+# Workspaces and tenants whoknows does not serve (bot/services/tenants.py)
+SLACK_NOT_SERVED = (
+    "Sorry, whoknows works only in the Slack workspaces it was set up for, and this is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows in your organisation to add this workspace."
+)
+TEAMS_NOT_SERVED = (
+    "Sorry, whoknows works only for the organisations it was set up for, and yours is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows to add your Microsoft 365 organisation."
+)
+INSTALL_NOT_SERVED = (
+    "whoknows serves only the Slack workspaces it was set up for, so it was not installed "
+    "in {where}, and Slack was asked to remove it again. If it should work there, ask the "
+    "people who run whoknows to add this workspace (its id is {workspace})."
+)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.tenants import parse_ids
+
 DIRECTORY_HOURS = "WHOKNOWS_SLACK_DIRECTORY_HOURS"
 
 
@@ -40,6 +42,9 @@ class SlackSettings:
     # Hours between reads of each workspace's directory (users.list); 0: never read,
     # people are linked only as they arrive (users.info, team_join, user_change).
     directory_hours: float = 24.0
+    # The workspaces (team ids) and Enterprise Grid orgs (enterprise ids) served; None:
+    # the bot token's, or the first installed (bot/services/tenants.py).
+    workspaces: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlackSettings:
@@ -53,6 +58,7 @@ class SlackSettings:
             redirect_uri=env.get("SLACK_REDIRECT_URI") or None,
             api_url=env.get("SLACK_API_URL") or None,
             directory_hours=_hours(env.get(DIRECTORY_HOURS)),
+            workspaces=parse_ids(env.get("WHOKNOWS_SLACK_WORKSPACES")),
         )
 
     @property

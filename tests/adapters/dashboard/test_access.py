@@ -469,7 +469,7 @@ def test_every_value_is_escaped(demo: Services, router: Router) -> None:
         response = await client.get("/dashboard/coverage")
         policy = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in policy and "script-src" not in policy
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
 
     serve(demo, router, scenario)
 

@@ -140,10 +140,24 @@ class FakeSlack:
             self.users[str(user["id"])] = user
 
     # --- OAuth installs ---
-    def grant(self, code: str, team: str, name: str = "", *, expires_in: int | None = None) -> None:
+    def grant(
+        self,
+        code: str,
+        team: str,
+        name: str = "",
+        *,
+        expires_in: int | None = None,
+        enterprise: str | None = None,
+    ) -> None:
         """Slack will hand `code` to the redirect once an admin of `team` approves;
-        with `expires_in` the workspace's tokens rotate (a refresh token comes with each)."""
-        self.grants[code] = {"team": team, "name": name or team, "expires_in": expires_in}
+        with `expires_in` the workspace's tokens rotate (a refresh token comes with each);
+        `enterprise`: the Enterprise Grid org the workspace belongs to."""
+        self.grants[code] = {
+            "team": team,
+            "name": name or team,
+            "expires_in": expires_in,
+            "enterprise": enterprise,
+        }
 
     def revoke(self, team: str) -> None:
         """The app is uninstalled from `team`: its tokens answer token_revoked from now on."""
@@ -183,7 +197,11 @@ class FakeSlack:
             "scope": "commands,chat:write",
             "bot_user_id": f"UBOT{team}",
             "team": {"id": team, "name": grant["name"]},
-            "enterprise": None,
+            "enterprise": (
+                {"id": grant["enterprise"], "name": f"{grant['enterprise']} org"}
+                if grant.get("enterprise")
+                else None
+            ),
             "is_enterprise_install": False,
             "authed_user": {"id": f"UADMIN{team}"},
             **self._mint(team, grant["expires_in"]),
@@ -240,6 +258,8 @@ class FakeSlack:
         if (planned := self.scheduled.get(method, {}).pop(n, None)) is not None:
             status, body, headers = planned
             return web.json_response(body, status=status, headers=headers)
+        if method == "apps.uninstall" and call.token in self.tokens:
+            self.revoke(self.tokens[call.token])  # every token of that installation
         queued = self.failures.get(method, [])
         for i, (channel, status, body, headers) in enumerate(queued):
             if channel is None or channel == args.get("channel"):

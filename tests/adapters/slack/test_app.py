@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -861,3 +862,105 @@ def test_while_requests_wait_for_their_ack_a_kept_command_waits_its_turn(
     run(demo, router, scenario)
     with demo.db.reading() as session:
         assert set(session.scalars(select(Inbound.state))) == {InboundState.DONE}
+
+
+# --- signed but malformed ---------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+MALFORMED: dict[str, tuple[bytes, str]] = {
+    "payload not JSON": (form(payload="{not json"), FORM),
+    "payload a list": (form(payload="[1, 2]"), FORM),
+    "payload a string": (form(payload='"block_actions"'), FORM),
+    "payload nested 50,000 deep": (form(payload=_nested(50_000)), FORM),
+    "command without user_id": (
+        form(command="/whoknows", text="refunds", team_id=TEAM, channel_id="CGENERAL"),
+        FORM,
+    ),
+    "command with an empty user_id": (
+        form(command="/kb", text="refunds", user_id="", team_id=TEAM, channel_id="CGENERAL"),
+        FORM,
+    ),
+    "block_actions without user": (
+        interactive(
+            {
+                "type": "block_actions",
+                "team": {"id": TEAM},
+                "actions": [{"type": "button", "action_id": "kb.helpful", "value": "1"}],
+            }
+        ),
+        FORM,
+    ),
+    "block_actions with a user that is a string": (
+        interactive(
+            {
+                "type": "block_actions",
+                "user": "UALEX",
+                "team": {"id": TEAM},
+                "actions": [{"type": "button", "action_id": "kb.helpful", "value": "1"}],
+            }
+        ),
+        FORM,
+    ),
+    "block_actions without actions": (
+        interactive({"type": "block_actions", "user": {"id": "UALEX"}, "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "view_submission without view": (
+        interactive({"type": "view_submission", "user": {"id": "UALEX"}, "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "shortcut without user": (
+        interactive({"type": "message_action", "callback_id": "find_expert", "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "event body a list": (b"[1, 2, 3]", "application/json"),
+    "event body nested 50,000 deep": (_nested(50_000).encode(), "application/json"),
+    "event that is not an object": (
+        json.dumps(
+            {"type": "event_callback", "team_id": TEAM, "event_id": "Ev9", "event": [1]}
+        ).encode(),
+        "application/json",
+    ),
+    "message event with a user that is an object": (
+        event(
+            {
+                "type": "message",
+                "user": {"id": "UALEX"},
+                "text": "hi",
+                "channel": "C1",
+                "ts": "2.0",
+                "thread_ts": "1.0",
+            },
+            "EvBad",
+        ),
+        "application/json",
+    ),
+}
+
+
+@pytest.mark.parametrize("demo_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("shape", list(MALFORMED))
+def test_a_signed_but_malformed_request_gets_400_and_one_log_line(
+    demo: Services, router: Router, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body, content_type = MALFORMED[shape]
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        with caplog.at_level(logging.INFO):
+            response = await post(client, body, content_type)
+            assert response.status == 400
+            assert "Traceback" not in await response.text()
+            await asyncio.sleep(0.3)
+        assert [c.method for c in fake.calls if c.method != "auth.test"] == []
+
+    run(demo, router, scenario)
+    ours = [r for r in caplog.records if r.name.startswith(("adapters", "bot", "slack"))]
+    assert [r.levelname for r in ours] == ["WARNING"], [r.getMessage() for r in ours]
+    assert "malformed" in ours[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    with demo.db.unit_of_work() as session:
+        assert session.scalars(select(Inbound)).all() == []

@@ -10,9 +10,10 @@ tokens, every call must carry one, and a channel or user of another workspace is
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from adapters.slack.settings import SlackSettings
 from bot.data.transfer import import_people
 from bot.db.engine import alembic_config
 from bot.db.models import Outbox, Person
+from bot.ops import logs
 from bot.router import Router
 from bot.runtime import outbox
 from bot.services import Services, people
@@ -50,6 +52,12 @@ ROOT_COOKIE = "slack-app-oauth-state"
 
 
 def env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth into the two workspaces these tests use (and no other)."""
+    return {**first_install_env(fake), "WHOKNOWS_SLACK_WORKSPACES": "T0AAA, T0BBB"}
+
+
+def first_install_env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth with no allow-list: the first workspace installed is served."""
     return {
         "SLACK_CLIENT_ID": CLIENT_ID,
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
@@ -58,7 +66,12 @@ def env(fake: FakeSlack) -> dict[str, str]:
     }
 
 
-def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
+def run(
+    services: Services,
+    router: Router,
+    scenario: Scenario,
+    env: Callable[[FakeSlack], dict[str, str]] = env,
+) -> FakeSlack:
     """Our server installed by OAuth, with Slack played by a fake."""
     return run_app(services, router, scenario, env=env, link=False)
 
@@ -788,3 +801,41 @@ def test_an_uninstall_stops_deliveries_to_channels_only_another_process_saw(
             assert directory(demo) == {"UPRIYA": "T0BBB", "CBBB": "T0BBB"}
 
     run(demo, router, scenario)
+
+
+# --- the log ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """The process's log (bot.ops.logs, as `whoknows serve` sets it up) at DEBUG, captured."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    out = io.StringIO()
+    logs.configure({"WHOKNOWS_LOG_LEVEL": "DEBUG"}, stream=out)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_the_code_slack_hands_back_is_not_in_the_log_even_at_debug(
+    services: Services, router: Router, debug_log: io.StringIO
+) -> None:
+    code = "7104829365.1850362947.d1e5c0a7b2f94e63a8c1f0b9d2e7a4c6"
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        _, state = await start(client)
+        fake.grant(code, "T0AAA", "Acme Support")
+        response = await come_back(client, state, code=code)
+        assert response.status == 200
+        # A code Slack no longer takes: bolt logs its failure (with the code) at WARNING.
+        _, state = await start(client)
+        response = await come_back(client, state, code=code)
+        assert response.status == 401
+
+    run(services, router, scenario)
+    text = debug_log.getvalue()
+    assert "oauth.v2.access" in text  # the exchange was logged, at DEBUG
+    assert code not in text and code[:21] not in text
