@@ -283,7 +283,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 "imported": args.imported,
                 "runs": args.runs,
                 "pages": last["pages"],
-                "sync_s": {"median": round(seconds, 2), "all": [r["seconds"] for r in runs]},
+                "sync_s": {
+                    "median": round(seconds, 1),
+                    "all": [round(r["seconds"], 1) for r in runs],
+                },
                 "people_per_s": round(args.users / seconds),
                 # After each read: the imported linked by e-mail, the others created once.
                 "people_after": sorted({r["people"] for r in runs}),

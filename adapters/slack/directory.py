@@ -424,12 +424,17 @@ class DirectorySync:
             initargs=(self.db.url, os.getpid()),
         )
 
+        # Started now, while the first page is asked for: a pool starts its process
+        # on the first task, and a spawned process takes a few seconds to import.
+        started = loop.run_in_executor(pool, os.getpid)
+
         async def in_its_process(batch: list[dict[str, Any]]) -> Counts:
             return await loop.run_in_executor(pool, _link_in_linker, batch, self.clock())
 
         try:
             yield in_its_process
         finally:
+            started.cancel()
             # Not waited for on the event loop: a batch in hand finishes on its own.
             pool.shutdown(wait=False, cancel_futures=True)
 
