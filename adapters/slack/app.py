@@ -252,6 +252,8 @@ class SlackAdapter:
             every=timedelta(hours=settings.directory_hours),
             # Linked in a process of its own when commands run in theirs.
             in_process=commands is not None and commands.processes > 0,
+            # Of OAuth installs, only the workspaces served (one bot token: its own).
+            serves=(lambda team: self.tenancy.admits(team)) if self.workspaces else None,
         )
         # Which workspaces are served; an install into another is refused (tenancy.py).
         self.tenancy = SlackTenancy(services, settings)

@@ -94,6 +94,15 @@ def is_member(user: dict[str, Any]) -> bool:
     )
 
 
+def of_team(user: Any, team: str) -> bool:
+    """A user object of the workspace being read: one that Slack's profile places in
+    another workspace (a Slack Connect colleague) is that workspace's to link."""
+    if not isinstance(user, dict):
+        return False
+    home = user.get("team_id")
+    return not home or home == team or bool(user.get("enterprise_user"))
+
+
 def is_person(user: dict[str, Any]) -> bool:
     """Someone who could be asked: anyone but bots, apps and Slackbot (guests too)."""
     return bool(user.get("id")) and not (
@@ -325,9 +334,11 @@ class DirectorySync:
         every: timedelta = timedelta(days=1),
         check_every_s: float = CHECK_EVERY_S,
         in_process: bool = False,
+        serves: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.db = db
         self.in_process = in_process
+        self.serves = serves  # whether a workspace is served (tenancy.py); None: all
         self.clock = clock
         self.api_url = (api_url or "https://slack.com/api/").rstrip("/") + "/"
         self._bot_token = bot_token
@@ -390,7 +401,7 @@ class DirectorySync:
             cursor = ""
             while True:
                 data = await self._page(client, cursor, run)
-                members = [m for m in data.get("members") or [] if isinstance(m, dict)]
+                members = [m for m in data.get("members") or [] if of_team(m, team)]
                 for start in range(0, len(members), LINK_BATCH):
                     run.counts.add(await link(members[start : start + LINK_BATCH]))
                 run.pages += 1
@@ -521,6 +532,9 @@ class DirectorySync:
             return []
         done = []
         for team, token in targets:
+            if self.serves is not None and not await self.serves(team):
+                log.info("Slack directory %s: not read, whoknows does not serve it", team)
+                continue
             run = await self.sync(team, token, self.every if fresh is None else fresh)
             if run is not None:
                 done.append(run)

@@ -237,7 +237,12 @@ def test_with_no_allow_list_the_first_workspace_installed_is_the_one_served(
         await fake.wait_for(lambda f: bool(answers(f, "ben")) and bool(answers(f, "ann")))
         assert [a["text"] for a in answers(fake, "ben")] == [messages.SLACK_NOT_SERVED]
         assert NOT_SERVED not in json.dumps(answers(fake, "ann"))
-        assert [c.args["user"] for c in fake.calls if c.method == "users.info"] == ["UANN"]
+        # Ben is nobody to look up; Ann was linked when her workspace's directory was read.
+        assert "UBEN" not in [c.args["user"] for c in fake.calls if c.method == "users.info"]
+        assert {c.args.get("team_id") for c in fake.calls if c.method == "users.list"} <= {
+            None,
+            "T0AAA",
+        }
 
     run_installed(services, router, scenario, env=first_install_env)
     assert [r["team_id"] for r in rows(services, "slack_installations")] == ["T0AAA", "T0BBB"]
