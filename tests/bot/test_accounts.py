@@ -25,9 +25,10 @@ from bot.db.models import (
     QueryLog,
     Skill,
     Status,
+    Tag,
 )
 from bot.router import Router
-from bot.services import Services, accounts, people, presence
+from bot.services import Services, accounts, knowledge, people, presence
 from bot.services.accounts import Account
 from tests.conftest import NOW
 from tests.helpers import audit_rows, cards, notices, say
@@ -430,3 +431,44 @@ def test_exports_give_ids_back_as_they_were_given(services: Services, tmp_path: 
         ",kwame@example.com,u0042,"
     )
     assert lines[2].endswith(",Maria.Santos@Example.com,,")
+
+
+def test_one_person_on_both_platforms_is_ranked_once_with_the_evidence_of_both(
+    demo: Services, router: Router, tmp_path: Path
+) -> None:
+    """Sam answers on Slack and on Teams: one person, one card, both answers counted."""
+    path = tmp_path / "sam.csv"
+    path.write_text(
+        "id,name,team,timezone,email\nsam,Sam Okafor,Billing,Europe/London,sam@example.com\n",
+        encoding="utf-8",
+    )
+    assert import_people(demo.db, path, NOW).ok
+    on_slack = link(demo, Account("slack", "U0SAM", "Sam O.", email="SAM@example.com"))
+    on_teams = link(demo, Account("teams", "aad-sam", "Sam Okafor", email="sam@example.com"))
+    assert on_slack == on_teams == ["sam"]
+    with demo.db.unit_of_work() as session:
+        # "wifi calling" is held by nobody in the demo org: only Sam's answers speak.
+        (tag,) = session.scalars(select(Tag).where(Tag.name == "wifi calling"))
+        for platform, external_id, title in (
+            ("slack", "U0SAM", "Wifi calling drops after a few minutes"),
+            ("teams", "aad-sam", "Wifi calling not offered on the handset"),
+        ):
+            (identity,) = session.scalars(
+                select(Identity).where(
+                    Identity.platform == platform, Identity.external_id == external_id
+                )
+            )
+            knowledge.add_entry(
+                session, title, f"{title}: check the carrier settings.", [tag], [identity.person]
+            )
+    found = cards(say(demo, router, "alex", "whoknows", "wifi calling keeps dropping"))
+    assert [c.key for c in found].count("sam") == 1
+    with demo.db.reading() as session:
+        sam = people.by_key(session, "sam")
+        assert {i.platform for i in sam.identities} >= {"slack", "teams"}
+        written = session.scalar(
+            select(func.count())
+            .select_from(KnowledgeEntry)
+            .where(KnowledgeEntry.authors.any(Person.id == sam.id))
+        )
+    assert written == 2
