@@ -314,3 +314,6 @@ INSTALL_NOT_SERVED = (
     "in {where}, and Slack was asked to remove it again. If it should work there, ask the "
     "people who run whoknows to add this workspace (its id is {workspace})."
 )
+
+# A Slack message with no words of its own (for notifications and screen readers).
+SLACK_FALLBACK = "whoknows"

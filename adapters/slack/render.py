@@ -430,7 +430,9 @@ def fallback_text(reply: Reply) -> str:
         text = _summary(element).strip()
         if text:
             return _fit(text, FALLBACK_TEXT)
-    return ""
+    # No words of its own (buttons alone, a card with a blank name): Slack still wants
+    # a `text` for notifications and screen readers, on any message it is sent.
+    return messages.SLACK_FALLBACK if render_blocks(reply) else ""
 
 
 def _input(field: FormField) -> dict[str, Any]:
