@@ -581,6 +581,10 @@ def record_reply(
     """Someone wrote in the thread; True when it was the huddle's first expert reply."""
     if person.id == huddle.requester_id or huddle.state != HuddleState.OPEN:
         return False
+    # Two replies of one person at once (a thread reply and `huddle reply`) must not both
+    # add them: the huddle's row is locked (PostgreSQL) and its participants read again.
+    session.execute(select(Huddle.id).where(Huddle.id == huddle.id).with_for_update())
+    session.refresh(huddle, attribute_names=["participants"])
     participant = next((p for p in huddle.participants if p.person_id == person.id), None)
     if participant is None:
         participant = HuddleParticipant(
