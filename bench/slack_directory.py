@@ -32,7 +32,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import ClientSession, TCPConnector  # noqa: E402
 
 from adapters.slack.verify import sign  # noqa: E402
+from bench.common import free_port, pct, wait_for_port  # noqa: E402
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack, member  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -60,12 +60,6 @@ DONE = re.compile(
 # The read's first users.list is answered 429 with this Retry-After: the server warms
 # up meanwhile (its command process, the first rankings), under the same load.
 WARM_UP_S = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def members(count: int) -> list[dict[str, Any]]:
@@ -98,16 +92,6 @@ def build_database(folder: Path, imported: int) -> Path:
     database.dispose()
     print(f"{imported:,} people imported in {time.perf_counter() - started:.1f} s", flush=True)
     return path
-
-
-def wait_for_port(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 class Load:
@@ -248,11 +232,6 @@ async def one_run(
         "during": during.latencies,
         "quiet": quiet.latencies,
     }
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
 async def main_async(args: argparse.Namespace) -> None:

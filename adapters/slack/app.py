@@ -59,12 +59,11 @@ from adapters.slack.presence import SlackPresence
 from adapters.slack.render import (
     LINK_ACTION,
     action_name,
-    fallback_text,
     form_values,
     home_view,
     modal_view,
     picker_values,
-    render_blocks,
+    render_message,
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.tenancy import Outsider, SlackTenancy
@@ -592,7 +591,8 @@ class SlackAdapter:
         if handles:
             # Fresh Slack presence for the people just shown, for the next asker.
             self._background(self.presence.refresh(handles))
-        blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
+        rendered = render_message(reply, handles=handles)
+        blocks, text = rendered["blocks"], rendered["text"]
         if respond is not None:
             await self._respond(
                 respond,
@@ -835,8 +835,7 @@ class SlackAdapter:
             await self.client.chat_postMessage(
                 channel=event["channel"],
                 thread_ts=event.get("thread_ts") or event.get("ts"),
-                blocks=render_blocks(reply, handles=handles),
-                text=fallback_text(reply),
+                **render_message(reply, handles=handles),
             )
 
     async def on_message(self, event: dict) -> None:

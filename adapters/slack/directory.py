@@ -33,12 +33,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -56,6 +54,7 @@ from bot.db import Database
 from bot.db.models import Person, PlatformEvent
 from bot.db.retry import retrying
 from bot.runtime import events
+from bot.runtime.processes import start_worker
 from bot.services import accounts
 from bot.services.accounts import Account
 
@@ -92,15 +91,6 @@ def is_member(user: dict[str, Any]) -> bool:
         or user.get("is_restricted")
         or user.get("is_ultra_restricted")
     )
-
-
-def of_team(user: Any, team: str) -> bool:
-    """A user object of the workspace being read: one that Slack's profile places in
-    another workspace (a Slack Connect colleague) is that workspace's to link."""
-    if not isinstance(user, dict):
-        return False
-    home = user.get("team_id")
-    return not home or home == team or bool(user.get("enterprise_user"))
 
 
 def is_person(user: dict[str, Any]) -> bool:
@@ -146,7 +136,7 @@ class Counts:
     created: int = 0  # new people
 
     def add(self, other: Counts) -> None:
-        for name in ("users", "skipped", "unchanged", "known", "linked", "created"):
+        for name in (f.name for f in fields(self)):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -223,6 +213,8 @@ def linking(work: Callable[..., T], *args: Any) -> T:
 # links in a process of its own, started for the pass and gone after it.
 # Not niced, as command processes are: a batch holds SQLite's write lock, and a
 # linker starved while holding it would hold every ack's write up with it.
+# Its name in `ps` and /proc.
+LINKER_PROCESS = "whoknows-link"
 _linker_db: Database | None = None
 
 
@@ -230,15 +222,7 @@ def _start_linker(url: str, parent: int) -> None:
     global _linker_db
     from bot.db import open_database
 
-    # Ctrl-C reaches the whole process group; the serving process says when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:  # gone with the serving process, however it went
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    start_worker(LINKER_PROCESS, parent)
     _linker_db = open_database(url, upgrade=False)
 
 
@@ -401,7 +385,7 @@ class DirectorySync:
             cursor = ""
             while True:
                 data = await self._page(client, cursor, run)
-                members = [m for m in data.get("members") or [] if of_team(m, team)]
+                members = [m for m in data.get("members") or [] if isinstance(m, dict)]
                 for start in range(0, len(members), LINK_BATCH):
                     run.counts.add(await link(members[start : start + LINK_BATCH]))
                 run.pages += 1

@@ -420,8 +420,18 @@ def _(element: Form) -> str:
     return escape(element.title)
 
 
+def render_message(reply: Reply, *, handles: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """A message's `blocks` and its fallback `text`, the blocks rendered once."""
+    blocks = render_blocks(reply, handles=handles)
+    return {"blocks": blocks, "text": _fallback(reply, bool(blocks))}
+
+
 def fallback_text(reply: Reply) -> str:
     """The plain `text` Slack shows in notifications: the first words of the reply."""
+    return render_message(reply)["text"]
+
+
+def _fallback(reply: Reply, has_blocks: bool) -> str:
     words = (Text, Notice, Line)
     ordered = [e for e in reply.elements if isinstance(e, words)] + [
         e for e in reply.elements if not isinstance(e, words)
@@ -432,7 +442,7 @@ def fallback_text(reply: Reply) -> str:
             return _fit(text, FALLBACK_TEXT)
     # No words of its own (buttons alone, a card with a blank name): Slack still wants
     # a `text` for notifications and screen readers, on any message it is sent.
-    return messages.SLACK_FALLBACK if render_blocks(reply) else ""
+    return messages.SLACK_FALLBACK if has_blocks else ""
 
 
 def _input(field: FormField) -> dict[str, Any]:

@@ -147,23 +147,14 @@ def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]
         yield reader.line_num, row
 
 
-def _text(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 200) -> str:
-    value = row.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise RowError(f"'{name}' is empty")
-        return ""
-    if not isinstance(value, str):
-        raise RowError(f"'{name}' must be text")
-    value = clean_text(value).strip()
-    if len(value) > limit:
-        raise RowError(f"'{name}' is longer than {limit} characters")
-    return value
-
-
-def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 120) -> str:
-    """An id (a person's, a team's, an e-mail), cleaned once here (`people.clean_id`): a
-    control character refuses the row instead of vanishing after the checks."""
+def _text(
+    row: dict[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    limit: int = 200,
+    clean: Callable[[str], str] = lambda value: clean_text(value).strip(),
+) -> str:
     value = row.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -172,12 +163,20 @@ def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 
     if not isinstance(value, str):
         raise RowError(f"'{name}' must be text")
     try:
-        value = clean_id(value, name)
+        value = clean(value)
     except ValueError as error:
         raise RowError(str(error)) from None
     if len(value) > limit:
         raise RowError(f"'{name}' is longer than {limit} characters")
     return value
+
+
+def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 120) -> str:
+    """An id (a person's, a team's, an e-mail), cleaned once here (`people.clean_id`): a
+    control character refuses the row instead of vanishing after the checks."""
+    return _text(
+        row, name, required=required, limit=limit, clean=lambda value: clean_id(value, name)
+    )
 
 
 def _person_row(line: int, row: dict[str, Any], jsonl: bool) -> PersonRow:

@@ -314,18 +314,9 @@ def _take_email(
         return
     if holder is person:
         return
-    session.flush()
     other = any(i.platform == account.platform for i in holder.identities)
-    conflict(
-        session,
-        HAS_OTHER_ACCOUNT if other else EMAIL_TAKEN,
-        seen_in=seen_in,
-        platform=account.platform,
-        external_id=account.external_id,
-        email=account.email,
-        holder=holder,
-        claimant=person,
-        now=now,
+    _refuse(
+        session, HAS_OTHER_ACCOUNT if other else EMAIL_TAKEN, account, holder, person, now, seen_in
     )
 
 
@@ -393,19 +384,32 @@ def _link_or_create(
     # Written with the rest of the batch (one INSERT for them all), unless the
     # conflict below needs its id now.
     if holder is not None:
-        session.flush()
-        conflict(
-            session,
-            HAS_OTHER_ACCOUNT,
-            seen_in=seen_in,
-            platform=account.platform,
-            external_id=account.external_id,
-            email=account.email,
-            holder=holder,
-            claimant=person,
-            now=now,
-        )
+        _refuse(session, HAS_OTHER_ACCOUNT, account, holder, person, now, seen_in)
     return person
+
+
+def _refuse(
+    session: Session,
+    reason: str,
+    account: Account,
+    holder: Person,
+    claimant: Person,
+    now: datetime,
+    seen_in: str,
+) -> None:
+    """`account` (of `claimant`) cannot be linked because of `holder`: listed for admins."""
+    session.flush()  # the claimant's id, for the conflict row
+    conflict(
+        session,
+        reason,
+        seen_in=seen_in,
+        platform=account.platform,
+        external_id=account.external_id,
+        email=account.email,
+        holder=holder,
+        claimant=claimant,
+        now=now,
+    )
 
 
 # --- doubt, recorded --------------------------------------------------------------------

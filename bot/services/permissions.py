@@ -266,13 +266,18 @@ def require_team_settings(actor: Person, team: Team) -> None:
 # --- knowledge -------------------------------------------------------------------------
 
 
+def _leads_an_author(actor: Person, entry: KnowledgeEntry) -> bool:
+    """A lead of an author's team (any lead, for an entry nobody signed)."""
+    return actor.role == Role.LEAD and (
+        not entry.authors or any(can_manage(actor, author) for author in entry.authors)
+    )
+
+
 def may_edit_knowledge(actor: Person, entry: KnowledgeEntry) -> bool:
     """An author, an admin, or a lead of an author's team (any lead for an unsigned entry)."""
     if actor.role == Role.ADMIN or any(author.id == actor.id for author in entry.authors):
         return True
-    if actor.role != Role.LEAD:
-        return False
-    return not entry.authors or any(can_manage(actor, author) for author in entry.authors)
+    return _leads_an_author(actor, entry)
 
 
 def require_knowledge_editor(actor: Person, entry: KnowledgeEntry) -> None:
@@ -287,11 +292,7 @@ def require_knowledge_editor(actor: Person, entry: KnowledgeEntry) -> None:
 
 def may_delete_knowledge(actor: Person, entry: KnowledgeEntry) -> bool:
     """Deleting loses knowledge: admins, and leads over an author, only."""
-    if actor.role == Role.ADMIN:
-        return True
-    return actor.role == Role.LEAD and (
-        not entry.authors or any(can_manage(actor, author) for author in entry.authors)
-    )
+    return actor.role == Role.ADMIN or _leads_an_author(actor, entry)
 
 
 def require_knowledge_deleter(actor: Person, entry: KnowledgeEntry) -> None:

@@ -266,14 +266,16 @@ class FakeSlack:
                 del queued[i]
                 return web.json_response(body, status=status, headers=headers)
         if method == "users.list":
-            return web.json_response(self._users_list(args, self.tokens.get(call.token or "")))
+            # The token's workspace: the install's, or the one bot token's (auth.test's).
+            team = self.tokens.get(call.token or "") if self.tokens else TEAM
+            return web.json_response(self._users_list(args, team))
         return web.json_response(self._answer(method, args))
 
     def _users_list(self, args: dict[str, Any], team: str | None) -> dict[str, Any]:
         """Slack's cursor pagination: `limit` members at most (all without one), and
         response_metadata.next_cursor naming where the next page starts ("" at the end).
-        With installs, only the token's workspace's members."""
-        members = [u for u in self.users.values() if team is None or u.get("team_id", team) == team]
+        Only the token's workspace's members, as Slack lists them."""
+        members = [u for u in self.users.values() if u.get("team_id", team) == team]
         start = 0
         cursor = str(args.get("cursor") or "")
         if cursor:

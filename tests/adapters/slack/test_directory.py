@@ -26,8 +26,16 @@ from bot.data.transfer import import_people
 from bot.db.models import Person
 from bot.router import Router
 from bot.services import Services, accounts, people
-from tests.adapters.slack.fake_slack import TEAM, FakeSlack, member
-from tests.adapters.slack.test_app import all_text, event, form, interactive, post, run
+from tests.adapters.slack.fake_slack import FakeSlack, member
+from tests.adapters.slack.test_app import (
+    all_text,
+    block_actions,
+    event,
+    interactive,
+    post,
+    run,
+    slash,
+)
 from tests.adapters.slack.test_app import single_workspace as one_token
 from tests.conftest import NOW
 
@@ -103,16 +111,7 @@ def directory(*users: dict[str, Any]) -> FakeSlack:
 
 async def answer(client: TestClient, fake: FakeSlack, text: str, user: str, key: str) -> list:
     """The blocks of `/whoknows text` asked by `user`, as Slack posts them back."""
-    body = form(
-        command="/whoknows",
-        text=text,
-        user_id=user,
-        team_id=TEAM,
-        channel_id="CGENERAL",
-        response_url=fake.response_url(key),
-        trigger_id=f"trigger-{key}",
-        token="legacy",
-    )
+    body = slash(fake, text, user, key=key)
     started = time.monotonic()
     response = await post(client, body, FORM)
     assert response.status == 200 and time.monotonic() - started < 3
@@ -141,26 +140,11 @@ def press_start(fake: FakeSlack, blocks: list[dict[str, Any]], user: str) -> byt
     """The asker presses *Start huddle thread*, the picker as shown (its initial options)."""
     picker, start, block_id = start_button(blocks)
     return interactive(
-        {
-            "type": "block_actions",
-            "user": {"id": user},
-            "team": {"id": TEAM},
-            "channel": {"id": "CGENERAL"},
-            "trigger_id": "trigger-huddle",
-            "response_url": fake.response_url("huddle"),
-            "container": {"type": "message", "channel_id": "CGENERAL"},
-            "message": {"ts": "1700000000.000001"},
-            "state": {
-                "values": {
-                    block_id: {
-                        picker["action_id"]: {
-                            "type": "multi_static_select",
-                            "selected_options": picker.get("initial_options", []),
-                        }
-                    }
-                }
-            },
-            "actions": [
+        block_actions(
+            fake,
+            user,
+            "huddle",
+            [
                 {
                     "type": "button",
                     "action_id": start["action_id"],
@@ -168,7 +152,8 @@ def press_start(fake: FakeSlack, blocks: list[dict[str, Any]], user: str) -> byt
                     "block_id": "start",
                 }
             ],
-        }
+            picked=(block_id, picker["action_id"], picker.get("initial_options", [])),
+        )
     )
 
 

@@ -17,21 +17,22 @@ from bot.router import Router
 from bot.services import Services
 from skills.huddle import start_button_value
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack
-from tests.adapters.slack.test_app import all_text, event, form, interactive, person_id, post, run
+from tests.adapters.slack.test_app import (
+    all_text,
+    block_actions,
+    event,
+    interactive,
+    person_id,
+    post,
+    run,
+    slash,
+)
 
 FORM = "application/x-www-form-urlencoded"
 
 
 def command(fake: FakeSlack, text: str, user: str, key: str) -> bytes:
-    return form(
-        command="/whoknows",
-        text=text,
-        user_id=user,
-        team_id=TEAM,
-        channel_id="CGENERAL",
-        response_url=fake.response_url(key),
-        trigger_id=f"trigger-{key}",
-    )
+    return slash(fake, text, user, key=key)
 
 
 async def answer(fake: FakeSlack, key: str) -> str:
@@ -107,17 +108,14 @@ def test_a_colleague_who_replied_cannot_resolve_cancel_or_reopen_and_each_try_is
         scam = f"huddle resolve {number} Hijacked answer | Call 0900-SCAM | refunds"
         await post(client, command(fake, scam, "UHIJACK", "s1"), FORM)
         assert "Only the asker" in await answer(fake, "s1")
-        pressed = {
-            "type": "block_actions",
-            "user": {"id": "UHIJACK"},
-            "team": {"id": TEAM},
-            "channel": {"id": "billing-huddles"},
-            "trigger_id": "trigger-b",
-            "response_url": fake.response_url("b"),
-            "container": {"type": "message", "channel_id": "billing-huddles"},
-            "message": {"ts": thread},
-            "actions": [{"type": "button", "action_id": "huddle.resolve", "value": str(number)}],
-        }
+        pressed = block_actions(
+            fake,
+            "UHIJACK",
+            "b",
+            [{"type": "button", "action_id": "huddle.resolve", "value": str(number)}],
+            channel="billing-huddles",
+            message_ts=thread,
+        )
         await post(client, interactive(pressed), FORM)
         assert "Only the asker" in await answer(fake, "b")
         assert fake.called("views.open") == []  # no form to fill in vain
@@ -170,33 +168,19 @@ def test_a_start_button_forged_to_invite_an_admin_and_another_teams_lead_invites
     topic = "refund for a prepaid top-up"
 
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
-        pressed = {
-            "type": "block_actions",
-            "user": {"id": "UALEX"},
-            "team": {"id": TEAM},
-            "channel": {"id": "CGENERAL"},
-            "trigger_id": "trigger-f",
-            "response_url": fake.response_url("f"),
-            "container": {"type": "message", "channel_id": "CGENERAL"},
-            "message": {"ts": "1700000000.000001"},
-            "state": {
-                "values": {
-                    "b1": {
-                        "experts": {
-                            "type": "multi_static_select",
-                            "selected_options": [{"value": str(daniel)}, {"value": str(kwame)}],
-                        }
-                    }
-                }
-            },
-            "actions": [
+        pressed = block_actions(
+            fake,
+            "UALEX",
+            "f",
+            [
                 {
                     "type": "button",
                     "action_id": "huddle.start",
                     "value": start_button_value(topic, [daniel]),
                 }
             ],
-        }
+            picked=("b1", "experts", [{"value": str(daniel)}, {"value": str(kwame)}]),
+        )
         await post(client, interactive(pressed), FORM)
         said = await answer(fake, "f")
         assert "I can invite the colleagues suggested for this question" in said

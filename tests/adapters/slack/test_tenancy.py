@@ -239,9 +239,9 @@ def test_with_no_allow_list_the_first_workspace_installed_is_the_one_served(
         assert NOT_SERVED not in json.dumps(answers(fake, "ann"))
         # Ben is nobody to look up; Ann was linked when her workspace's directory was read.
         assert "UBEN" not in [c.args["user"] for c in fake.calls if c.method == "users.info"]
-        assert {c.args.get("team_id") for c in fake.calls if c.method == "users.list"} <= {
-            None,
-            "T0AAA",
+        # Only the workspace served had its directory read.
+        assert {fake.tokens.get(c.token or "") for c in fake.calls if c.method == "users.list"} == {
+            "T0AAA"
         }
 
     run_installed(services, router, scenario, env=first_install_env)
