@@ -6,8 +6,8 @@ first expert never count them). Mentorships pair a learner with a mentor for a
 topic. A team's digest settings say when its weekly digest is due; each week's
 digest is a job keyed by (kind, team, week), so two workers scheduling it make one.
 
-Revision ID: 0013_growth
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-09
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_growth"
-down_revision: str | None = "0012"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
