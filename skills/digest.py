@@ -11,11 +11,10 @@ import re
 from zoneinfo import ZoneInfo
 
 from bot import messages
-from bot.db.models import Person, Role, Team
+from bot.db.models import Person, Team
 from bot.router import Context, UsageError
-from bot.services import digest, huddles, presence
+from bot.services import digest, huddles, permissions, presence
 from bot.services.accounts import CHAT_PLATFORMS
-from bot.services.audit import Denied, record
 from bot.types import Reply, Text
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -55,24 +54,13 @@ def _weekday(text: str) -> int | None:
     return None
 
 
-def _require_lead(actor: Person, team: Team) -> None:
-    if actor.role == Role.ADMIN or (actor.role == Role.LEAD and actor.team_id == team.id):
-        return
-    raise Denied(
-        messages.DIGEST_NOT_ALLOWED,
-        actor_id=actor.id,
-        action="team.digest",
-        target=f"team:{team.name}",
-    )
-
-
 def team_digest(ctx: Context, actor: Person, team: Team, words: list[str]) -> Reply:
     if not words:
         return preview(ctx, team)
     sub = words[0].lower()
     if sub not in {"on", "off", "day", "timezone", "zone", "leaderboard"}:
         raise UsageError(messages.DIGEST_USAGE)
-    _require_lead(actor, team)
+    permissions.require_digest_settings(actor, team)
     row = digest.settings_row(ctx.session, team)
     before = {
         "enabled": row.enabled,
@@ -111,7 +99,14 @@ def team_digest(ctx: Context, actor: Person, team: Team, words: list[str]) -> Re
     row.updated_at = now
     ctx.session.flush()
     after = {key: getattr(row, key) for key in before}
-    record(ctx.session, actor.id, "team.digest", f"team:{team.name}", before=before, after=after)
+    permissions.allowed(
+        ctx.session,
+        actor,
+        permissions.SET_TEAM_DIGEST,
+        f"team:{team.name}",
+        before=before,
+        after=after,
+    )
     job = digest.plan_team(ctx.session, team, now, again=True)
     if job is None:
         return Reply.notice(messages.DIGEST_TURNED_OFF.format(team=team.name), "success")

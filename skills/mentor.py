@@ -13,7 +13,7 @@ import json
 from bot import messages
 from bot.db.models import Person, Tag
 from bot.router import Context, Router, UsageError
-from bot.services import expertise, mentors, people, presence
+from bot.services import expertise, mentors, permissions, presence
 from bot.services.analytics.scope import Scope
 from bot.services.expertise import UnknownTag
 from bot.services.mentors import MentorError
@@ -59,12 +59,12 @@ def _value(learner: Person, mentor: Person, tag: Tag) -> str:
 
 def _suggestions(ctx: Context, actor: Person, learner: Person, tag: Tag) -> Reply:
     if learner.id != actor.id:
-        mentors.require_pairer(actor, learner)
+        permissions.require_mentor_pairer(actor, learner)
     found = mentors.suggest(ctx.session, learner, tag)
     if not found:
         return Reply.notice(messages.MENTOR_NONE.format(tag=tag.name))
     now = ctx.services.clock()
-    lead = people.can_manage(actor, learner)
+    lead = permissions.may_pair_mentor(actor, learner)
     elements: list[Element] = [
         Text(messages.MENTOR_HEADER.format(name=learner.display_name, tag=tag.name))
     ]

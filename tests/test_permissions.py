@@ -45,12 +45,14 @@ from bot.db.models import (
     Huddle,
     HuddleState,
     KnowledgeEntry,
+    Mentorship,
     Outbox,
     Person,
     Role,
     Skill,
     SkillSource,
     Team,
+    TeamDigest,
 )
 from bot.router import Router
 from bot.services import Services, expertise, huddles, knowledge, people
@@ -516,6 +518,109 @@ class TeamChannels(Scenario):
             return team is not None and team.huddle_channel == case.data["channel"]
 
 
+class TeamDigestDay(Scenario):
+    """Move the team's weekly digest to Tuesday at a time no other cell uses."""
+
+    def prepare(self, services: Services, role: str, platform: str) -> Case:
+        case = TeamChannels().prepare(services, role, platform)
+        n = next(COUNTER)
+        case.data["minute"] = (n // 60 % 24) * 60 + n % 60
+        return case
+
+    def text(self, case: Case) -> str:
+        minute = case.data["minute"]
+        return f"team digest day tuesday {minute // 60:02d}:{minute % 60:02d}"
+
+    def happened(self, services: Services, case: Case) -> bool:
+        with services.db.unit_of_work() as session:
+            team = session.scalar(select(Team).where(Team.name == case.data["team"]))
+            assert team is not None
+            row = session.get(TeamDigest, team.id)
+            return row is not None and (row.weekday, row.minute) == (2, case.data["minute"])
+
+
+# Mentors: a learner new to Billing (or, for "the learner", Alex himself), and a mentor
+# new to Billing who holds the cell's topic.
+MENTOR_ROLES = {
+    "the learner": "alex",
+    "agent": "omar",
+    "lead of their team": "priya",
+    "lead of another team": "kwame",
+    "admin": "daniel",
+}
+
+
+class MentorScenario(Scenario):
+    paired = False  # the learner has the mentor beforehand (for ending the pair)
+
+    def prepare(self, services: Services, role: str, platform: str) -> Case:
+        n = next(COUNTER)
+        name = f"perm topic {n}"
+        actor = MENTOR_ROLES[role]
+        with services.db.unit_of_work() as session:
+            tag = expertise.ensure_tag(session, name)
+            learner = _person(session, actor) if role == "the learner" else _fresh_person(session)
+            mentor = _fresh_person(session)
+            _give_skill(session, mentor, name, level=4)
+            if self.paired:
+                session.add(
+                    Mentorship(learner=learner, mentor=mentor, tag=tag, paired_at=services.clock())
+                )
+                session.flush()
+            data = {
+                "learner": learner.key,
+                "learner_id": learner.id,
+                "mentor": mentor.key,
+                "mentor_id": mentor.id,
+                "tag": name,
+                "tag_id": tag.id,
+            }
+        return Case(actor, f"person:{learner.key}", data)
+
+    def active(self, services: Services, case: Case) -> Mentorship | None:
+        with services.db.unit_of_work() as session:
+            found = session.scalar(
+                select(Mentorship).where(
+                    Mentorship.learner_id == case.data["learner_id"],
+                    Mentorship.tag_id == case.data["tag_id"],
+                    Mentorship.mentor_id == case.data["mentor_id"],
+                    Mentorship.ended_at.is_(None),
+                )
+            )
+            if found is not None:
+                session.expunge(found)
+            return found
+
+
+class PairMentor(MentorScenario):
+    def text(self, case: Case) -> str:
+        return f"mentor pair @{case.data['learner']} @{case.data['mentor']} {case.data['tag']}"
+
+    def button(self, case: Case) -> tuple[str, str, dict[str, str]]:
+        value = {k: case.data[f"{k}_id"] for k in ("learner", "mentor", "tag")}
+        return "mentor.pair", json.dumps(value), {}
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        fields = {k: case.data[k] for k in ("learner", "mentor", "tag")}
+        return "/dashboard/mentors/pair", fields
+
+    def happened(self, services: Services, case: Case) -> bool:
+        return self.active(services, case) is not None
+
+
+class UnpairMentor(MentorScenario):
+    paired = True
+
+    def text(self, case: Case) -> str:
+        return f"mentor unpair @{case.data['learner']} {case.data['tag']}"
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        return "/dashboard/mentors/unpair", {k: case.data[k] for k in ("learner", "tag")}
+
+    def happened(self, services: Services, case: Case) -> bool:
+        return self.active(services, case) is None
+
+
 # Importing people: a row about someone new in Billing (or, for "own row", Priya).
 IMPORT_ROLES = {
     "own row": "priya",
@@ -679,6 +784,9 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("Expertise and accounts", "link an account"): Link(),
     ("Expertise and accounts", "forget someone"): Forget(),
     ("Team settings", "set the team's channels"): TeamChannels(),
+    ("Team settings", "change the team's weekly digest"): TeamDigestDay(),
+    ("Mentors", "pair a learner with a mentor"): PairMentor(),
+    ("Mentors", "end a mentor pair"): UnpairMentor(),
     ("Importing people", "update a person's profile"): UpdateProfile(),
     ("Importing people", "move someone to another team"): Move(),
     ("Importing people", "make or unmake a lead or an admin"): ChangeRole(),
@@ -816,6 +924,7 @@ ACTORS = sorted(
         | set(IMPORT_ROLES.values())
         | set(KNOWLEDGE_ROLES.values())
         | set(TEAM_ROLES.values())
+        | set(MENTOR_ROLES.values())
     )
     - {OPERATOR}
 )

@@ -24,7 +24,7 @@ from adapters.dashboard.changes import _apply, _form, _local, _person
 from adapters.dashboard.render import SECURITY_HEADERS, page
 from bot import messages
 from bot.db.models import Person, Tag, Team
-from bot.services import digest, expertise, learning_goals, mentors, people
+from bot.services import digest, expertise, learning_goals, mentors, people, permissions
 from bot.services.analytics import Scope, teams_in
 from bot.services.mentors import MentorError
 
@@ -49,7 +49,7 @@ def person_context(session: Session, viewer: Person, person: Person) -> dict[str
         "goals": learning_goals.progress(session, person),
         "timeline": learning_goals.timeline(session, person, limit=50),
         "pairs": mentors.pairs(session, Scope.everything(), learner=person),
-        "can_pair": people.can_manage(viewer, person),
+        "can_pair": permissions.may_pair_mentor(viewer, person),
     }
 
 

@@ -4,8 +4,8 @@ Suggestions are people with a *verified* skill on the topic: the learner's own t
 first, then spread fairly, the fewest learners mentored now first and, among equals,
 the one paired least recently (never paired first), then the higher level. So the
 same expert is not everyone's mentor. Only a lead of the learner's team (or an
-admin) pairs; every pairing and unpairing is in the audit log, and both people hear
-of it.
+admin) pairs (`permissions.require_mentor_pairer`); every pairing and unpairing is
+in the audit log, and both people hear of it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 from bot import messages
 from bot.db.models import Mentorship, Person, Role, Skill, Tag
 from bot.runtime import outbox
+from bot.services import permissions
 from bot.services.analytics.scope import Scope
-from bot.services.audit import Denied, record
-from bot.services.people import can_manage
 from bot.types import Reply, Text
 
 SUGGESTED = 3
@@ -94,16 +93,6 @@ def suggest(
     return found[:limit]
 
 
-def require_pairer(actor: Person, learner: Person) -> None:
-    if not can_manage(actor, learner):
-        raise Denied(
-            messages.MENTOR_NOT_ALLOWED.format(name=learner.display_name),
-            actor_id=actor.id,
-            action="mentor.pair",
-            target=f"person:{learner.key}",
-        )
-
-
 def active_pair(session: Session, learner: Person, tag: Tag) -> Mentorship | None:
     return session.scalar(
         select(Mentorship).where(
@@ -125,7 +114,7 @@ def pair(
     platform: str,
 ) -> tuple[Mentorship, bool]:
     """Pair them (ending another mentor's pairing for the topic); (pair, True) if new."""
-    require_pairer(actor, learner)
+    permissions.require_mentor_pairer(actor, learner, permissions.PAIR_MENTOR)
     if mentor.id == learner.id:
         raise MentorError(messages.MENTOR_SELF)
     holds = session.scalar(
@@ -143,10 +132,10 @@ def pair(
     made = Mentorship(learner=learner, mentor=mentor, tag=tag, paired_by=actor, paired_at=now)
     session.add(made)
     session.flush()
-    record(
+    permissions.allowed(
         session,
-        actor.id,
-        "mentor.pair",
+        actor,
+        permissions.PAIR_MENTOR,
         f"person:{learner.key}",
         mentor=mentor.key,
         tag=tag.name,
@@ -173,17 +162,17 @@ def pair(
 
 
 def unpair(session: Session, actor: Person, learner: Person, tag: Tag, now: datetime) -> Mentorship:
-    require_pairer(actor, learner)
+    permissions.require_mentor_pairer(actor, learner, permissions.UNPAIR_MENTOR)
     current = active_pair(session, learner, tag)
     if current is None:
         raise MentorError(
             messages.MENTOR_NO_PAIR.format(learner=learner.display_name, tag=tag.name)
         )
     current.ended_at = now
-    record(
+    permissions.allowed(
         session,
-        actor.id,
-        "mentor.unpair",
+        actor,
+        permissions.UNPAIR_MENTOR,
         f"person:{learner.key}",
         mentor=current.mentor.key,
         tag=tag.name,

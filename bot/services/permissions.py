@@ -39,6 +39,8 @@ IMPORT_PERSON = "import_person"
 LINK_ACCOUNT = "link_account"
 EDIT_KNOWLEDGE = "edit_knowledge"
 DELETE_KNOWLEDGE = "delete_knowledge"
+PAIR_MENTOR = "mentor.pair"
+UNPAIR_MENTOR = "mentor.unpair"
 
 # How someone stands to a huddle (the rows of the table's huddle section).
 ASKER = "asker"
@@ -245,6 +247,29 @@ def require_linker(actor: Actor, target: Person | None = None) -> None:
         )
 
 
+# --- mentors --------------------------------------------------------------------------
+
+
+def may_pair_mentor(actor: Actor, learner: Person) -> bool:
+    """Pair a learner with a mentor, end their pair, or see mentors suggested for them
+    with a *Pair* button: a lead of the learner's team or an admin. A learner who is an
+    agent asks their leads instead (`mentor.request`)."""
+    if _is_admin(actor):
+        return True
+    assert isinstance(actor, Person)
+    return can_manage(actor, learner)
+
+
+def require_mentor_pairer(actor: Actor, learner: Person, action: str = PAIR_MENTOR) -> None:
+    if not may_pair_mentor(actor, learner):
+        raise refusal(
+            actor,
+            action,
+            f"person:{learner.key}",
+            messages.MENTOR_NOT_ALLOWED.format(name=learner.display_name),
+        )
+
+
 # --- teams ----------------------------------------------------------------------------
 
 SET_TEAM_CHANNEL = "set_team_channel"
@@ -261,6 +286,16 @@ def may_set_team_channels(actor: Person, team: Team) -> bool:
 def require_team_settings(actor: Person, team: Team) -> None:
     if not may_set_team_channels(actor, team):
         raise refusal(actor, SET_TEAM_CHANNEL, f"team:{team.name}", messages.TEAM_NOT_ALLOWED)
+
+
+SET_TEAM_DIGEST = "team.digest"
+
+
+def require_digest_settings(actor: Person, team: Team) -> None:
+    """The weekly digest's day, time, zone, leaderboard, on or off: a team setting, the
+    same rule as its channels."""
+    if not may_set_team_channels(actor, team):
+        raise refusal(actor, SET_TEAM_DIGEST, f"team:{team.name}", messages.DIGEST_NOT_ALLOWED)
 
 
 # --- knowledge -------------------------------------------------------------------------
