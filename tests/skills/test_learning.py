@@ -317,6 +317,11 @@ def test_the_growth_timeline_lists_what_happened_with_dates(demo: Services, rout
     assert ("goal_set", "refunds") in kinds
     assert ("observed", "refunds") in kinds
     assert ("mentor", "refunds") in kinds
-    assert any(e.event == "skill" and e.detail.startswith("verify by priya") for e in events)
+    # The verification's audit row (permissions.VERIFY) names the level it verified.
+    with demo.db.unit_of_work() as session:
+        omar = people.by_key(session, "omar")
+        level = next(s.level for s in omar.skills if s.tag.name == "refunds")
+    verified = f"verify at level {level} by priya"
+    assert any(e.event == "skill" and e.detail == verified for e in events), events
     observed = next(e for e in events if e.event == "observed")
     assert observed.when == NOW and f"#{number}" in observed.detail
