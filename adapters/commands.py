@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import select
 import signal
 import socket
@@ -168,10 +169,10 @@ READY = "ready"
 # Commands a process takes from its socket at once, to prepare together. Measured with
 # bench/batching.py at 100,000 entries: XXX-MEASURE
 BATCH = 16
-# Commands in a process's hands at once: a batch, so that it never waits for a round
-# trip between two, and the commands that queue while it works on one make the next.
-# The rest wait here, for whichever process is free first.
-IN_HAND = BATCH
+# Commands in a process's hands at once: the batch it answers and the next, which it
+# prepares meanwhile, so that it never waits for a round trip between two. The rest
+# wait here, for whichever process is free first.
+IN_HAND = 2 * BATCH
 STOP_WAIT_S = 10.0
 
 
@@ -248,21 +249,57 @@ def command_loop(
 ) -> None:
     """Answer commands from `sock` until the serving process closes its end: those
     waiting at once are `prepare`d together, then run one by one, in order, each
-    outcome sent as soon as it is made."""
+    outcome sent as soon as it is made.
+
+    With `prepare`, a thread reads and prepares the next batch while this one runs
+    the last: what preparing costs (the model, the matrix product) runs mostly
+    outside the GIL, on the other core. It reads the next batch only once this
+    thread has taken the last, so each batch holds every command that came meanwhile.
+    """
     sock.sendall(_frame(READY))
     frames = _Frames(sock)
-    while commands := frames.read(batch):
-        if prepare is not None and len(commands) > 1:
-            prepare(commands)
-        for command in commands:
-            ok, value = run(command)
-            try:
-                frame = _frame((ok, value))
-            except (pickle.PicklingError, TypeError, AttributeError) as error:
-                # An error that cannot travel still says what it was.
-                text = value[1] if not ok else ""
-                frame = _frame((False, (RuntimeError(repr(error)), text)))
-            sock.sendall(frame)
+    if prepare is None:
+        while commands := frames.read(batch):
+            _answer_all(sock, run, commands)
+        return
+    taken = threading.Semaphore(1)  # the batch read last has been taken
+    ready: queue.Queue[list[Command] | None] = queue.Queue()
+
+    def read_ahead() -> None:
+        try:
+            while True:
+                taken.acquire()
+                commands = frames.read(batch)
+                if not commands:
+                    return
+                if len(commands) > 1:
+                    prepare(commands)
+                ready.put(commands)
+        except OSError:
+            return  # the serving process went: so does this loop
+        finally:
+            ready.put(None)
+
+    reader = threading.Thread(target=read_ahead, name="read-ahead", daemon=True)
+    reader.start()
+    while (commands := ready.get()) is not None:
+        taken.release()
+        _answer_all(sock, run, commands)
+    reader.join()
+
+
+def _answer_all(
+    sock: socket.socket, run: Callable[[Command], tuple[bool, Any]], commands: list[Command]
+) -> None:
+    for command in commands:
+        ok, value = run(command)
+        try:
+            frame = _frame((ok, value))
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            # An error that cannot travel still says what it was.
+            text = value[1] if not ok else ""
+            frame = _frame((False, (RuntimeError(repr(error)), text)))
+        sock.sendall(frame)
 
 
 def _command_process(settings: Settings, sock: socket.socket) -> None:

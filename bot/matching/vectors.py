@@ -7,6 +7,7 @@ change, compacted into one matrix again on the side (see `IndexCache`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from bot.db.engine import READING, insert_for
 from bot.db.models import Embedding, KnowledgeEntry
+from bot.matching import knn
+from bot.matching.knn import Int8Rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +44,7 @@ TAG_BLOCK = 256  # tags compared with every other tag at a time
 SAMPLE_STRIDE = 16
 SAMPLE_FROM = 4_096  # rows shorter than this are sorted whole
 GATHER_ROWS = 8_192  # rows copied at a time when a matrix is compacted
+INT8_FROM = 4_096  # entries from which a search starts with a first pass in int8
 
 
 def entry_text(title: str, body: str) -> str:
@@ -226,8 +230,9 @@ class _Appended:
     alive: np.ndarray  # False: the entry changed again or went
 
 
-def _top(values: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k largest values, largest first; ties to the lower position."""
+def _top(values: np.ndarray, k: int, positions: np.ndarray | None = None) -> np.ndarray:
+    """Indexes of the k largest values, largest first; ties to the lower position
+    (`positions`: each value's, if not its index)."""
     import numpy as np
 
     if len(values) > SAMPLE_FROM and k * SAMPLE_STRIDE < len(values):
@@ -236,7 +241,8 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
         candidates = np.flatnonzero(values >= floor)
     else:
         candidates = np.arange(len(values))
-    order = np.lexsort((candidates, -values[candidates]))[:k]
+    where = candidates if positions is None else positions[candidates]
+    order = np.lexsort((where, -values[candidates]))[:k]
     found = candidates[order]
     return found[np.isfinite(values[found])]
 
@@ -267,6 +273,14 @@ class EntryVectors:
         )
         self.version = 0  # moves on with every change
         self._prepared: dict[bytes, tuple[int, int, tuple[np.ndarray, np.ndarray]]] = {}
+        self._prepared_before = self._prepared
+        # A first pass over int8 copies of the rows (bot/matching/knn.py), for a matrix
+        # large enough to be worth it and when onnxruntime is there (it comes with the
+        # model); else every cosine is computed in float32.
+        self._int8: Int8Rows | None = None
+        if len(self._ids) >= INT8_FROM:
+            with contextlib.suppress(ImportError):
+                self._int8 = Int8Rows(self._matrix)
 
     def __len__(self) -> int:
         return len(self._ids) - self._dead + int(self._appended.alive.sum())
@@ -320,7 +334,7 @@ class EntryVectors:
             appended = _Appended(appended.ids, appended.matrix, alive)
         self._appended = appended
         self.version += 1
-        self._prepared = {}
+        self._prepared = self._prepared_before = {}
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """The entry ids and vectors of every live entry (the matrix itself while
@@ -367,26 +381,50 @@ class EntryVectors:
 
     def prepare(self, queries: np.ndarray, k: int) -> None:
         """Find the neighbours of a batch of questions at once, for `nearest` to hand
-        out one by one (until the next change, or the next batch)."""
+        out one by one (until the next change; the last two batches are kept, as the
+        next may be prepared while this one is answered)."""
         found = self.search(queries, k)
         version = self.version
-        self._prepared = {
+        batch = {
             query.tobytes(): (version, k, result)
             for query, result in zip(queries, found, strict=True)
         }
+        self._prepared, self._prepared_before = batch, self._prepared
 
     def nearest(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest entries' ids and cosines, nearest first."""
-        prepared = self._prepared.get(query.tobytes())
+        key = query.tobytes()
+        prepared = self._prepared.get(key) or self._prepared_before.get(key)
         if prepared is not None and prepared[0] == self.version and prepared[1] == k:
             return prepared[2]
         return self.search(query[None, :], k)[0]
 
     def search(self, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The k nearest entries of each question: one matrix product for them all."""
+        """The k nearest entries of each question, nearest first, ties to the entry
+        loaded or appended first: one matrix product for them all."""
         import numpy as np
 
-        appended, dead = self._appended, self._dead_rows
+        appended, dead, int8 = self._appended, self._dead_rows, self._int8
+        count = len(self._ids)
+        extra = None
+        if len(appended.ids):
+            extra = queries @ appended.matrix.T
+            extra[:, ~appended.alive] = -np.inf
+        if int8 is not None:
+            first, bounds = int8.first_pass(queries)
+            if len(dead):
+                first[:, dead] = -np.inf
+            results = []
+            for row, query in enumerate(queries):
+                rows = knn.candidates(first[row], float(bounds[row]), k)
+                exact = self._matrix[rows] @ query
+                positions, values = rows, exact
+                if extra is not None:
+                    positions = np.concatenate([rows, count + np.arange(len(appended.ids))])
+                    values = np.concatenate([exact, extra[row]])
+                top = _top(values, min(k, len(values)), positions)
+                results.append(self._named(positions[top], values[top], count))
+            return results
         if len(queries) == 1:
             # The same product as one question always had: a batch of one is not
             # worth a matrix-matrix call, and its cosines stay bit for bit the same.
@@ -395,21 +433,24 @@ class EntryVectors:
             sims = queries @ self._matrix.T
         if len(dead):
             sims[:, dead] = -np.inf
-        extra = None
-        if len(appended.ids):
-            extra = queries @ appended.matrix.T
-            extra[:, ~appended.alive] = -np.inf
-        count = len(self._ids)
         results = []
         for row in range(len(queries)):
             values = sims[row] if extra is None else np.concatenate([sims[row], extra[row]])
             top = _top(values, min(k, len(values))) if len(values) else np.zeros(0, np.int64)
-            ids = np.empty(len(top), dtype=np.int64)
-            based = top < count
-            ids[based] = self._ids[top[based]]
-            ids[~based] = appended.ids[top[~based] - count]
-            results.append((ids, values[top]))
+            results.append(self._named(top, values[top], count))
         return results
+
+    def _named(
+        self, positions: np.ndarray, values: np.ndarray, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Entry ids for row positions (the loaded rows, then the appended ones)."""
+        import numpy as np
+
+        ids = np.empty(len(positions), dtype=np.int64)
+        based = positions < count
+        ids[based] = self._ids[positions[based]]
+        ids[~based] = self._appended.ids[positions[~based] - count]
+        return ids, values
 
 
 def stored_knowledge_vectors(session: Session, entry_ids: Sequence[int]) -> dict[int, np.ndarray]:

@@ -150,3 +150,21 @@ def test_a_command_process_prepares_the_questions_waiting_together(
         384,
     )
     assert queries.hits == 2
+
+
+def test_the_int8_first_pass_misses_none_of_the_nearest() -> None:
+    """Over int8 copies first, then exact: the same k nearest, in the same order, with the
+    same cosines as comparing every float32 row, also among near-duplicates."""
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((50, 384)).astype(np.float32)
+    matrix = centres[rng.integers(0, 50, 30_000)] + 0.3 * rng.standard_normal((30_000, 384))
+    matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+    store = EntryVectors(np.arange(30_000, dtype=np.int64), matrix)
+    assert store._int8 is not None  # large enough for the first pass
+    queries = matrix[rng.integers(0, 30_000, 200)] + 0.2 * rng.standard_normal((200, 384))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    for query, (ids, sims) in zip(queries, store.search(queries, 40), strict=True):
+        exact = matrix @ query
+        nearest = np.argsort(-exact, kind="stable")[:40]
+        assert list(ids) == list(nearest)
+        assert np.abs(sims - exact[nearest]).max() <= 1e-5
