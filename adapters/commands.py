@@ -406,6 +406,12 @@ class CommandRunner:
         self._readers: set[asyncio.Task[None]] = set()
         self._closing = False
 
+    @property
+    def wanted(self) -> int:
+        """Commands worth handing over at once: enough for every process to answer a
+        batch and prepare the next (on threads, one each)."""
+        return self.processes * IN_HAND or THREADS
+
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
         """The command's reply, and the platform ids of the people it names. `inbound`:
         the kept request it answers (bot/runtime/inbox.py), marked answered with it."""

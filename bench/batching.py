@@ -22,12 +22,8 @@ the copy is made so that the original is never changed), with the real model:
 from __future__ import annotations
 
 import argparse
-import os
-
-# As in a command process (adapters/commands.py): one thread for matrix products.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
 import json
+import os
 import random
 import resource
 import shutil
@@ -41,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# As in a command process (adapters/commands.py): one thread for matrix products.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import numpy as np  # noqa: E402
 
