@@ -341,10 +341,10 @@ class Huddles:
         }
 
 
-def peak_rss_mb(pid: int) -> dict[str, float]:
-    """Each process of a server (it and its descendants): its peak resident memory."""
-    found: dict[str, float] = {}
-    family = {pid}
+def family(pid: int) -> dict[int, str]:
+    """A server's processes (it and its descendants), each as "serving process" or
+    "command process"."""
+    members = {pid}
     for _ in range(3):  # the serving processes, and their command processes
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -353,16 +353,49 @@ def peak_rss_mb(pid: int) -> dict[str, float]:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) in family:
-                family.add(int(entry.name))
-    for member in sorted(family):
+            if int(stat.rsplit(")", 1)[1].split()[1]) in members:
+                members.add(int(entry.name))
+    kinds = {}
+    for member in sorted(members):
+        try:
+            cmdline = Path(f"/proc/{member}/cmdline").read_bytes()
+        except OSError:
+            continue
+        kinds[member] = "command process" if b"spawn_main" in cmdline else "serving process"
+    return kinds
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time used so far by each process of a server, by kind (summed)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for member, kind in family(pid).items():
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cpu_ms_per_answer(before: dict[str, float], after: dict[str, float], answers: int) -> dict:
+    """What each kind of process spent on a phase, per answer: the figure a busy shared
+    machine distorts least (a phase's rate shows what the other tenants left us)."""
+    return {
+        kind: round((after.get(kind, 0.0) - before.get(kind, 0.0)) * 1000 / max(answers, 1), 2)
+        for kind in after
+    }
+
+
+def peak_rss_mb(pid: int) -> dict[str, float]:
+    """Each process of a server: its peak resident memory."""
+    found: dict[str, float] = {}
+    for member, kind in family(pid).items():
         try:
             status = Path(f"/proc/{member}/status").read_text()
             line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
-            cmdline = Path(f"/proc/{member}/cmdline").read_bytes()
         except (OSError, StopIteration):
             continue
-        kind = "command process" if b"spawn_main" in cmdline else "serving process"
         found[f"{kind} {member}"] = round(int(line.split()[1]) / 1024, 1)
     return found
 
@@ -431,6 +464,7 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
     servers = [p for p in (server, second, bare_server) if p is not None]
     huddles = Huddles(other, ours, recorder, topic)
     memory: dict[str, dict[str, float]] = {}
+    changing_cpu: dict[str, float] = {}
     try:
         wait_for_port(ours, 300)
         wait_for_port(bare)
@@ -468,7 +502,9 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
             agents=True,
             prefix=BARE_ANSWER,
         )
+        used = cpu_seconds(server.pid)
         agents = await fire(ours, recorder, asked["agents"], args.concurrency, "a", agents=True)
+        agents_cpu = cpu_ms_per_answer(used, cpu_seconds(server.pid), len(asked["agents"]))
         rate = args.rate or round(len(asked["agents"]) / agents[0] / 2, 1)
         paced = await fire(ours, recorder, asked["paced"], args.concurrency, "p", rate=rate)
         deadline = time.monotonic() + 120
@@ -477,6 +513,7 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
         changing = None
         if second is not None:
             stop = asyncio.Event()
+            used = cpu_seconds(server.pid)
             resolving = asyncio.ensure_future(huddles.run(stop))
             changing = await fire(
                 ours,
@@ -485,6 +522,9 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
                 args.concurrency,
                 "r",
                 agents=True,
+            )
+            changing_cpu = cpu_ms_per_answer(
+                used, cpu_seconds(server.pid), len(asked["agents while huddles resolve"])
             )
             stop.set()
             await resolving
@@ -524,7 +564,10 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
         "bare_agents": summary(
             bare_agents[0], asked["bare agents"], bare_agents[1], phase(recorder, bare_agents[2])
         ),
-        "agents": summary(agents[0], asked["agents"], agents[1], phase(recorder, agents[2])),
+        "agents": {
+            **summary(agents[0], asked["agents"], agents[1], phase(recorder, agents[2])),
+            "cpu_ms_per_answer": agents_cpu,
+        },
         "paced": {
             **summary(paced[0], asked["paced"], paced[1], phase(recorder, paced[2])),
             "offered_per_s": rate,
@@ -539,6 +582,7 @@ async def run(args: argparse.Namespace, database_file: Path, asked: dict[str, li
                 changing[1],
                 phase(recorder, changing[2]),
             ),
+            "cpu_ms_per_answer": changing_cpu,
             "huddles": huddles.report(),
         }
     print(json.dumps(report, indent=2))
