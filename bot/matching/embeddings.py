@@ -29,7 +29,8 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER = Path(__file__).parent / "model" / "tokenizer.json"
 DIMENSIONS = 384
 MAX_TOKENS = 256
-BATCH = 64  # texts in one ONNX run, padded to the longest of them
+BATCH = 64  # texts in one ONNX run, padded to the longest of them…
+TOKEN_BUDGET = 512  # …and at most this many tokens, padding included, in one run
 # Questions whose vectors are kept: the same question is often asked again within
 # minutes (a colleague on the same kind of call, a retry). 384 floats each: 6 MB.
 QUERY_CACHE_SIZE = 4096
@@ -56,29 +57,49 @@ class Encoder:
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER))
-        # The shipped tokenizer pads every input to a fixed length; batches pad
-        # to their longest member instead, which is several times faster.
+        # The shipped tokenizer pads every input to a fixed length; batches pad to
+        # their longest member instead (`encode`), which is several times faster.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per text, in order. Texts of a like length run together, at most
+        BATCH and TOKEN_BUDGET padded tokens at a time: one long text no longer pads a
+        whole batch to its length (the work, and the memory onnxruntime keeps for the
+        largest run it saw, grow with batch × length)."""
         import numpy as np
 
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(texts), BATCH):
-            batch = self._tokenizer.encode_batch(list(texts[start : start + BATCH]))
-            ids = np.array([e.ids for e in batch], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-            feed = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
-                feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feed)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[start : start + len(batch)] = pooled / np.clip(norms, 1e-12, None)
+        encoded = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        run: list[int] = []
+        for i in order:
+            if run and (len(run) == BATCH or (len(run) + 1) * len(encoded[i].ids) > TOKEN_BUDGET):
+                self._run(encoded, run, out)
+                run = []
+            run.append(i)
+        if run:
+            self._run(encoded, run, out)
         return out
+
+    def _run(self, encoded: list, run: list[int], out: np.ndarray) -> None:  # type: ignore[type-arg]
+        import numpy as np
+
+        width = max(len(encoded[i].ids) for i in run)
+        ids = np.zeros((len(run), width), dtype=np.int64)
+        mask = np.zeros((len(run), width), dtype=np.int64)
+        for row, i in enumerate(run):
+            found = encoded[i].ids
+            ids[row, : len(found)] = found
+            mask[row, : len(found)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feed)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        out[run] = pooled / np.clip(norms, 1e-12, None)
 
 
 class QueryVectors:

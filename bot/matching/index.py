@@ -258,9 +258,11 @@ def load_knowledge(
             yield entry_id, title, body
 
     fulltext = FullTextIndex(texts())
+    heap.trim()  # the build's word counts, before the vectors take their place
     index = KnowledgeIndex(rev, authors, tags, fresh, fulltext)
     if encoder is not None:
         index.store = EntryVectors(*vectors.knowledge_vectors(session, encoder))
+        heap.trim()
     return index
 
 
@@ -376,6 +378,7 @@ class IndexCache:
         started = time.perf_counter()
         try:
             compacted = build()
+            heap.trim()
         except Exception:
             log.exception("could not compact the knowledge index; it goes on as it is")
             return

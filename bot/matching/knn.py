@@ -15,19 +15,22 @@ best first-pass cosine cannot be among the k nearest; the others (about 200 of
 100,000) get their exact cosine from the float32 rows.
 
 The model is a graph of one node, written here in ONNX's protobuf encoding (a few
-fields; the `onnx` package is not needed to run it). The int8 rows stay in an array
-of ours, handed to onnxruntime without a copy; with the buffer the products land
-in, the first pass costs about 100 MB at 100,000 entries of 384 dimensions.
+fields; the `onnx` package is not needed to run it). The int8 rows are handed to
+onnxruntime from memory, which keeps one copy; with the buffer the products land
+in, the first pass costs about 60 MB at 100,000 entries of 384 dimensions.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from bot.ops import heap
 
 if TYPE_CHECKING:
     import numpy as np
 
 QUANTIZE_ROWS = 8_192  # rows turned into int8 at a time (no float copy of the whole)
+SHARD_ROWS = 32_768  # rows of one onnxruntime session (made one after another)
 ZERO = 128  # the questions' zero point: int8 values stored as uint8
 # The k-th best first-pass cosine is found among the values at or above the k-th best
 # of every SAMPLE_STRIDE-th one (a floor no higher than the k-th best of all).
@@ -108,42 +111,53 @@ def _matmul_model(dimensions: int, count: int) -> bytes:
 
 
 class Int8Rows:
-    """int8 copies of a float32 matrix's rows, for the first pass."""
+    """int8 copies of a float32 matrix's rows, for the first pass, in shards of
+    SHARD_ROWS: each is handed to onnxruntime as soon as it is made, so that making
+    them never holds more than one shard twice."""
 
     def __init__(self, matrix: np.ndarray) -> None:
+        import numpy as np
+
+        count, _ = matrix.shape
+        self.count = count
+        self.scales = np.empty(count, dtype=np.float32)
+        self.error = 0.0  # the largest distance between a row and its int8 copy
+        self._shards = []
+        for start in range(0, count, SHARD_ROWS):
+            self._shards.append((start, self._shard(matrix[start : start + SHARD_ROWS], start)))
+            heap.trim()  # the shard's int8 rows, now copied into its session
+        # The products land in buffers of ours, reused: onnxruntime's arena would keep
+        # as much again for every batch size it saw.
+        self._products = np.empty((0, count), dtype=np.int32)
+
+    def _shard(self, matrix: np.ndarray, first: int) -> Any:
         import numpy as np
         import onnxruntime
 
         count, dimensions = matrix.shape
-        self.scales = np.empty(count, dtype=np.float32)
         rows = np.empty((dimensions, count), dtype=np.int8)  # transposed, as the model wants
-        error = 0.0
         for start in range(0, count, QUANTIZE_ROWS):
             block = matrix[start : start + QUANTIZE_ROWS]
             scales = np.abs(block).max(axis=1) / 127
             scales[scales == 0] = 1.0
             quantized = np.rint(block / scales[:, None])
             distance = np.linalg.norm(block - quantized * scales[:, None], axis=1)
-            error = max(error, float(distance.max(initial=0.0)))
-            self.scales[start : start + len(block)] = scales
+            self.error = max(self.error, float(distance.max(initial=0.0)))
+            self.scales[first + start : first + start + len(block)] = scales
             rows[:, start : start + len(block)] = quantized.T.astype(np.int8)
-        self.error = error  # the largest distance between a row and its int8 copy
-        # Kept here, and handed to the session as they are: onnxruntime packs them once
-        # for its int8 kernels (38 MB at 100,000 rows) and copies nothing else.
-        self._rows = rows
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        # Handed over from memory, not written into the model: onnxruntime copies them
+        # into the session once (documented of AddExternalInitializers), and ours go
+        # when this returns.
         options.add_external_initializers(
             ["rows"], [onnxruntime.OrtValue.ortvalue_from_numpy(rows)]
         )
-        self._session = onnxruntime.InferenceSession(
+        return onnxruntime.InferenceSession(
             _matmul_model(dimensions, count), options, providers=["CPUExecutionProvider"]
         )
-        # The products land in a buffer of ours, reused: onnxruntime's arena would keep
-        # as much again for every batch size it saw.
-        self._products = np.empty((0, count), dtype=np.int32)
 
     def first_pass(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each question's first-pass cosine with every row, and its error bound."""
@@ -153,20 +167,22 @@ class Int8Rows:
         scales[scales == 0] = 1.0
         quantized = np.rint(queries / scales[:, None])
         distance = np.linalg.norm(queries - quantized * scales[:, None], axis=1)
-        count = self._products.shape[1]
-        cosines = np.empty((len(queries), count), dtype=np.float32)
-        for start in range(0, len(queries), MAX_BATCH):
-            block = (quantized[start : start + MAX_BATCH] + ZERO).astype(np.uint8)
+        cosines = np.empty((len(queries), self.count), dtype=np.float32)
+        for at in range(0, len(queries), MAX_BATCH):
+            block = (quantized[at : at + MAX_BATCH] + ZERO).astype(np.uint8)
             if len(self._products) < len(block):
-                self._products = np.empty((len(block), count), dtype=np.int32)
-            products = self._products[: len(block)]
-            binding = self._session.io_binding()
-            binding.bind_cpu_input("questions", block)
-            binding.bind_output(
-                "products", "cpu", 0, np.int32, products.shape, products.ctypes.data
-            )
-            self._session.run_with_iobinding(binding)
-            cosines[start : start + len(block)] = products
+                self._products = np.empty((len(block), self.count), dtype=np.int32)
+            for start, session in self._shards:
+                size = min(SHARD_ROWS, self.count - start)
+                # A contiguous (batch × shard) block of the buffer, for this shard.
+                products = self._products.reshape(-1)[: len(block) * size].reshape(-1, size)
+                binding = session.io_binding()
+                binding.bind_cpu_input("questions", block)
+                binding.bind_output(
+                    "products", "cpu", 0, np.int32, products.shape, products.ctypes.data
+                )
+                session.run_with_iobinding(binding)
+                cosines[at : at + len(block), start : start + size] = products
         cosines *= self.scales
         cosines *= scales[:, None].astype(np.float32)
         norms = np.linalg.norm(queries, axis=1)
