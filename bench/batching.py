@@ -12,6 +12,9 @@ the copy is made so that the original is never changed), with the real model:
   ../shared/data/clinc150 is there), the batched path against one question at a
   time: the largest difference between their vectors and between their neighbours'
   cosines, and whether experts and articles come in the same order;
+- a knowledge entry added, edited and deleted: how long the next question's index
+  check takes to apply it, and a compaction of the index beside it (its time, and
+  the peak memory it takes);
 - with `--before DIR` (a checkout of the code before), `whoknows ask --batch` there
   and here on the same questions, each on a fresh copy: the same experts and
   articles, in the same order, with the same scores?
@@ -177,6 +180,55 @@ def same_rankings(
     }
 
 
+def changes(matcher: Matcher, database: object, now: datetime) -> dict:
+    """A knowledge change applied in place at this size, and a compaction beside."""
+    from sqlalchemy import delete
+
+    from bot.db.models import Embedding, KnowledgeEntry
+    from bot.services import knowledge
+
+    found: dict[str, object] = {}
+    timings: dict[str, list[float]] = {"add": [], "edit": [], "delete": []}
+    for i in range(5):
+        with database.unit_of_work() as session:  # type: ignore[attr-defined]
+            entry, _ = knowledge.add_entry(
+                session, f"Zebra crossing note {i}", f"Send zebra{i} cases to the desk.", [], []
+            )
+            session.flush()
+            entry_id = entry.id
+        for step in ("add", "edit", "delete"):
+            if step != "add":
+                with database.unit_of_work() as session:  # type: ignore[attr-defined]
+                    row = session.get(KnowledgeEntry, entry_id)
+                    if step == "edit":  # as `knowledge.edit` does: its old vector goes
+                        session.execute(
+                            delete(Embedding).where(
+                                Embedding.kind == "knowledge", Embedding.item_id == entry_id
+                            )
+                        )
+                        row.body = f"Send zebra{i} cases to the other desk, quickly."
+                    else:
+                        session.delete(row)
+            with database.reading() as session:  # type: ignore[attr-defined]
+                started = time.perf_counter()
+                matcher.cache.get(session, now)  # what the next question does first
+                timings[step].append((time.perf_counter() - started) * 1000)
+    found["applied_ms_median"] = {k: round(statistics.median(v), 2) for k, v in timings.items()}
+    index = matcher.cache.knowledge
+    assert index is not None
+    with matcher.cache._lock:
+        build = index.freeze()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    build()
+    found["compaction_s"] = round(time.perf_counter() - started, 2)
+    found["peak_rss_mb_before_and_after_compaction"] = [
+        round(before),
+        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    ]
+    return found
+
+
 def ask_batch(code: Path, database_file: Path, asked: list[str], workdir: Path) -> list[dict]:
     """`whoknows ask --batch` run from the checkout at `code`, on a fresh copy."""
     copy = workdir / f"ask-{code.name}.db"
@@ -256,6 +308,7 @@ def main() -> None:
             matcher, database, now, args.check, args.batch
         )
         report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        report["knowledge_changes"] = changes(matcher, database, now)
         database.dispose()
         if args.before is not None:
             report["against_the_code_before"] = against_before(
