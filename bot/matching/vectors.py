@@ -221,6 +221,9 @@ def distinct_tags(
     return adjusted, hubness - hubness.mean()
 
 
+_Prepared = tuple[int, int, tuple["np.ndarray", "np.ndarray"], "np.ndarray"]
+
+
 @dataclass(frozen=True)
 class _Appended:
     """Rows appended since the matrix was built: replaced whole, never changed."""
@@ -272,7 +275,8 @@ class EntryVectors:
             np.zeros(0, np.int64), np.zeros((0, DIMENSIONS), np.float32), np.zeros(0, bool)
         )
         self.version = 0  # moves on with every change
-        self._prepared: dict[bytes, tuple[int, int, tuple[np.ndarray, np.ndarray]]] = {}
+        # A prepared question's vector → (version, k, its neighbours, the vector).
+        self._prepared: dict[bytes, _Prepared] = {}
         self._prepared_before = self._prepared
         # A first pass over int8 copies of the rows (bot/matching/knn.py), for a matrix
         # large enough to be worth it and when onnxruntime is there (it comes with the
@@ -323,18 +327,50 @@ class EntryVectors:
             alive[appended.ids == entry_id] = False
         if self._alive is not None:
             self._dead_rows = np.flatnonzero(~self._alive)
+        fresh_ids = np.fromiter(vectors, np.int64, len(vectors))
+        fresh = np.zeros((0, self._matrix.shape[1]), np.float32)
         if vectors:
             fresh = np.stack(list(vectors.values())).astype(np.float32)
             appended = _Appended(
-                np.concatenate([appended.ids, np.fromiter(vectors, np.int64, len(vectors))]),
+                np.concatenate([appended.ids, fresh_ids]),
                 np.concatenate([appended.matrix, fresh]),
                 np.concatenate([alive, np.ones(len(vectors), dtype=bool)]),
             )
         else:
             appended = _Appended(appended.ids, appended.matrix, alive)
         self._appended = appended
+        version = self.version
         self.version += 1
-        self._prepared = self._prepared_before = {}
+        changed = np.fromiter([*vectors, *removed], np.int64)
+        self._prepared, self._prepared_before = (
+            self._carried(batch, version, changed, fresh_ids, fresh)
+            for batch in (self._prepared, self._prepared_before)
+        )
+
+    def _carried(
+        self,
+        batch: dict[bytes, _Prepared],
+        version: int,
+        changed: np.ndarray,
+        fresh_ids: np.ndarray,
+        fresh: np.ndarray,
+    ) -> dict[bytes, _Prepared]:
+        """Prepared neighbours still right after a change: those that hold none of the
+        entries it changed, with the new rows merged in (ranked behind an equal one
+        already there, as a search ranks rows appended later)."""
+        import numpy as np
+
+        kept: dict[bytes, _Prepared] = {}
+        for key, (stamp, k, (ids, sims), query) in batch.items():
+            if stamp != version or np.isin(ids, changed).any():
+                continue
+            if len(fresh_ids):
+                ids = np.concatenate([ids, fresh_ids])
+                sims = np.concatenate([sims, fresh @ query])
+                order = np.argsort(-sims, kind="stable")[:k]
+                ids, sims = ids[order], sims[order]
+            kept[key] = (self.version, k, (ids, sims), query)
+        return kept
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """The entry ids and vectors of every live entry (the matrix itself while
@@ -383,10 +419,10 @@ class EntryVectors:
         """Find the neighbours of a batch of questions at once, for `nearest` to hand
         out one by one (until the next change; the last two batches are kept, as the
         next may be prepared while this one is answered)."""
+        version = self.version  # before: a change meanwhile makes these stale
         found = self.search(queries, k)
-        version = self.version
         batch = {
-            query.tobytes(): (version, k, result)
+            query.tobytes(): (version, k, result, query)
             for query, result in zip(queries, found, strict=True)
         }
         self._prepared, self._prepared_before = batch, self._prepared

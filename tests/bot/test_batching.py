@@ -168,3 +168,27 @@ def test_the_int8_first_pass_misses_none_of_the_nearest() -> None:
         nearest = np.argsort(-exact, kind="stable")[:40]
         assert list(ids) == list(nearest)
         assert np.abs(sims - exact[nearest]).max() <= 1e-5
+
+
+def test_prepared_neighbours_follow_a_change_made_before_they_are_used() -> None:
+    """An entry added after a batch was prepared is among its questions' neighbours; a
+    question whose neighbours lost one is searched again; the others keep theirs."""
+    rng = np.random.default_rng(13)
+    matrix = rng.standard_normal((20_000, 384)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    store = EntryVectors(np.arange(20_000, dtype=np.int64), matrix)
+    queries = matrix[:8] + 0.05 * rng.standard_normal((8, 384)).astype(np.float32)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    store.prepare(queries, 40)
+    gone = int(store.nearest(queries[1], 40)[0][3])  # one of the second question's
+    near = queries[0] + 0.01 * matrix[100]
+    store.update({50_000: (near / np.linalg.norm(near)).astype(np.float32)}, [gone])
+    carried = store._prepared
+    assert len(carried) == 7 and queries[1].tobytes() not in carried
+    for query in queries:
+        ids, sims = store.nearest(query, 40)
+        fresh_ids, fresh_sims = store.search(query[None, :], 40)[0]
+        assert list(ids) == list(fresh_ids)
+        assert np.abs(sims - fresh_sims).max() <= 1e-5
+        assert gone not in ids
+    assert store.nearest(queries[0], 40)[0][0] == 50_000
