@@ -97,6 +97,9 @@ class Context:
 
 
 Handler = Callable[[Context], Reply]
+# Gets a skill ready for several of its commands at once (their texts after the command
+# word), before they run one by one: who-knows encodes their questions together.
+Preparer = Callable[[Services, list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class Route:
     usage: str
     summary: str
     aliases: tuple[str, ...] = ()
+    prepare: Preparer | None = None
 
 
 @dataclass
@@ -115,10 +119,16 @@ class Router:
     _words: dict[str, Route] = field(default_factory=dict)
 
     def command(
-        self, name: str, *, usage: str, summary: str, aliases: tuple[str, ...] = ()
+        self,
+        name: str,
+        *,
+        usage: str,
+        summary: str,
+        aliases: tuple[str, ...] = (),
+        prepare: Preparer | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            route = Route(name, handler, usage, summary, aliases)
+            route = Route(name, handler, usage, summary, aliases, prepare)
             for word in (name, *aliases):
                 if word in self._words:
                     raise ValueError(f"command word {word!r} registered twice")
@@ -161,6 +171,19 @@ class Router:
         if umbrella is None:
             return Reply.notice(messages.UNKNOWN_COMMAND.format(word=name), "warning")
         return umbrella.handler, UMBRELLA, f"{command.name.strip()} {text}".strip()
+
+    def prepare(self, commands: list[Command], services: Services) -> None:
+        """Let each skill get ready for its commands among these, all at once."""
+        batches: dict[str, tuple[Preparer, list[str]]] = {}
+        for command in commands:
+            resolved = self.resolve(command)
+            if isinstance(resolved, Reply):
+                continue
+            route = self._words.get(resolved[1])
+            if route is not None and route.prepare is not None:
+                batches.setdefault(route.name, (route.prepare, []))[1].append(resolved[2])
+        for prepare, texts in batches.values():
+            prepare(services, texts)
 
     def dispatch(
         self,

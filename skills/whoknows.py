@@ -8,7 +8,7 @@ from bot import messages
 from bot.db.models import QueryLog
 from bot.ops import metrics
 from bot.router import UMBRELLA, Context, Router
-from bot.services import huddles
+from bot.services import Services, huddles
 from bot.text import MAX_QUERY_CHARS, clean_text
 from bot.types import Actions, Button, Element, Notice, Option, Picker, Reply, Text
 from skills.huddle import start_button_value
@@ -18,8 +18,21 @@ from skills.huddle import start_button_value
 _LOG = insert(QueryLog.__table__)
 
 
+def question(args: str) -> str:
+    """The question as asked: its words, with one space between each."""
+    return " ".join(clean_text(args).split())
+
+
+def prepare(services: Services, texts: list[str]) -> None:
+    """Several questions about to be asked: their vectors and nearest answers at once."""
+    questions = [q[:MAX_QUERY_CHARS] for q in map(question, texts) if q]
+    if questions:
+        with services.db.reading() as session:
+            services.matcher.prepare(session, questions, services.clock())
+
+
 def who_knows(ctx: Context) -> Reply:
-    query = " ".join(clean_text(ctx.args).split())
+    query = question(ctx.args)
     if not query:
         return Reply.notice(messages.WHOKNOWS_EMPTY)
     elements: list[Element] = []
@@ -90,4 +103,5 @@ def register(router: Router) -> None:
         aliases=("who", "ask"),
         usage="whoknows <topic>",
         summary="find the colleagues who know a topic, and answers that already cover it",
+        prepare=prepare,
     )(who_knows)

@@ -34,6 +34,7 @@ from bot.services.permissions import Operator
 from bot.types import Reply, Text
 
 DEMO_DEFAULT_HANDLE = "alex"
+ASK_BATCH = 16  # questions of `ask --batch` encoded and searched together
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -274,18 +275,23 @@ def _ask(services: Services, args: argparse.Namespace) -> int:
         if args.handle and requester is None:
             print(f"whoknows: nobody has the id '{args.handle}'", file=sys.stderr)
             return 2
-        for question in questions:
-            ranking = services.matcher.rank(
-                session,
-                question,
-                services.clock(),
-                requester_id=requester.id if requester else None,
-                limit=args.limit,
-            )
-            if as_json:
-                print(json.dumps(ranking_json(ranking), ensure_ascii=False))
-            else:
-                _print_ranking(ranking)
+        for start in range(0, len(questions), ASK_BATCH):
+            # Encoded and searched together, then ranked one by one, as a command
+            # process does with the questions waiting for it.
+            batch = questions[start : start + ASK_BATCH]
+            services.matcher.prepare(session, batch, services.clock())
+            for question in batch:
+                ranking = services.matcher.rank(
+                    session,
+                    question,
+                    services.clock(),
+                    requester_id=requester.id if requester else None,
+                    limit=args.limit,
+                )
+                if as_json:
+                    print(json.dumps(ranking_json(ranking), ensure_ascii=False))
+                else:
+                    _print_ranking(ranking)
     return 0
 
 

@@ -300,7 +300,7 @@ class SlackAdapter:
         self._pumps = 0
         self._acking = 0  # Slack requests in this process not yet acked
         self._pressed_at = -CALM_S  # when ACK_PRESSURE of them were last waiting
-        self._dispatching = max(DISPATCHING, 4 * self.commands.processes)
+        self._dispatching = max(DISPATCHING, self.commands.wanted)
         self._http: ClientSession | None = None  # for response_url
         self._proxy: str | None = None
         self._register()

@@ -548,6 +548,19 @@ class Revision(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class IndexChange(Base):
+    """The knowledge entries each knowledge revision changed: a worker whose index is a
+    few revisions behind applies just those, instead of reloading every entry."""
+
+    __tablename__ = "index_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, index=True)
+    # No foreign key: a deleted entry is a change too. None: any entry may have
+    # changed (a set-based write), and workers reload.
+    entry_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class TeamsUser(Base):
     """A Microsoft Teams user the bot knows: the ids mentions and 1:1 chats need.
 

@@ -1,7 +1,10 @@
 """The in-memory matching index: tags, who holds them, who wrote what, and vectors.
 
-Built from the database once per worker and rebuilt, part by part, when the
-revision counters say another writer changed it. Safe to lose: it is a cache.
+Built from the database once per worker. When the revision counters say another
+writer changed it, the people part is rebuilt; the knowledge part applies the
+entries that changed (bot/db/revision.py records them), in place, and is
+compacted on the side once enough changes have piled up. Safe to lose: it is
+a cache.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bot.db.models import (
 )
 from bot.matching import vectors
 from bot.matching.lexical import FullTextIndex, TermIndex
+from bot.matching.vectors import EntryVectors
 from bot.ops import heap
 
 if TYPE_CHECKING:
@@ -77,8 +81,95 @@ class KnowledgeIndex:
     # Entry id → 0.5..1: how much an answer still says about its authors today.
     freshness: dict[int, float]
     fulltext: FullTextIndex  # BM25 over titles and bodies
-    entry_ids: np.ndarray | None = None
-    vectors: np.ndarray | None = None
+    store: EntryVectors | None = None  # sentence vectors, when the model is installed
+
+    @property
+    def entry_ids(self) -> np.ndarray | None:
+        """Every live entry's id, in the order of `vectors`' rows."""
+        return None if self.store is None else self.store.live()[0]
+
+    @property
+    def vectors(self) -> np.ndarray | None:
+        """Every live entry's vector (the loaded matrix itself until an entry changes)."""
+        return None if self.store is None else self.store.live()[1]
+
+    def nearest(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k entries closest to a question's vector, and their cosines, closest
+        first (found with the question's batch when it was prepared)."""
+        assert self.store is not None
+        return self.store.nearest(vector, k)
+
+    @property
+    def changes(self) -> int:
+        """Changes applied in place since the last build or compaction."""
+        return max(self.fulltext.changes, self.store.changes if self.store else 0)
+
+    def apply(
+        self, session: Session, entry_ids: set[int], encoder: Encoder | None, now: datetime
+    ) -> None:
+        """Bring these entries up to date with the database: added, changed or gone.
+
+        What a question reads of an entry lands before its search can find it, and
+        goes after the search no longer can.
+        """
+        ids = sorted(entry_ids)
+        rows = session.execute(
+            select(
+                KnowledgeEntry.id,
+                KnowledgeEntry.version,
+                KnowledgeEntry.title,
+                KnowledgeEntry.body,
+                KnowledgeEntry.updated_at,
+            ).where(KnowledgeEntry.id.in_(ids))
+        ).all()
+        present = {row[0] for row in rows}
+        gone = [entry_id for entry_id in ids if entry_id not in present]
+        authors, tags = _links(session, ids)
+        found: dict[int, np.ndarray] = {}
+        if self.store is not None and encoder is not None and rows:
+            found = vectors.stored_knowledge_vectors(session, [row[0] for row in rows])
+            missing = [tuple(row[:4]) for row in rows if row[0] not in found]
+            if len(missing) > vectors.INLINE_LIMIT:
+                log.warning("knowledge entries without vectors: run `whoknows index` to add them")
+                missing = missing[: vectors.INLINE_LIMIT]
+            found.update(vectors.encode_entries(session, encoder, missing))  # type: ignore[arg-type]
+        for entry_id, _, _, _, updated in rows:
+            for held, found_now in ((self.authors, authors), (self.tags, tags)):
+                if entry_id in found_now:
+                    held[entry_id] = found_now[entry_id]
+                else:  # as a load leaves it: no key
+                    held.pop(entry_id, None)
+            self.freshness[entry_id] = freshness(now - updated)
+        self.fulltext.update([(row[0], row[2], row[3]) for row in rows], gone)
+        if self.store is not None:
+            unvectored = [row[0] for row in rows if row[0] not in found]
+            self.store.update({e: found[e] for e in sorted(found)}, [*gone, *unvectored])
+        for entry_id in gone:
+            self.authors.pop(entry_id, None)
+            self.tags.pop(entry_id, None)
+            self.freshness.pop(entry_id, None)
+
+    def freeze(self) -> Callable[[], KnowledgeIndex]:
+        """Take what a compaction folds in (while no change is applied); the returned
+        function builds the compacted index, beside this one, which goes on answering."""
+        revision_now = self.revision
+        text = self.fulltext.snapshot()
+        store = self.store
+        matrix = store.snapshot() if store is not None else None
+
+        def build() -> KnowledgeIndex:
+            compacted = KnowledgeIndex(
+                revision_now,
+                self.authors,
+                self.tags,
+                self.freshness,
+                self.fulltext.compacted(text),
+            )
+            if store is not None and matrix is not None:
+                compacted.store = store.compacted(matrix)
+            return compacted
+
+        return build
 
 
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
@@ -119,6 +210,26 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
     return index
 
 
+def _links(
+    session: Session, ids: list[int] | None
+) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]:
+    """Each entry's authors and tags (of these entries, or all), in id order: a load
+    and a change applied in place hold them alike."""
+    found: list[dict[int, tuple[int, ...]]] = []
+    for table, column in (
+        (KnowledgeAuthor, KnowledgeAuthor.person_id),
+        (KnowledgeTag, KnowledgeTag.tag_id),
+    ):
+        query = select(table.entry_id, column).order_by(table.entry_id, column)
+        if ids is not None:
+            query = query.where(table.entry_id.in_(ids))
+        links: dict[int, list[int]] = defaultdict(list)
+        for entry_id, other in session.execute(query):
+            links[entry_id].append(other)
+        found.append({entry: tuple(others) for entry, others in links.items()})
+    return found[0], found[1]
+
+
 def freshness(age: timedelta) -> float:
     """1 for an answer written today, halfway to 0.5 after a year."""
     return 0.5 + 0.5 * math.exp(-max(age.days, 0) / FRESHNESS_DAYS)
@@ -127,14 +238,7 @@ def freshness(age: timedelta) -> float:
 def load_knowledge(
     session: Session, rev: int, encoder: Encoder | None, now: datetime
 ) -> KnowledgeIndex:
-    authors: dict[int, list[int]] = defaultdict(list)
-    for entry_id, person_id in session.execute(
-        select(KnowledgeAuthor.entry_id, KnowledgeAuthor.person_id)
-    ):
-        authors[entry_id].append(person_id)
-    tags: dict[int, list[int]] = defaultdict(list)
-    for entry_id, tag_id in session.execute(select(KnowledgeTag.entry_id, KnowledgeTag.tag_id)):
-        tags[entry_id].append(tag_id)
+    authors, tags = _links(session, None)
     fresh: dict[int, float] = {}
 
     def texts() -> Iterator[tuple[int, str, str]]:
@@ -154,30 +258,37 @@ def load_knowledge(
             yield entry_id, title, body
 
     fulltext = FullTextIndex(texts())
-    index = KnowledgeIndex(
-        rev,
-        {entry: tuple(people) for entry, people in authors.items()},
-        {entry: tuple(ids) for entry, ids in tags.items()},
-        fresh,
-        fulltext,
-    )
+    heap.trim()  # the build's word counts, before the vectors take their place
+    index = KnowledgeIndex(rev, authors, tags, fresh, fulltext)
     if encoder is not None:
-        index.entry_ids, index.vectors = vectors.knowledge_vectors(session, encoder)
+        index.store = EntryVectors(*vectors.knowledge_vectors(session, encoder))
+        heap.trim()
     return index
 
 
 # From this many entries a knowledge index is rebuilt beside the one in use, which
 # goes on answering meanwhile: a rebuild in its place takes seconds at this size, every
-# question asked meanwhile would wait, and every resolved huddle adds an entry.
+# question asked meanwhile would wait. A rebuild is for when the changes cannot be
+# applied one by one (a bulk import, a set-based write); other changes are applied.
 REBUILD_BESIDE_FROM = 20_000
+# More changed entries than this at once are a rebuild's job, not a question's.
+APPLY_LIMIT = 1_000
+# Changes applied in place before the index is compacted beside the one in use.
+COMPACT_FROM = 2_000
+COMPACT_SHARE = 0.02  # or this share of the entries, if more
 
 
 class IndexCache:
-    """One worker's index, refreshed when the database's revisions move on.
+    """One worker's index, brought up to date when the database's revisions move on.
 
-    A large knowledge index is rebuilt on a thread of its own, with its own
-    read-only snapshot (`reading`), while questions go on using the one it
-    replaces: a question asked in those seconds misses only the newest change.
+    The first question loads the index. Later, a question that finds the knowledge
+    revision moved on applies the entries changed since (a few milliseconds), and
+    once changes have piled up the index is compacted on a thread of its own from
+    what it holds in memory, while questions go on using it; the compacted one
+    then catches up with the changes made meanwhile. When the changes cannot be
+    named, a large knowledge index is rebuilt on that thread, with its own
+    read-only snapshot (`reading`): a question asked in those seconds misses only
+    the newest change.
     """
 
     def __init__(
@@ -191,8 +302,12 @@ class IndexCache:
         self.knowledge: KnowledgeIndex | None = None
         self.reading = reading
         self.rebuild_beside_from = rebuild_beside_from
+        self.compact_from = COMPACT_FROM
         self._rebuilding: threading.Thread | None = None
+        self._compacting: threading.Thread | None = None
+        self._compacted: tuple[KnowledgeIndex, KnowledgeIndex] | None = None  # (from, to)
         self._lock = threading.Lock()
+        self._applying = threading.Lock()
 
     def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
         revs = revision.current(session)
@@ -200,21 +315,86 @@ class IndexCache:
         if self.people is None or self.people.revision != people_rev:
             with heap.paused():
                 self.people = load_people(session, people_rev, self.encoder)
-        current = self.knowledge
+        current = self._swap_compacted()
         if current is None or current.revision != knowledge_rev:
-            large = current is not None and len(current.fulltext) >= self.rebuild_beside_from
-            if large and self.reading is not None:
-                self._rebuild_beside(now)
-                assert current is not None
-                return self.people, current  # this question: the index it found
-            current = self.knowledge = self._load_knowledge(session, knowledge_rev, now)
+            current = self._catch_up(session, current, knowledge_rev, now)
         return self.people, current
 
+    def _swap_compacted(self) -> KnowledgeIndex | None:
+        done = self._compacted
+        if done is not None:
+            self._compacted = None
+            source, compacted = done
+            # Unless the index was replaced meanwhile (a rebuild): then it is stale.
+            if self.knowledge is source:
+                self.knowledge = compacted
+        return self.knowledge
+
+    def _catch_up(
+        self, session: Session, current: KnowledgeIndex | None, rev: int, now: datetime
+    ) -> KnowledgeIndex:
+        if current is None:
+            current = self.knowledge = self._load_knowledge(session, rev, now)
+            return current
+        with self._applying:  # one thread applies; one waiting finds it done
+            current = self.knowledge
+            assert current is not None
+            if current.revision == rev:
+                return current
+            changed = revision.changes(session, current.revision, rev)
+            if changed is not None and len(changed) <= APPLY_LIMIT:
+                started = time.perf_counter()
+                with self._lock:
+                    current.apply(session, changed, self.encoder, now)
+                    current.revision = rev
+                log.debug(
+                    "knowledge index: %d entries applied in %.1f ms",
+                    len(changed),
+                    (time.perf_counter() - started) * 1000,
+                )
+                self._compact_if_due(current)
+                return current
+        large = len(current.fulltext) >= self.rebuild_beside_from
+        if large and self.reading is not None:
+            self._rebuild_beside(now)
+            return current  # this question: the index it found
+        current = self.knowledge = self._load_knowledge(session, rev, now)
+        return current
+
+    def _compact_if_due(self, current: KnowledgeIndex) -> None:
+        due = max(self.compact_from, int(COMPACT_SHARE * len(current.fulltext)))
+        if current.changes < due:
+            return
+        if self._compacting is not None and self._compacting.is_alive():
+            return
+        with self._lock:
+            build = current.freeze()
+        self._compacting = threading.Thread(
+            target=self._compact, args=(current, build), name="index-compact", daemon=True
+        )
+        self._compacting.start()
+
+    def _compact(self, source: KnowledgeIndex, build: Callable[[], KnowledgeIndex]) -> None:
+        started = time.perf_counter()
+        try:
+            compacted = build()
+            heap.trim()
+        except Exception:
+            log.exception("could not compact the knowledge index; it goes on as it is")
+            return
+        # Swapped in by the next question, which then applies what changed meanwhile.
+        self._compacted = (source, compacted)
+        log.info(
+            "knowledge index compacted: %d entries, %.2f s",
+            len(compacted.fulltext),
+            time.perf_counter() - started,
+        )
+
     def wait(self) -> None:
-        """Until a rebuild under way is done (for tests and benches)."""
-        rebuilding = self._rebuilding
-        if rebuilding is not None:
-            rebuilding.join()
+        """Until a rebuild or compaction under way is done (for tests and benches)."""
+        for thread in (self._rebuilding, self._compacting):
+            if thread is not None:
+                thread.join()
 
     def _rebuild_beside(self, now: datetime) -> None:
         with self._lock:

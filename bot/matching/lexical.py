@@ -2,8 +2,9 @@
 
 The matcher's full-text evidence is `FullTextIndex`, BM25 held in memory beside
 the rest of the matching index: the same scores on SQLite and PostgreSQL, and
-no database query per question. `search_entries` is the database's own
-full-text search, for the `kb` command.
+no database query per question. Entries that change are tombstoned and their
+new text appended beside the postings, compacted into them again on the side.
+`search_entries` is the database's own full-text search, for the `kb` command.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -93,6 +94,41 @@ class TermIndex:
         return best
 
 
+@dataclass(frozen=True)
+class _Appended:
+    """Entries added or changed since the postings were built: their own postings, with
+    BM25 weights from the built postings' statistics. Replaced whole, never changed."""
+
+    ids: np.ndarray  # entry id of each appended entry
+    alive: np.ndarray  # False: changed again since, or gone
+    lengths: np.ndarray  # indexed words in each, as the built postings count them
+    stems: np.ndarray  # postings, sorted by stem then entry
+    entries: np.ndarray
+    tf: np.ndarray
+    weights: np.ndarray
+    stem_sets: tuple[frozenset[int], ...]  # each entry's stems, for `coverage`
+    where: dict[int, int] = field(default_factory=dict)  # entry id → its live position
+    all_ids: np.ndarray | None = None  # the built entries' ids, then these
+
+    @staticmethod
+    def empty() -> _Appended:
+        none = np.zeros(0, dtype=np.int32)
+        return _Appended(
+            np.zeros(0, np.int64),
+            np.zeros(0, bool),
+            np.zeros(0, np.float32),
+            none,
+            none,
+            np.zeros(0, np.float32),
+            np.zeros(0, np.float32),
+            (),
+        )
+
+    def postings(self, term: int) -> slice:
+        left = int(np.searchsorted(self.stems, term, side="left"))
+        return slice(left, int(np.searchsorted(self.stems, term, side="right")))
+
+
 class FullTextIndex:
     """BM25 over knowledge entries, in memory: one posting list per word stem.
 
@@ -100,6 +136,12 @@ class FullTextIndex:
     sliced by `_offsets`), each with its BM25 term weight computed at build
     time, so a search is one weighted count over the question's postings and a
     partial sort.
+
+    `update` changes it in place: an entry that changed or went is a tombstone
+    over its postings, and its new text a few postings appended beside them,
+    weighed with the built postings' statistics (as a search engine's segments do
+    until they merge). `compacted` folds both into new postings, the same as a
+    build over the entries as they are now.
     """
 
     def __init__(self, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -142,19 +184,49 @@ class FullTextIndex:
         if sizes:
             chunks.append(_count(words, sizes, len(ids) - len(sizes) // 2))
         self.vocabulary = vocabulary
-        self.entry_ids = np.frombuffer(ids, dtype=np.int64)
+        self._built(np.frombuffer(ids, dtype=np.int64), *_postings(len(vocabulary), chunks))
+
+    def _built(
+        self,
+        entry_ids: np.ndarray,
+        offsets: np.ndarray,
+        entries: np.ndarray,
+        weights: np.ndarray,
+        tf: np.ndarray,
+        lengths: np.ndarray,
+    ) -> None:
+        self.entry_ids = entry_ids
         # Positions in id order, for finding entries by id (`coverage`): None when the
         # entries came in id order, as the knowledge index reads them.
         ordered = bool(np.all(self.entry_ids[1:] > self.entry_ids[:-1]))
         self._by_id = None if ordered else np.argsort(self.entry_ids, kind="stable")
-        self._offsets, self._entries, self._weights = _postings(len(vocabulary), chunks)
+        self._offsets, self._entries, self._weights = offsets, entries, weights
+        # Kept to weigh appended entries and to compact: what the weights came from.
+        self._tf, self._lengths = tf, lengths
+        self._df = np.diff(offsets)
+        self._average = float(lengths.mean()) if lengths.any() else 1.0
+        self._alive: np.ndarray | None = None  # made at the first tombstone
+        self._dead = 0
+        self._appended = _Appended.empty()
 
     def __len__(self) -> int:
-        return len(self.entry_ids)
+        return len(self.entry_ids) - self._dead + len(self._appended.where)
+
+    @property
+    def changes(self) -> int:
+        """Tombstones and appended entries: what a compaction would fold in."""
+        return self._dead + len(self._appended.ids)
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.entry_ids, self._offsets, self._entries, self._weights)
+        arrays = (
+            self.entry_ids,
+            self._offsets,
+            self._entries,
+            self._weights,
+            self._tf,
+            self._lengths,
+        )
         return sum(a.nbytes for a in arrays)
 
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
@@ -166,11 +238,28 @@ class FullTextIndex:
         found = [self.vocabulary[s] for s in stems if s in self.vocabulary]
         if not found or limit <= 0:
             return []
-        spans = [slice(self._offsets[term], self._offsets[term + 1]) for term in found]
-        matched = np.concatenate([self._entries[span] for span in spans])
-        weights = np.concatenate([self._weights[span] for span in spans])
+        appended, alive = self._appended, self._alive
+        built = len(self._offsets) - 1  # stems new since the build have no postings here
+        spans = [slice(self._offsets[t], self._offsets[t + 1]) for t in found if t < built]
+        matched = np.concatenate([self._entries[span] for span in spans] or [_NO_POSITIONS])
+        weights = np.concatenate([self._weights[span] for span in spans] or [_NO_WEIGHTS])
+        if alive is not None:
+            kept = alive[matched]
+            matched, weights = matched[kept], weights[kept]
+        ids = self.entry_ids
+        if len(appended.ids):
+            extra = [appended.postings(term) for term in found]
+            positions = np.concatenate([appended.entries[span] for span in extra])
+            extra_weights = np.concatenate([appended.weights[span] for span in extra])
+            kept = appended.alive[positions]
+            matched = np.concatenate([matched, positions[kept] + len(ids)])
+            weights = np.concatenate([weights, extra_weights[kept]])
+            assert appended.all_ids is not None
+            ids = appended.all_ids
+        if not len(matched):
+            return []
         # Each entry's score in one pass (a fancy-index add per word cost twice as much).
-        scores = np.bincount(matched, weights=weights, minlength=len(self.entry_ids))
+        scores = np.bincount(matched, weights=weights, minlength=len(ids))
         # The best are chosen among the matched entries only, not all of them: a
         # question's words match a fraction of a large knowledge base. An entry is in
         # `matched` once per word of the question it contains, so any `top + 1` of its
@@ -194,33 +283,198 @@ class FullTextIndex:
         best = float(scores[hits[0]])
         return [
             (int(entry_id), float(score) / best)
-            for entry_id, score in zip(self.entry_ids[hits], scores[hits], strict=True)
+            for entry_id, score in zip(ids[hits], scores[hits], strict=True)
         ]
 
     def coverage(self, words: Iterable[str], entry_ids: Sequence[int]) -> dict[int, int]:
         """Entry id → how many of the stems of `words` it contains, for the entries
         indexed: from the postings, without reading or splitting the entries' text."""
-        ids = np.asarray(entry_ids, dtype=np.int64)
+        wanted = {self.vocabulary.get(stem(w)) for w in words} - {None}
+        appended = self._appended
+        found: dict[int, int] = {}
+        built: list[int] = []
+        for entry_id in entry_ids:
+            position = appended.where.get(int(entry_id))
+            if position is None:
+                built.append(int(entry_id))
+            else:
+                found[int(entry_id)] = len(wanted & appended.stem_sets[position])
+        ids = np.asarray(built, dtype=np.int64)
         if not len(self.entry_ids) or not len(ids):
-            return {}
+            return found
         # Each entry's position, by bisection over the ids in order.
-        found = np.searchsorted(self.entry_ids, ids, sorter=self._by_id)
-        found = np.minimum(found, len(self.entry_ids) - 1)
-        positions = found if self._by_id is None else self._by_id[found]
+        at = np.searchsorted(self.entry_ids, ids, sorter=self._by_id)
+        at = np.minimum(at, len(self.entry_ids) - 1)
+        positions = at if self._by_id is None else self._by_id[at]
         indexed = self.entry_ids[positions] == ids
+        if self._alive is not None:
+            indexed &= self._alive[positions]
         counts = np.zeros(len(ids), dtype=np.int64)
-        for word in {stem(w) for w in words}:
-            term = self.vocabulary.get(word)
-            if term is None:
+        for term in wanted:
+            if term >= len(self._offsets) - 1:
                 continue
             postings = self._entries[self._offsets[term] : self._offsets[term + 1]]
+            if not len(postings):
+                continue
             at = np.minimum(np.searchsorted(postings, positions), len(postings) - 1)
             counts += postings[at] == positions
-        return {
-            int(entry_id): int(count)
-            for entry_id, count, known in zip(ids, counts, indexed, strict=True)
-            if known
-        }
+        for entry_id, count, known in zip(ids, counts, indexed, strict=True):
+            if known:
+                found[int(entry_id)] = int(count)
+        return found
+
+    def update(self, rows: Iterable[tuple[int, str, str]], removed: Iterable[int] = ()) -> None:
+        """Entries added or changed, with their text now, and entries gone.
+
+        Readers on other threads see the change whole or not at all: the appended
+        postings are replaced in one assignment, and a tombstone is one boolean.
+        """
+        rows = list(rows)
+        gone = {int(entry_id) for entry_id in removed} | {int(row[0]) for row in rows}
+        if not gone:
+            return
+        previous = self._appended
+        alive = previous.alive.copy()
+        for entry_id in gone:
+            position = previous.where.get(entry_id)
+            if position is not None:
+                alive[position] = False
+            self._bury(entry_id)
+        words, sizes = array("i"), array("i")
+        for _, title, body in rows:
+            title_ids, body_ids = self._stem_ids(title), self._stem_ids(body)
+            words.extend(title_ids)
+            words.extend(body_ids)
+            sizes.extend((len(title_ids), len(body_ids)))
+        stems, entries, tf, lengths = (
+            _count(words, sizes, len(previous.ids))
+            if rows
+            else (_NO_POSITIONS, _NO_POSITIONS, _NO_WEIGHTS, _NO_WEIGHTS)
+        )
+        new_ids = np.array([row[0] for row in rows], dtype=np.int64)
+        sets = [set[int]() for _ in rows]
+        for term, position in zip(stems.tolist(), entries.tolist(), strict=True):
+            sets[position - len(previous.ids)].add(term)
+        all_stems = np.concatenate([previous.stems, stems])
+        all_entries = np.concatenate([previous.entries, entries])
+        all_tf = np.concatenate([previous.tf, tf])
+        order = np.lexsort((all_entries, all_stems))
+        all_stems, all_entries, all_tf = all_stems[order], all_entries[order], all_tf[order]
+        all_lengths = np.concatenate([previous.lengths, lengths])
+        alive = np.concatenate([alive, np.ones(len(rows), dtype=bool)])
+        ids = np.concatenate([previous.ids, new_ids])
+        self._appended = _Appended(
+            ids,
+            alive,
+            all_lengths,
+            all_stems,
+            all_entries,
+            all_tf,
+            self._appended_weights(all_stems, all_entries, all_tf, all_lengths, alive),
+            (*previous.stem_sets, *(frozenset(terms) for terms in sets)),
+            {int(entry_id): i for i, entry_id in enumerate(ids.tolist()) if alive[i]},
+            np.concatenate([self.entry_ids, ids]),
+        )
+
+    def _bury(self, entry_id: int) -> None:
+        if not len(self.entry_ids):
+            return
+        at = int(np.searchsorted(self.entry_ids, entry_id, sorter=self._by_id))
+        if at == len(self.entry_ids):
+            return
+        position = at if self._by_id is None else int(self._by_id[at])
+        if self.entry_ids[position] != entry_id:
+            return
+        if self._alive is None:
+            alive = np.ones(len(self.entry_ids), dtype=bool)
+            alive[position] = False
+            self._alive = alive
+            self._dead = 1
+        elif self._alive[position]:
+            self._alive[position] = False
+            self._dead += 1
+
+    def _stem_ids(self, text: str) -> list[int]:
+        found = []
+        for word in WORD.findall(clean_text(text)):
+            lowered = word.lower()
+            if lowered in STOPWORDS or len(lowered) < 2:
+                found.append(-1)
+            else:
+                found.append(self.vocabulary.setdefault(stem(lowered), len(self.vocabulary)))
+        return found
+
+    def _appended_weights(
+        self,
+        stems: np.ndarray,
+        entries: np.ndarray,
+        tf: np.ndarray,
+        lengths: np.ndarray,
+        alive: np.ndarray,
+    ) -> np.ndarray:
+        """BM25 weights of appended postings, with the built postings' entry count and
+        average length, and their document frequency plus the appended entries'."""
+        if not len(stems):
+            return _NO_WEIGHTS
+        terms = int(stems.max()) + 1
+        df = np.zeros(terms, dtype=np.int64)
+        built = min(terms, len(self._df))
+        df[:built] = self._df[:built]
+        df += np.bincount(stems[alive[entries]], minlength=terms)
+        total = max(len(self.entry_ids), 1)
+        idf = np.log1p((total - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = (BM25_K1 * (1 - BM25_B + BM25_B * lengths / self._average)).astype(np.float32)
+        weights = idf[stems] * tf * (BM25_K1 + 1) / (tf + norm[entries])
+        return weights.astype(np.float32)
+
+    def snapshot(self) -> tuple[np.ndarray | None, _Appended]:
+        """What `compacted` folds in, taken while no update runs (the cache's lock)."""
+        return (None if self._alive is None else self._alive.copy()), self._appended
+
+    def compacted(
+        self, snapshot: tuple[np.ndarray | None, _Appended] | None = None
+    ) -> FullTextIndex:
+        """New postings over the live entries in id order, as a build over them makes,
+        from these postings alone (no text is read again). This index goes on
+        answering meanwhile; the new one shares its vocabulary."""
+        alive, appended = snapshot or self.snapshot()
+        count = len(self.entry_ids)
+        built_terms = len(self._offsets) - 1
+        terms = max(built_terms, int(appended.stems.max()) + 1 if len(appended.stems) else 0)
+        stems = np.repeat(np.arange(built_terms, dtype=np.int32), self._df)
+        entries, tf = self._entries, self._tf
+        live = np.arange(count) if alive is None else np.flatnonzero(alive)
+        if alive is not None:
+            kept = alive[entries]
+            stems, entries, tf = stems[kept], entries[kept], tf[kept]
+        extra_live = np.flatnonzero(appended.alive)
+        kept = appended.alive[appended.entries]
+        extra_stems, extra_entries = appended.stems[kept], appended.entries[kept]
+        ids = np.concatenate([self.entry_ids[live], appended.ids[extra_live]])
+        order = np.argsort(ids, kind="stable")
+        place = np.empty(len(ids), dtype=np.int64)
+        place[order] = np.arange(len(ids))
+        built_place = np.full(count, -1, dtype=np.int64)
+        built_place[live] = place[: len(live)]
+        extra_place = np.full(len(appended.ids), -1, dtype=np.int64)
+        extra_place[extra_live] = place[len(live) :]
+        stems = np.concatenate([stems, extra_stems])
+        entries = np.concatenate([built_place[entries], extra_place[extra_entries]])
+        tf = np.concatenate([tf, appended.tf[kept]])
+        by_stem = np.lexsort((entries, stems))
+        stems, entries, tf = stems[by_stem], entries[by_stem].astype(np.int32), tf[by_stem]
+        lengths = np.concatenate([self._lengths[live], appended.lengths[extra_live]])[order]
+        df = np.bincount(stems, minlength=terms).astype(np.int64)
+        offsets = np.zeros(terms + 1, dtype=np.int64)
+        np.cumsum(df, out=offsets[1:])
+        fresh = object.__new__(FullTextIndex)
+        fresh.vocabulary = self.vocabulary
+        fresh._built(ids[order], offsets, entries, _bm25(df, tf, entries, lengths), tf, lengths)
+        return fresh
+
+
+_NO_POSITIONS = np.zeros(0, dtype=np.int32)
+_NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 
 
 def _count(
@@ -248,13 +502,14 @@ def _count(
 
 def _postings(
     vocabulary: int, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets per stem, then entry positions and BM25 term weights grouped by stem.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets per stem, then entry positions, BM25 term weights and term counts
+    grouped by stem; and each entry's length.
 
     Each chunk's postings are in stem order already: they are copied into place
     chunk after chunk (so each stem's entries stay in order) and let go of.
     """
-    lengths = np.concatenate([chunk[3] for chunk in chunks]) if chunks else np.zeros(0)
+    lengths = np.concatenate([chunk[3] for chunk in chunks]) if chunks else np.zeros(0, np.float32)
     df = np.zeros(vocabulary, dtype=np.int64)
     for stems, *_ in chunks:
         df += np.bincount(stems, minlength=vocabulary)
@@ -271,12 +526,17 @@ def _postings(
         target = cursor[stems] + np.arange(len(stems)) - start[stems]
         entries[target], tf[target] = chunk_entries, chunk_tf
         cursor += here
+    return offsets, entries, _bm25(df, tf, entries, lengths), tf, lengths
+
+
+def _bm25(df: np.ndarray, tf: np.ndarray, entries: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each posting's BM25 term weight (postings grouped by stem, `df` of each)."""
     total = len(lengths)
     idf = np.log1p((total - df + 0.5) / (df + 0.5)).astype(np.float32)
     average = float(lengths.mean()) if lengths.any() else 1.0
     norm = (BM25_K1 * (1 - BM25_B + BM25_B * lengths / average)).astype(np.float32)
     weights = np.repeat(idf, df) * tf * (BM25_K1 + 1) / (tf + norm[entries])
-    return offsets, entries, weights.astype(np.float32)
+    return weights.astype(np.float32)
 
 
 def _fts_query_sqlite(words: list[str]) -> str:

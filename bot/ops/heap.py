@@ -11,6 +11,8 @@ collection walks only what came after.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,3 +36,15 @@ def paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def trim() -> None:
+    """Hand the memory freed by a large build back to the system (glibc keeps freed
+    blocks below its mmap threshold in the heap, where a later build of another
+    size may not fit): after an index load, its transient arrays cost no RSS."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim_heap = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return
+    trim_heap(0)

@@ -193,8 +193,8 @@ def test_a_command_process_sends_errors_back_with_their_traceback() -> None:
             return False, (error, traceback.format_exc())
 
     def child() -> None:
-        with theirs, theirs.makefile("rwb") as stream:
-            command_loop(stream, run)
+        with theirs:
+            command_loop(theirs, run)
 
     thread = threading.Thread(target=child)
     thread.start()
@@ -212,4 +212,37 @@ def test_a_command_process_sends_errors_back_with_their_traceback() -> None:
     assert 'raise ValueError("no such tag")' in text
     assert isinstance(other, RuntimeError) and "lock" in str(other)
     assert "raise _Unpicklable()" in other_text
+    assert not thread.is_alive()
+
+
+def test_a_command_process_prepares_the_commands_waiting_together() -> None:
+    """Commands already in the socket are read as one batch (up to its size), prepared
+    together, and answered one by one in order; one arriving alone runs at once."""
+    ours, theirs = socket.socketpair()
+    batches: list[list[str]] = []
+
+    def run(command: Command) -> tuple[bool, Any]:
+        return True, command.text.upper()
+
+    def prepare(commands: list[Command]) -> None:
+        batches.append([c.text for c in commands])
+
+    def send(text: str) -> None:
+        payload = pickle.dumps(Command("test", 1, "whoknows", text))
+        ours.sendall(struct.pack("!I", len(payload)) + payload)
+
+    for text in ("one", "two", "three"):
+        send(text)
+    thread = threading.Thread(target=command_loop, args=(theirs, run, prepare, 2))
+    thread.start()
+    frames = _frames(ours)
+    assert next(frames) == READY
+    assert [next(frames) for _ in range(3)] == [(True, "ONE"), (True, "TWO"), (True, "THREE")]
+    send("four")
+    assert next(frames) == (True, "FOUR")
+    ours.shutdown(socket.SHUT_WR)
+    thread.join(timeout=10)
+    theirs.close()
+    ours.close()
+    assert batches == [["one", "two"]]  # "three" and "four" came alone
     assert not thread.is_alive()

@@ -354,10 +354,15 @@ def test_a_large_knowledge_index_is_rebuilt_beside_the_one_answering(org: Servic
     question = "duplicate direct debit collection"
     assert not rank(org, question, matcher=matcher).articles  # the first load: in place
     add_answer_by_gus(org)
+    # A set-based write that does not say which entries it changed: the index reloads.
+    with org.db.unit_of_work() as session:
+        revision.bump(session, revision.KNOWLEDGE)
     # The question that finds the index behind is answered at once, by the index it had,
     # while the new one is built on the side; the questions after it get the new one.
+    loaded = matcher.cache.knowledge
     assert not rank(org, question, matcher=matcher).articles
     matcher.cache.wait()
+    assert matcher.cache.knowledge is not loaded
     ranking = rank(org, question, matcher=matcher)
     assert ranking.articles and ranking.articles[0].title.startswith("Reversing")
     assert keys(ranking)[0] == "gus"
