@@ -301,7 +301,7 @@ class DirectoryError(Exception):
 class DirectorySync:
     """Reads Slack's directories: at start, after an install, and daily.
 
-    `workspaces`: the OAuth installs (oauth.Workspaces), each read with its own token;
+    `workspaces`: the OAuth installs (installations.Workspaces), each read with its own token;
     without them, the one bot token's workspace. `in_process`: link in a process of
     the pass's own (`whoknows serve`, as its commands run in command processes), else
     on a thread (tests, small setups).

@@ -5,9 +5,10 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.oauth import ELSEWHERE, GONE, Workspaces
 from adapters.slack.render import render_message
+from adapters.slack.revocations import GONE
 from adapters.slack.translate import PLATFORM
+from adapters.slack.whereabouts import ELSEWHERE, Whereabouts
 from bot.runtime.ports import DeliveryError, MessageRef
 from bot.types import Reply
 
@@ -43,14 +44,14 @@ EXPLAINED = {
 
 
 class SlackMessenger:
-    """With `workspaces` (OAuth installs) each call carries the bot token of the workspace
+    """With `whereabouts` (OAuth installs) each call carries the bot token of the workspace
     the channel or user is in; otherwise the client's one token."""
 
     platform = PLATFORM
 
-    def __init__(self, client: AsyncWebClient, workspaces: Workspaces | None = None) -> None:
+    def __init__(self, client: AsyncWebClient, whereabouts: Whereabouts | None = None) -> None:
         self.client = client
-        self.workspaces = workspaces
+        self.whereabouts = whereabouts
 
     async def _send(self, method: str, args: dict[str, object]) -> dict:
         try:
@@ -66,11 +67,11 @@ class SlackMessenger:
 
     async def _call(self, method: str, *, to: str, **kwargs: object) -> dict:
         """Call `method` about channel or user `to`, as the workspace it belongs to."""
-        if self.workspaces is None:
+        if self.whereabouts is None:
             return await self._send(method, kwargs)
-        candidates = await self.workspaces.tokens_for(to)
+        candidates = await self.whereabouts.tokens_for(to)
         if not candidates:
-            if await self.workspaces.workspace_of(to) is not None:  # uninstalled from there
+            if await self.whereabouts.workspace_of(to) is not None:  # uninstalled from there
                 raise DeliveryError(GONE)
             raise DeliveryError("whoknows is not installed in any Slack workspace")
         for n, (workspace, token) in enumerate(candidates, start=1):
@@ -82,7 +83,7 @@ class SlackMessenger:
                 raise
             channel = data.get("channel")
             opened = channel.get("id") if isinstance(channel, dict) else channel
-            self.workspaces.remember(workspace, to, opened if isinstance(opened, str) else None)
+            self.whereabouts.remember(workspace, to, opened if isinstance(opened, str) else None)
             return data
         raise AssertionError("unreachable")
 

@@ -7,6 +7,11 @@ each, after the answer is sent: the next asker sees it. Someone away in
 Slack shows as away, someone in Do Not Disturb as busy, for ten minutes at a
 time. A status someone chose (in the bot, or a Slack status) stands until it
 expires; working hours still apply on top.
+
+Slack does send events for what people set themselves (`StatusEvents`): someone
+in a Slack huddle is busy until they leave it, and a status emoji that says they
+cannot take a question now (a calendar, a phone, a palm tree: STATUS_EMOJI) sets
+their status until the Slack status expires.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.oauth import Workspaces
+from adapters.slack.translate import PLATFORM
+from adapters.slack.whereabouts import Whereabouts
 from bot.db.models import Person, Status
 from bot.services import Services, presence
 
@@ -35,6 +42,17 @@ HOLD = timedelta(minutes=10)
 # Calls a minute per workspace: Slack's Tier 3 (users.getPresence) and Tier 2
 # (dnd.teamInfo). A busy contact center asks far more often than that.
 PER_MINUTE = {"users.getPresence": 50, "dnd.teamInfo": 20}
+# Slack statuses that say someone cannot take a question now.
+STATUS_EMOJI = {
+    ":spiral_calendar_pad:": Status.BUSY,
+    ":calendar:": Status.BUSY,
+    ":headphones:": Status.BUSY,
+    ":phone:": Status.ON_CALL,
+    ":telephone_receiver:": Status.ON_CALL,
+    ":palm_tree:": Status.AWAY,
+    ":face_with_thermometer:": Status.OFF,
+    ":house_with_garden:": Status.AWAY,
+}
 
 
 class Budget:
@@ -56,16 +74,16 @@ class Budget:
 
 
 class SlackPresence:
-    """With `workspaces` (OAuth installs), someone known to be in another workspace than
+    """With `whereabouts` (OAuth installs), someone known to be in another workspace than
     the asker's is asked about with that workspace's token; everyone else with the
     client's (during a request, the asker's workspace's)."""
 
     def __init__(
-        self, client: AsyncWebClient, services: Services, workspaces: Workspaces | None = None
+        self, client: AsyncWebClient, services: Services, whereabouts: Whereabouts | None = None
     ) -> None:
         self.client = client
         self.services = services
-        self.workspaces = workspaces
+        self.whereabouts = whereabouts
         self._checked: dict[str, float] = {}  # Slack user id → when; safe to lose
         self._budgets: dict[tuple[str | None, str], Budget] = {}  # (token, method) → calls left
         self.per_minute = dict(PER_MINUTE)
@@ -132,17 +150,21 @@ class SlackPresence:
             return await self.client.users_getPresence(user=user, **_auth(tokens[user]))
         except SlackApiError as error:
             elsewhere = error.response.get("error") == "user_not_found"
-            if not elsewhere or self.workspaces is None or await self.workspaces.workspace_of(user):
+            if (
+                not elsewhere
+                or self.whereabouts is None
+                or await self.whereabouts.workspace_of(user)
+            ):
                 raise
             tried = tokens[user] or self.client.token
-            for workspace, token in await self.workspaces.tokens_for(None):
+            for workspace, token in await self.whereabouts.tokens_for(None):
                 if token == tried:
                     continue
                 try:
                     answer = await self.client.users_getPresence(user=user, token=token)
                 except SlackApiError:
                     continue
-                self.workspaces.remember(workspace, user)
+                self.whereabouts.remember(workspace, user)
                 tokens[user] = token
                 return answer
             raise
@@ -150,14 +172,14 @@ class SlackPresence:
     async def _tokens(self, users: list[str]) -> dict[str, str | None]:
         """Each user's workspace token when it is not the client's (None: the client's)."""
         tokens: dict[str, str | None] = dict.fromkeys(users)
-        if self.workspaces is None:
+        if self.whereabouts is None:
             return tokens
-        known = await self.workspaces.workspaces_of(users)
+        known = await self.whereabouts.workspaces_of(users)
         for user in users:
             workspace = known.get(user)
             if workspace is not None:
                 try:
-                    tokens[user] = await self.workspaces.token(workspace)
+                    tokens[user] = await self.whereabouts.workspaces.token(workspace)
                 except Exception:
                     log.warning("no token for a user's workspace; asking with the asker's")
         return tokens
@@ -192,6 +214,56 @@ class SlackPresence:
                 if chosen:
                     continue
                 presence.set_status(session, person, status, now, HOLD, SOURCE)
+
+
+class StatusEvents:
+    """Slack's user_huddle_changed and user_status_changed events, as a status.
+
+    Only what Slack set is undone (a huddle left, a status cleared): a status set
+    in the bot stands. `person_id`: the person behind a Slack user id (users.py).
+    """
+
+    def __init__(self, services: Services, person_id: Callable[[str], Awaitable[int]]) -> None:
+        self.services = services
+        self.person_id = person_id
+
+    async def huddle(self, event: dict) -> None:
+        user = event.get("user") or {}
+        in_huddle = (user.get("profile") or {}).get("huddle_state") == "in_a_huddle"
+        await self._set(user.get("id"), Status.BUSY if in_huddle else None, None)
+
+    async def status(self, event: dict) -> None:
+        user = event.get("user") or {}
+        profile = user.get("profile") or {}
+        status = STATUS_EMOJI.get(profile.get("status_emoji") or "")
+        expires = profile.get("status_expiration") or 0
+        await self._set(user.get("id"), status, int(expires) or None)
+
+    async def _set(
+        self, user_id: str | None, status: Status | None, until_epoch: int | None
+    ) -> None:
+        if not user_id:
+            return
+        person_id = await self.person_id(user_id)
+
+        def write() -> None:
+            with self.services.db.unit_of_work() as session:
+                person = session.get(Person, person_id)
+                if person is None:
+                    return
+                now = self.services.clock()
+                current = person.presence
+                if status is None:
+                    # Only undo what Slack set; a status set in the bot stands.
+                    if current is not None and current.source == PLATFORM:
+                        presence.set_status(session, person, Status.AVAILABLE, now, None, PLATFORM)
+                    return
+                duration = None
+                if until_epoch:
+                    duration = timedelta(seconds=max(0, until_epoch - int(now.timestamp())))
+                presence.set_status(session, person, status, now, duration, PLATFORM)
+
+        await asyncio.to_thread(write)
 
 
 def _auth(token: str | None) -> dict[str, str]:

@@ -8,7 +8,7 @@
   from there (channel messages, profile changes) are dropped. `app_uninstalled` and
   `tokens_revoked` always pass: their tokens must still be cleared.
 - An OAuth install into a workspace not served is refused before it is kept
-  (`install`, oauth.InstallFlow). With no allow-list configured, the first
+  (`install`, install.InstallFlow). With no allow-list configured, the first
   workspace installed becomes the one served; with one bot token, the token's.
 - Someone mentioned whom Slack places in a workspace not served is not made a
   person (`foreign`).

@@ -7,8 +7,8 @@ adapters would pass for it. One reply is made large on purpose: forty experts.
 
 The replies are what the skills return and the outbox keeps; `slack_payloads` and
 `teams_payloads` turn them into what each adapter sends, with the adapters' own
-functions and arguments (adapters/slack/app.py and messenger.py, adapters/teams/app.py
-and messenger.py).
+functions and arguments (adapters/slack/answers.py, app.py and messenger.py,
+adapters/teams/app.py and messenger.py).
 """
 
 from __future__ import annotations
@@ -312,8 +312,8 @@ Payload = tuple[str, str, dict[str, Any]]  # (API method, "message" or "view", b
 
 
 def slack_payloads(sample: Sample) -> list[Payload]:
-    """What the Slack adapter sends for a sample, as SlackAdapter.answer, on_home and
-    SlackMessenger build it."""
+    """What the Slack adapter sends for a sample, as Answers.answer, SlackAdapter.on_home
+    and SlackMessenger build it."""
     reply = sample.slack
     if sample.kind == "home":
         return [("views.publish", "view", slack.home_view(reply))]

@@ -59,7 +59,7 @@ def test_any_reply_renders_to_block_kit_slack_accepts(reply: Reply) -> None:
         blocks = slack.render_blocks(reply, handles=handles)
         message = {"blocks": blocks, "text": slack.fallback_text(reply)}
         if blocks or message["text"]:
-            # An empty reply is never sent (SlackAdapter.answer returns first).
+            # An empty reply is never sent (Answers.answer returns first).
             problems = message_problems(message)
             assert problems == [], reply
         home = slack.home_view(reply, handles=handles)

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from adapters.server import build_app
-from adapters.slack.app import ACK_PRESSURE, ACK_WITHIN, DISPATCHING, FORM, HOLD_MAX_S
+from adapters.slack.acks import ACK_PRESSURE, ACK_WITHIN, DISPATCHING, FORM, HOLD_MAX_S
 from adapters.slack.verify import sign
 from bot.db.models import Huddle, HuddleState, Inbound, InboundState, KnowledgeEntry, Person
 from bot.router import Router

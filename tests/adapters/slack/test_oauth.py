@@ -32,8 +32,10 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, Table, func, inspect, select, table
 
 from adapters.server import build_app
-from adapters.slack.oauth import BOT_SCOPES, DIRECTORY, Workspace, Workspaces
+from adapters.slack.install import BOT_SCOPES
+from adapters.slack.installations import Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
+from adapters.slack.whereabouts import DIRECTORY
 from bot.data.transfer import import_people
 from bot.db.engine import alembic_config
 from bot.db.models import Outbox, Person
@@ -705,7 +707,7 @@ def test_with_one_bot_token_the_news_is_logged_and_nothing_breaks(
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
-            with caplog.at_level(logging.WARNING, logger="adapters.slack.oauth"):
+            with caplog.at_level(logging.WARNING, logger="adapters.slack.revocations"):
                 await send_event(client, event(news, "EvNews", team="T0001"))
                 await until(lambda: str(news["type"]) in caplog.text)
             assert "T0001" in caplog.text and "xoxb-one" not in caplog.text

@@ -3,7 +3,7 @@
 What a request from a workspace tells the Slack adapter about its channels and users,
 kept so that a restarted process, or another one on the same database, sends a waiting
 delivery with the right workspace's token and stops it when that workspace uninstalls
-whoknows (adapters/slack/oauth.py's `DIRECTORY`, which a test compares with this table).
+whoknows (adapters/slack/whereabouts.py's `DIRECTORY`, which a test compares with this table).
 An org-wide installation (Enterprise Grid) has no team id.
 
 Revision ID: 0008
