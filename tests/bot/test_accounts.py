@@ -179,6 +179,9 @@ PERSON_REFERENCES = set(
         "audit_log.actor_id",
         "account_conflict.holder_id",
         "account_conflict.claimant_id",
+        # A lead's word on a suggested skill: the person's, and who decided.
+        "skill_decision.person_id",
+        "skill_decision.decided_by_id",
     )
 )
 
