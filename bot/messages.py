@@ -34,6 +34,13 @@ REASON_VIA = {
     "evidence": " (colleagues with this skill answered similar questions)",
 }
 REASON_WROTE = "wrote answers to similar questions"
+# Freshness: a self-declared skill with no answer on it for a while counts less.
+REASON_SELF_DECLARED_STALE = "self-declared, no answers on it for {days} days (counts less)"
+# Earned: answers that back the question, on a topic the person is not tagged with.
+REASON_EARNED = "earned: wrote answers to similar questions on {tag}, not tagged with it yet"
+REASON_EARNED_UNTAGGED = "earned: wrote answers to similar questions, not tagged for them"
+# How every renderer marks what a card's reason rests on (PersonCard.basis).
+BASIS_MARK = {"verified": "✓", "self-declared": "✎", "earned": "★"}
 
 # Expertise
 EXPERTISE_USAGE = (

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from functools import singledispatch
 from typing import Any
 
+from bot import messages
 from bot.text import is_grapheme_boundary
 from bot.types import (
     Actions,
@@ -248,7 +249,10 @@ def _(element: PersonCard, handles: Mapping[int, str]) -> list[dict[str, Any]]:
         }
     blocks = [_section("\n".join(lines), accessory)]
     if element.reason.strip():
-        blocks.append(_context([escape(element.reason)]))
+        mark = messages.BASIS_MARK.get(element.basis)
+        blocks.append(
+            _context([f"{mark} {escape(element.reason)}" if mark else escape(element.reason)])
+        )
     return blocks
 
 

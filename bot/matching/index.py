@@ -51,6 +51,8 @@ class Holding:
     tag_id: int
     level: int
     verified: bool
+    # When the skill was last declared, changed or verified: where its freshness starts.
+    since: datetime | None = None
 
 
 @dataclass
@@ -77,6 +79,9 @@ class KnowledgeIndex:
     # Entry id → 0.5..1: how much an answer still says about its authors today.
     freshness: dict[int, float]
     fulltext: FullTextIndex  # BM25 over titles and bodies
+    # (person id, tag id) of a self-declared skill → their latest answer on that tag:
+    # the evidence that keeps the skill fresh (`Matcher`, freshness).
+    credited: dict[tuple[int, int], datetime] = field(default_factory=dict)
     entry_ids: np.ndarray | None = None
     vectors: np.ndarray | None = None
 
@@ -85,7 +90,13 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
     tags = session.execute(select(Tag.id, Tag.name, Tag.parent_id)).all()
     aliases = session.execute(select(TagAlias.tag_id, TagAlias.alias)).all()
     skills = session.execute(
-        select(Skill.person_id, Skill.tag_id, Skill.level, Skill.verified_at.is_not(None))
+        select(
+            Skill.person_id,
+            Skill.tag_id,
+            Skill.level,
+            Skill.verified_at.is_not(None),
+            Skill.updated_at,
+        )
         .join(Person, Person.id == Skill.person_id)
         .where(Person.deleted_at.is_(None))
     ).all()
@@ -97,8 +108,8 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
             children[parent].append(tag_id)
     holders: dict[int, list[int]] = defaultdict(list)
     held: dict[int, list[Holding]] = defaultdict(list)
-    for person_id, tag_id, level, verified in skills:
-        holding = Holding(person_id, tag_id, level, bool(verified))
+    for person_id, tag_id, level, verified, since in skills:
+        holding = Holding(person_id, tag_id, level, bool(verified), since)
         holders[tag_id].append(person_id)
         held[person_id].append(holding)
     terms = TermIndex(
@@ -136,6 +147,14 @@ def load_knowledge(
     for entry_id, tag_id in session.execute(select(KnowledgeTag.entry_id, KnowledgeTag.tag_id)):
         tags[entry_id].append(tag_id)
     fresh: dict[int, float] = {}
+    # Only self-declared skills age in the ranking; one declared after this load is
+    # fresh anyway (its `since` is newer than any answer counted here).
+    declared: dict[int, set[int]] = defaultdict(set)
+    for person_id, tag_id in session.execute(
+        select(Skill.person_id, Skill.tag_id).where(Skill.verified_at.is_(None))
+    ):
+        declared[person_id].add(tag_id)
+    credited: dict[tuple[int, int], datetime] = {}
 
     def texts() -> Iterator[tuple[int, str, str]]:
         # Streamed: the text of every entry is read once, and not kept.
@@ -151,6 +170,13 @@ def load_knowledge(
         )
         for entry_id, title, body, updated in rows:
             fresh[entry_id] = freshness(now - updated)
+            for person_id in authors.get(entry_id, ()):
+                held = declared.get(person_id)
+                if held:
+                    for tag_id in tags.get(entry_id, ()):
+                        pair = (person_id, tag_id)
+                        if tag_id in held and (pair not in credited or credited[pair] < updated):
+                            credited[pair] = updated
             yield entry_id, title, body
 
     fulltext = FullTextIndex(texts())
@@ -160,6 +186,7 @@ def load_knowledge(
         {entry: tuple(ids) for entry, ids in tags.items()},
         fresh,
         fulltext,
+        credited,
     )
     if encoder is not None:
         index.entry_ids, index.vectors = vectors.knowledge_vectors(session, encoder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -35,7 +36,7 @@ def test_first_run_seeds_the_demo_and_answers_who_knows(tmp_path: Path) -> None:
     assert "You are Alex Turner (@alex" in done.stdout
     answer = done.stdout.split("Who knows about “refunds”", 1)[1]
     # Who comes first depends on who is on shift at the time of day the test runs.
-    assert re.search(r"why: refunds level [1-5]", answer)
+    assert re.search(r"why: [✓✎] refunds level [1-5]", answer)
     assert re.search(r"knows: refunds [1-5]", answer)
     assert (tmp_path / "whoknows.db").is_file()
 
@@ -95,3 +96,17 @@ def test_translate_reads_slash_commands_and_mentions() -> None:
     assert (command.name, command.text) == ("expertise", "tag @maria @ghost refunds:4")
     assert command.mentions == {"@maria": 7}
     assert to_command("   ", 1, ids.get) is None
+
+
+def test_a_reason_is_marked_verified_self_declared_or_earned() -> None:
+    card = PersonCard(1, "eve", "Eve", None, PresenceView("available", "available"), reason="why")
+    marks = {
+        basis: render(Reply.of(dataclasses.replace(card, basis=basis))).splitlines()[-1]
+        for basis in ("verified", "self-declared", "earned", "")
+    }
+    assert marks == {
+        "verified": "   why: ✓ why",
+        "self-declared": "   why: ✎ why",
+        "earned": "   why: ★ why",
+        "": "   why: why",
+    }
