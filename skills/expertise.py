@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot import messages
 from bot.db.models import Identity, Person, Role
 from bot.router import Context, Router, UsageError
-from bot.services import accounts, expertise, people, presence
+from bot.services import accounts, expertise, growth, people, presence
 from bot.services.expertise import SkillSpec, UnknownTag
-from bot.types import PersonCard, Reply, TagMatch, Text
+from bot.types import Element, PersonCard, Reply, TagMatch, Text
 
 # Skills are separated by commas or semicolons, or by spaces after a level ("a:4 b:2").
 _SKILL_SEPARATOR = re.compile(r"[,;]|(?<=:\d)\s+")
@@ -167,6 +168,8 @@ def manage_expertise(ctx: Context) -> Reply:
     try:
         if sub == "show":
             return _profile(ctx, target)
+        if sub in {"suggestions", "suggest", "suggested"}:
+            return suggestions(ctx, actor, targets[0] if targets else None)
         if sub in {"tag", "declare", "add"}:
             specs = _specs(rest)
             for spec in specs:
@@ -203,11 +206,120 @@ def _one_tag(text: str) -> str:
     return text.split(":")[0]
 
 
+# --- earned expertise and freshness (bot/services/growth.py) ----------------------------
+
+
+def suggestions(ctx: Context, actor: Person, person: Person | None = None) -> Reply:
+    """`expertise suggestions [@person]`: what the evidence suggests for the people the
+    actor verifies, and their verified skills gone quiet; buttons decide each."""
+    if actor.role not in {Role.LEAD, Role.ADMIN}:
+        return Reply.notice(messages.SUGGESTIONS_NOT_LEAD, "info")
+    now = ctx.services.clock()
+    after = timedelta(days=ctx.services.settings.reverify_after_days)
+    found = growth.suggestions(ctx.session, actor, now, person=person)
+    stale = growth.stale_verified(ctx.session, actor, now, after, person=person)
+    elements: list[Element] = []
+    if found:
+        elements.append(Text(messages.SUGGESTIONS_HEADER))
+        elements.extend(growth.suggestion_elements(found))
+    else:
+        elements.append(Text(messages.SUGGESTIONS_NONE))
+    if stale:
+        elements.append(Text(messages.REVERIFY_HEADER))
+        elements.extend(growth.reverify_elements(stale))
+    return Reply(tuple(elements))
+
+
+def _numbers(ctx: Context, count: int) -> list[int]:
+    """A button's value: `count` numbers joined by colons, or the button has expired."""
+    parts = ctx.args.strip().split(":")
+    if len(parts) != count or not all(p.isdigit() and len(p) < 10 for p in parts):
+        raise UsageError(messages.SUGGESTION_GONE)
+    return [int(p) for p in parts]
+
+
+def _decide(ctx: Context, decision: str) -> Reply:
+    if decision == growth.CHANGED:
+        person_id, tag_id, suggested, level = _numbers(ctx, 4)
+    else:
+        (person_id, tag_id, suggested), level = _numbers(ctx, 3), None
+    try:
+        done = growth.decide(
+            ctx.session,
+            ctx.actor(),
+            person_id,
+            tag_id,
+            suggested,
+            ctx.services.clock(),
+            decision=decision,
+            level=level,
+        )
+    except (LookupError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    name, tag = done.person.display_name, done.tag.name
+    if done.already:
+        return Reply.notice(messages.SUGGESTION_ALREADY.format(name=name, tag=tag))
+    if decision == growth.DISMISSED:
+        text = messages.SUGGESTION_DISMISSED.format(name=name, tag=tag, days=growth.DISMISS_DAYS)
+    elif decision == growth.ACCEPTED:
+        counts = growth.counts_text(done.evidence)
+        text = messages.SUGGESTION_ACCEPTED.format(
+            name=name, tag=tag, level=done.level, counts=counts
+        )
+    else:
+        text = messages.SUGGESTION_CHANGED.format(
+            name=name, tag=tag, level=done.level, suggested=suggested
+        )
+    return Reply.notice(text, "success")
+
+
+def accept_suggestion(ctx: Context) -> Reply:
+    return _decide(ctx, growth.ACCEPTED)
+
+
+def set_suggested_level(ctx: Context) -> Reply:
+    return _decide(ctx, growth.CHANGED)
+
+
+def dismiss_suggestion(ctx: Context) -> Reply:
+    return _decide(ctx, growth.DISMISSED)
+
+
+def reverify_skill(ctx: Context) -> Reply:
+    """*Confirm* or *Lower to N* on a verified skill gone quiet."""
+    person_id, tag_id, level = _numbers(ctx, 3)
+    after = timedelta(days=ctx.services.settings.reverify_after_days)
+    try:
+        done = growth.reverify(
+            ctx.session, ctx.actor(), person_id, tag_id, level, ctx.services.clock(), after
+        )
+    except (LookupError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    name, tag = done.person.display_name, done.tag.name
+    if done.already:
+        return Reply.notice(messages.REVERIFY_ALREADY.format(name=name, tag=tag, level=level))
+    if done.level == done.before:
+        text = messages.REVERIFY_CONFIRMED.format(name=name, tag=tag, level=level)
+    else:
+        text = messages.REVERIFY_LOWERED.format(name=name, tag=tag, level=level, before=done.before)
+    return Reply.notice(text, "success")
+
+
+def register_growth(router: Router) -> None:
+    router.action(growth.ACCEPT)(accept_suggestion)
+    router.action(growth.SET_LEVEL)(set_suggested_level)
+    router.action(growth.DISMISS)(dismiss_suggestion)
+    router.action(growth.CONFIRM)(reverify_skill)
+    router.action(growth.LOWER)(reverify_skill)
+
+
 def register(router: Router) -> None:
+    register_growth(router)
     router.command(
         "expertise",
         aliases=("skills", "profile"),
         usage="expertise [show|tag|untag|verify] [@person] [tag[:level] …], "
-        "expertise link @account handle",
-        summary="see and manage expertise; leads tag and verify their team's; admins link accounts",
+        "expertise link @account handle, expertise suggestions [@person]",
+        summary="see and manage expertise; leads tag and verify their team's, and decide "
+        "what the evidence suggests; admins link accounts",
     )(manage_expertise)
