@@ -225,7 +225,7 @@ def main() -> int:
         url = f"sqlite:///{Path(home) / 'screenshots.db'}"
         database = open_database(url)
         with database.unit_of_work() as session:
-            seed_demo(session, NOW)
+            seed_demo(session, NOW, history=True)
         with database.unit_of_work() as session:
             seed_activity(session, random.Random(7))
         with database.unit_of_work() as session:

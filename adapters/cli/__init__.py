@@ -135,7 +135,7 @@ def _seed_if_empty(services: Services) -> bool:
     with services.db.unit_of_work() as session:
         if people.count_people(session):
             return False
-        seed_demo(session, services.clock())
+        seed_demo(session, services.clock(), history=True)
     if services.matcher.encoder is not None:
         index_all(services.db, services.matcher.encoder)
     return True
