@@ -226,6 +226,8 @@ def ranking_json(ranking: matching.Ranking) -> dict[str, object]:
                 "score": card.score,
                 "presence": card.presence.status,
                 "reasons": [reason for reason in card.reason.split("; ") if reason],
+                # What the reasons rest on: verified, self-declared or earned.
+                "basis": card.basis,
             }
             for card in ranking.experts
         ],
