@@ -51,7 +51,7 @@ from bot.db.models import (
     Team,
 )
 from bot.matching import vectors
-from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
+from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex, pair
 from bot.services import knowledge as knowledge_service
 from bot.services import presence
 from bot.text import terms
@@ -329,9 +329,9 @@ class _Idle:
         """Days since the skill was declared or last answered on, once past `after`."""
         if holding.verified or holding.since is None:
             return None
-        answered = self.knowledge.credited.get((holding.person_id, holding.tag_id))
-        latest = holding.since if answered is None or answered < holding.since else answered
-        idle = self.now - latest
+        latest = holding.since.timestamp()
+        answered = self.knowledge.credited.get(pair(holding.person_id, holding.tag_id), 0.0)
+        idle = timedelta(seconds=self.now.timestamp() - max(latest, answered))
         return idle.days if idle > self.after else None
 
 

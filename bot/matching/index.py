@@ -45,7 +45,7 @@ FRESHNESS_DAYS = 365
 STREAM_ROWS = 5_000  # knowledge rows fetched at a time while building the index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # tens of thousands of them: no __dict__ each
 class Holding:
     person_id: int
     tag_id: int
@@ -79,11 +79,16 @@ class KnowledgeIndex:
     # Entry id → 0.5..1: how much an answer still says about its authors today.
     freshness: dict[int, float]
     fulltext: FullTextIndex  # BM25 over titles and bodies
-    # (person id, tag id) of a self-declared skill → their latest answer on that tag:
-    # the evidence that keeps the skill fresh (`Matcher`, freshness).
-    credited: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    # A self-declared skill (`pair(person id, tag id)`) → when they last answered on its
+    # tag (a POSIX timestamp): the evidence that keeps the skill fresh (`Matcher`).
+    credited: dict[int, float] = field(default_factory=dict)
     entry_ids: np.ndarray | None = None
     vectors: np.ndarray | None = None
+
+
+def pair(person_id: int, tag_id: int) -> int:
+    """One int for a (person, tag): a dict of tens of thousands keeps less than of tuples."""
+    return person_id << 32 | tag_id
 
 
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
@@ -149,12 +154,13 @@ def load_knowledge(
     fresh: dict[int, float] = {}
     # Only self-declared skills age in the ranking; one declared after this load is
     # fresh anyway (its `since` is newer than any answer counted here).
-    declared: dict[int, set[int]] = defaultdict(set)
-    for person_id, tag_id in session.execute(
-        select(Skill.person_id, Skill.tag_id).where(Skill.verified_at.is_(None))
-    ):
-        declared[person_id].add(tag_id)
-    credited: dict[tuple[int, int], datetime] = {}
+    declared = {
+        pair(person_id, tag_id)
+        for person_id, tag_id in session.execute(
+            select(Skill.person_id, Skill.tag_id).where(Skill.verified_at.is_(None))
+        )
+    }
+    credited: dict[int, float] = {}
 
     def texts() -> Iterator[tuple[int, str, str]]:
         # Streamed: the text of every entry is read once, and not kept.
@@ -170,13 +176,13 @@ def load_knowledge(
         )
         for entry_id, title, body, updated in rows:
             fresh[entry_id] = freshness(now - updated)
-            for person_id in authors.get(entry_id, ()):
-                held = declared.get(person_id)
-                if held:
+            if declared:
+                at = updated.timestamp()
+                for person_id in authors.get(entry_id, ()):
                     for tag_id in tags.get(entry_id, ()):
-                        pair = (person_id, tag_id)
-                        if tag_id in held and (pair not in credited or credited[pair] < updated):
-                            credited[pair] = updated
+                        key = pair(person_id, tag_id)
+                        if key in declared and credited.get(key, 0.0) < at:
+                            credited[key] = at
             yield entry_id, title, body
 
     fulltext = FullTextIndex(texts())
