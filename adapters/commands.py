@@ -21,11 +21,8 @@ import logging
 import multiprocessing
 import os
 import pickle
-import signal
 import socket
 import struct
-import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -39,6 +36,7 @@ from bot.db.retry import UNAVAILABLE, retrying
 from bot.ops import heap
 from bot.router import Router
 from bot.runtime import outbox
+from bot.runtime.processes import start_worker
 from bot.services import Services, people
 from bot.types import Command, Reply
 
@@ -46,7 +44,8 @@ log = logging.getLogger(__name__)
 
 THREADS = 2
 COMMAND_NICENESS = 10
-PARENT_CHECK_S = 1.0
+# Its name in `ps` and /proc.
+COMMAND_PROCESS = "whoknows-cmd"
 
 # One per worker process, made by `_start_process`.
 _process_services: Services | None = None
@@ -60,7 +59,6 @@ def _start_process(settings: Settings) -> None:
     from skills import build_router
 
     logs.configure(settings)
-    _exit_with(os.getppid())
     # Acks have a hard deadline (Slack's 3 seconds) and answers do not: when the
     # cores are busy, the serving process goes first.
     os.nice(COMMAND_NICENESS)
@@ -75,22 +73,6 @@ def _start_process(settings: Settings) -> None:
     except UNAVAILABLE:
         log.warning("database unavailable; the index loads on the first question")
     heap.settle()
-
-
-def _exit_with(parent: int) -> None:
-    """Go when the serving process goes, however it went.
-
-    Killed outright (SIGKILL, the OOM killer), it leaves its command process
-    waiting for work forever, holding a whole index in memory; a supervisor that
-    restarts workers would pile them up.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class Outcome(NamedTuple):
@@ -198,8 +180,7 @@ def command_loop(stream: BinaryIO, run: Callable[[Command], tuple[bool, Any]]) -
 
 
 def _command_process(settings: Settings, sock: socket.socket) -> None:
-    # Ctrl-C reaches the whole process group; the serving process says when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start_worker(COMMAND_PROCESS)
     _start_process(settings)
     # Closed by the serving process, it may find its end gone while it reads or writes.
     with contextlib.suppress(ConnectionError), sock, sock.makefile("rwb") as stream:

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TOP = ("bot", "adapters", "skills", "tests", "bench", "docs", ".ci")
 # `bot/runtime/outbox.py`, `adapters/slack/`, `bot.runtime.outbox` …
-PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./<>-]*[\w/])" % "|".join(re.escape(t) for t in TOP))
+PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(map(re.escape, TOP)) + r")/[\w./<>-]*[\w/])")
 MODULE = re.compile(r"(?<![\w.])((?:bot|adapters|skills)(?:\.[a-z_]+)+)")
 
 

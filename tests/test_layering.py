@@ -10,12 +10,17 @@ PLATFORM_SDKS = ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "msal"
 
 
 def _imports(path: Path) -> set[str]:
+    """Modules `path` imports, at its top or inside functions: `from a import b` is a.b
+    when that is a module of this tree, else a."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+            for alias in node.names:
+                inner = f"{node.module}.{alias.name}"
+                is_module = ROOT.joinpath(*inner.split(".")).with_suffix(".py").is_file()
+                names.add(inner if is_module else node.module)
     return names
 
 
@@ -54,7 +59,7 @@ def test_the_core_has_no_import_cycles_between_its_modules() -> None:
         if "migrations" not in path.parts
     }
     graph = {
-        name: {other for other in _all_imports(path) if other in modules and other != name}
+        name: {other for other in _imports(path) if other in modules and other != name}
         for name, path in modules.items()
     }
     cycles = []
@@ -73,18 +78,3 @@ def test_the_core_has_no_import_cycles_between_its_modules() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
-
-
-def _all_imports(path: Path) -> set[str]:
-    """Modules `path` imports, at its top or inside functions: `from a import b` is a.b
-    when that is a module of bot/, else a."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                inner = f"{node.module}.{alias.name}"
-                is_module = ROOT.joinpath(*inner.split(".")).with_suffix(".py").is_file()
-                names.add(inner if is_module else node.module)
-    return names

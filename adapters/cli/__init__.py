@@ -30,6 +30,7 @@ from bot.db.models import Person
 from bot.matching.vectors import index_all
 from bot.runtime import outbox
 from bot.services import Services, accounts, analytics, people
+from bot.services.permissions import Operator
 from bot.types import Reply, Text
 
 DEMO_DEFAULT_HANDLE = "alex"
@@ -193,7 +194,8 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     progress = progress_bar(f"importing {path.name}", sys.stderr)
     report: ImportReport
     if kind == "people":
-        report = import_people(services.db, path, services.clock(), progress)
+        operator = Operator(f"cli:{getpass.getuser() or 'operator'}")
+        report = import_people(services.db, path, services.clock(), progress, by=operator)
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())

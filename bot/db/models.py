@@ -20,10 +20,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING = {
@@ -145,6 +147,9 @@ class Person(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A lead: when they were last asked to re-verify their team's skills (at most weekly).
     reverify_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Dashboard sessions carry the number they were started under: signing out, a
+    # changed role or a removal moves it on, and every older session ends at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     team: Mapped[Team | None] = relationship(back_populates="people")
     identities: Mapped[list[Identity]] = relationship(
@@ -156,6 +161,24 @@ class Person(Base):
     presence: Mapped[Presence | None] = relationship(
         back_populates="person", cascade="all, delete-orphan"
     )
+
+    def end_sessions(self) -> None:
+        """Every dashboard session this person has ends (see `session_generation`)."""
+        self.session_generation = (self.session_generation or 0) + 1
+
+
+# Whatever path changes a role (chat, the dashboard, an import, the command line) or
+# removes a person (forget, a merge, a deactivated account), their sessions end with it.
+@event.listens_for(Person.role, "set", active_history=True)
+def _role_changed(person: Person, role: Role, old: Any, _initiator: Any) -> None:
+    if old not in (None, NO_VALUE, NEVER_SET) and role != old:
+        person.end_sessions()
+
+
+@event.listens_for(Person.deleted_at, "set", active_history=True)
+def _removed(person: Person, deleted_at: datetime | None, old: Any, _initiator: Any) -> None:
+    if deleted_at is not None and old in (None, NO_VALUE, NEVER_SET):
+        person.end_sessions()
 
 
 class Identity(Base):
@@ -379,7 +402,7 @@ class Job(Base):
 
 
 # A job of no huddle (a recurring sweep) is one row per (kind, step), however many
-# workers schedule it at once (migration 0013_earned_expertise).
+# workers schedule it at once (migration 0015).
 Index(
     "job_unhuddled_uq",
     Job.kind,
@@ -571,6 +594,22 @@ class TeamsChannel(Base):
     bot_id: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HomeWorkspace(Base):
+    """The Slack workspace (or Enterprise Grid org) or Teams tenant whoknows serves on a
+    platform whose allow-list is not configured: the first installed or seen, kept
+    (bot/services/tenants.py). One row a platform."""
+
+    __tablename__ = "home_workspace"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # A Slack team (T…) or enterprise (E…) id, a Teams tenant id.
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # "first install", "first seen", or "kept before" (what was stored before migration 0014).
+    how: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AccountConflict(Base):

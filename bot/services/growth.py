@@ -17,8 +17,10 @@ week (`REMIND_EVERY`) and during their working hours. (Self-declared skills gone
 quiet count less in the ranking: `bot.matching`.) Nothing is removed or lowered
 without a person deciding.
 
-Who decides is who may verify expertise (`people.require_manager`, "verify"), and
-nobody decides on their own.
+Who sees and decides is who may verify the person's expertise, and nobody on their own:
+accepting a suggestion, setting another level and re-verifying verify the skill
+(`permissions.require_verifier`, audited as each act); dismissing one has its rule
+(`permissions.require_suggestion_dismisser`). `docs/permissions.md` has them all.
 """
 
 from __future__ import annotations
@@ -47,11 +49,9 @@ from bot.db.models import (
     Tag,
 )
 from bot.runtime import jobs, outbox
-from bot.services import Services, presence
+from bot.services import Services, permissions, presence
 from bot.services.accounts import CHAT_PLATFORMS
-from bot.services.analytics.scope import Scope
-from bot.services.audit import Denied, record
-from bot.services.people import can_manage, require_manager
+from bot.services.audit import record
 from bot.types import Actions, Button, Element, Notice, Reply, Text
 
 # What each piece of evidence is worth: helping resolve a huddle thread, writing an
@@ -134,13 +134,9 @@ def _whom(actor: Person, person: Person | None, team_id: int | None) -> Select[t
     their scope (a lead's team, everyone for an admin; of `team_id` only, when given),
     never themself."""
     if person is not None:
-        allowed = person.deleted_at is None and can_decide(actor, person)
+        allowed = person.deleted_at is None and permissions.may_verify(actor, person)
         return select(Person.id).where(Person.id == (person.id if allowed else -1))
-    who = select(Person.id).where(
-        Person.deleted_at.is_(None),
-        Scope.for_person(actor).where(Person.team_id),
-        Person.id != actor.id,
-    )
+    who = select(Person.id).where(Person.deleted_at.is_(None), permissions.verifiable(actor))
     return who if team_id is None else who.where(Person.team_id == team_id)
 
 
@@ -342,23 +338,6 @@ def suggestions(
 # --- deciding -------------------------------------------------------------------------
 
 
-def can_decide(actor: Person, target: Person) -> bool:
-    """Whoever may verify the person's expertise, and not on their own."""
-    return actor.id != target.id and can_manage(actor, target)
-
-
-def require_decider(actor: Person, target: Person) -> None:
-    """The rule of `expertise.verify_skill`: nobody on their own, else a lead or admin."""
-    if actor.id == target.id:
-        raise Denied(
-            messages.CANNOT_VERIFY_SELF,
-            actor_id=actor.id,
-            action="verify",
-            target=f"person:{target.key}",
-        )
-    require_manager(actor, target, "verify")
-
-
 @dataclass(frozen=True)
 class Decided:
     decision: str
@@ -390,7 +369,13 @@ def decide(
     """A lead's word on a suggestion: ACCEPTED (verified at the suggested level), CHANGED
     (verified at `level`) or DISMISSED (suggested again after DISMISS_DAYS)."""
     target, tag = _target(session, person_id, tag_id)
-    require_decider(actor, target)
+    if decision == DISMISSED:
+        permissions.require_suggestion_dismisser(actor, target, tag=tag.name)
+    else:
+        act = (
+            permissions.ACCEPT_SUGGESTION if decision == ACCEPTED else permissions.CHANGE_SUGGESTION
+        )
+        permissions.require_verifier(actor, target, act, tag=tag.name)
     if decision == ACCEPTED:
         level = suggested
     if decision != DISMISSED and (level is None or not 1 <= level <= 5):
@@ -418,10 +403,10 @@ def decide(
                 hidden_until=now + timedelta(days=DISMISS_DAYS),
             )
         )
-        record(
+        permissions.allowed(
             session,
-            actor.id,
-            "skill.suggestion.dismiss",
+            actor,
+            permissions.DISMISS_SUGGESTION,
             f"person:{target.key}",
             tag=tag.name,
             suggested=suggested,
@@ -456,10 +441,10 @@ def decide(
         )
     )
     session.flush()
-    record(
+    permissions.allowed(
         session,
-        actor.id,
-        "skill.suggestion.accept" if decision == ACCEPTED else "skill.suggestion.change",
+        actor,
+        permissions.ACCEPT_SUGGESTION if decision == ACCEPTED else permissions.CHANGE_SUGGESTION,
         f"person:{target.key}",
         tag=tag.name,
         level=level,
@@ -554,10 +539,12 @@ def reverify(
 ) -> Reverified:
     """A lead confirms a verified skill at its level, or lowers it: verified again now."""
     target, tag = _target(session, person_id, tag_id)
-    require_decider(actor, target)
     skill = session.scalar(
         select(Skill).where(Skill.person_id == target.id, Skill.tag_id == tag.id)
     )
+    lowered = skill is not None and level != skill.level
+    act = permissions.LOWER_SKILL if lowered else permissions.CONFIRM_SKILL
+    permissions.require_verifier(actor, target, act, tag=tag.name)
     if skill is None:
         raise LookupError(messages.NO_SUCH_SKILL.format(name=target.display_name, tag=tag.name))
     if not 1 <= level <= 5:
@@ -574,10 +561,10 @@ def reverify(
         return Reverified(target, tag, level, before, already=True)
     skill.level = level
     skill.verified_at, skill.verified_by = now, actor
-    record(
+    permissions.allowed(
         session,
-        actor.id,
-        "skill.reverify.confirm" if level == before else "skill.reverify.lower",
+        actor,
+        permissions.CONFIRM_SKILL if level == before else permissions.LOWER_SKILL,
         f"person:{target.key}",
         tag=tag.name,
         level=level,

@@ -125,6 +125,22 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def named(pid: int) -> str:
+    """A process's name, as `ps -o comm` shows it ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def command_processes(pid: int) -> set[int]:
+    """A process's command processes: not the directory's linker, nor
+    multiprocessing's resource tracker (each names itself once it has started)."""
+    from adapters.commands import COMMAND_PROCESS
+
+    return {child for child in children(pid) if running(child) and named(child) == COMMAND_PROCESS}
+
+
 def running(pid: int) -> bool:
     """Alive: neither gone nor a zombie left for its parent to reap."""
     try:

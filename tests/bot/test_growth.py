@@ -16,7 +16,7 @@ from bot.db import open_database
 from bot.db.models import Job, JobState, Outbox, Person, SkillSource
 from bot.router import Router
 from bot.runtime import codec, jobs
-from bot.services import Services, growth, people
+from bot.services import Services, growth, people, permissions
 from bot.services.audit import Denied
 from bot.types import Actions, Text
 from tests.earned import age_skill, resolve_huddles, skill_of, vote, write_answer
@@ -192,7 +192,7 @@ def test_only_a_lead_of_their_team_or_an_admin_decides_and_nobody_on_their_own(
     ):
         with pytest.raises(Denied) as refused:
             decide(demo, actor, key, tag, 2, decision=growth.ACCEPTED)
-        assert refused.value.action == "verify"
+        assert refused.value.action == permissions.ACCEPT_SUGGESTION
     assert skill_of(demo, "omar", "chargebacks") is None
     assert skill_of(demo, "priya", "direct debit") is None
     decide(demo, "daniel", "priya", "direct debit", 2, decision=growth.ACCEPTED)  # an admin
@@ -208,7 +208,7 @@ def test_a_refused_decision_in_chat_is_audited(demo: Services, router: Router) -
     refused = audit_rows(demo)[-1]
     assert (refused.actor_label, refused.action, refused.target, refused.allowed) == (
         "alex",
-        "verify",
+        permissions.ACCEPT_SUGGESTION,
         "person:omar",
         False,
     )

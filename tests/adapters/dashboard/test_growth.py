@@ -8,7 +8,7 @@ import re
 from aiohttp.test_utils import TestClient
 
 from bot.router import Router
-from bot.services import Services
+from bot.services import Services, permissions
 from tests.adapters.dashboard.conftest import serve, sign_in
 from tests.adapters.dashboard.test_access import sqlite_only
 from tests.earned import age_skill, resolve_huddles, skill_of
@@ -135,4 +135,8 @@ def test_the_coverage_page_lists_the_teams_suggestions_and_dismissing_hides_one(
     serve(demo, router, scenario)
     assert skill_of(demo, "omar", "chargebacks") is None
     refused = audit_rows(demo)[-1]
-    assert (refused.actor_label, refused.action, refused.allowed) == ("kwame", "verify", False)
+    assert (refused.actor_label, refused.action, refused.allowed) == (
+        "kwame",
+        permissions.ACCEPT_SUGGESTION,
+        False,
+    )

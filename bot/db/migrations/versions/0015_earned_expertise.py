@@ -8,8 +8,8 @@ re-verify their team's old verified skills (at most once a week). A job of no hu
 (the recurring sweep that asks them) is one row per kind and step, however many
 workers schedule it at once: a partial unique index.
 
-Revision ID: 0013_earned_expertise
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_earned_expertise"
-down_revision: str | None = "0012"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
