@@ -53,7 +53,7 @@ PAGES = (
     ("huddles", "/dashboard/huddles"),
     ("kpis", "/dashboard/kpis?period=month"),
     ("people", "/dashboard/people"),
-    ("person", "/dashboard/people/alex"),
+    ("person", "/dashboard/people/omar"),  # with a skill his huddle threads suggest
     ("knowledge", "/dashboard/knowledge"),
     ("audit", "/dashboard/audit"),
 )
@@ -172,9 +172,11 @@ def seed_activity(session: Session, rng: random.Random) -> None:
 def lead_changes(session: Session) -> None:
     """A few audited changes, so the audit log and a profile's history show something."""
     priya, alex = people.by_key(session, "priya"), people.by_key(session, "alex")
-    assert priya is not None and alex is not None
+    omar = people.by_key(session, "omar")
+    assert priya is not None and alex is not None and omar is not None
     expertise.tag_person(session, priya, alex, expertise.SkillSpec("refunds", 2), NOW)
     expertise.verify_skill(session, priya, alex, "late fees", NOW)
+    expertise.verify_skill(session, priya, omar, "itemised bills", NOW)
 
 
 async def shoot(services: Services, chromium: str, out: Path) -> None:
@@ -225,7 +227,7 @@ def main() -> int:
         url = f"sqlite:///{Path(home) / 'screenshots.db'}"
         database = open_database(url)
         with database.unit_of_work() as session:
-            seed_demo(session, NOW)
+            seed_demo(session, NOW, history=True)
         with database.unit_of_work() as session:
             seed_activity(session, random.Random(7))
         with database.unit_of_work() as session:

@@ -43,6 +43,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:3000"
     # Sentence-embedding signals, when the `semantic` extra is installed.
     semantic: bool = True
+    # A self-declared skill with no evidence (an answer on it) for this long counts less.
+    stale_self_declared_days: int = 180
+    # A verified skill with no evidence for this long: its lead is asked to re-verify it.
+    reverify_after_days: int = 365
 
     @classmethod
     def from_env(
@@ -66,7 +70,18 @@ class Settings:
             secret=env.get("WHOKNOWS_SECRET") or None,
             public_url=env.get("WHOKNOWS_PUBLIC_URL") or "http://127.0.0.1:3000",
             semantic=env.get("WHOKNOWS_SEMANTIC", "on").lower() not in {"0", "off", "false", "no"},
+            stale_self_declared_days=_days(env, "WHOKNOWS_STALE_SELF_DECLARED_DAYS", 180),
+            reverify_after_days=_days(env, "WHOKNOWS_REVERIFY_AFTER_DAYS", 365),
         )
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name}: {text!r} is not a number of days (a whole number, 1 or more)")
+    return int(text)
 
 
 def parse_ladder(text: str | None) -> tuple[str, ...]:

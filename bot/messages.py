@@ -34,12 +34,19 @@ REASON_VIA = {
     "evidence": " (colleagues with this skill answered similar questions)",
 }
 REASON_WROTE = "wrote answers to similar questions"
+# Freshness: a self-declared skill with no answer on it for a while counts less.
+REASON_SELF_DECLARED_STALE = "self-declared, no answers on it for {days} days (counts less)"
+# Earned: answers that back the question, on a topic the person is not tagged with.
+REASON_EARNED = "earned: wrote answers to similar questions on {tag}, not tagged with it yet"
+REASON_EARNED_UNTAGGED = "earned: wrote answers to similar questions, not tagged for them"
+# How every renderer marks what a card's reason rests on (PersonCard.basis).
+BASIS_MARK = {"verified": "✓", "self-declared": "✎", "earned": "★"}
 
 # Expertise
 EXPERTISE_USAGE = (
     "Usage: `expertise [show] [@person]`, `expertise tag [@person] tag[:level] …`, "
     "`expertise untag [@person] tag`, `expertise verify @person tag`, "
-    "`expertise learn|unlearn <topic>`."
+    "`expertise suggestions [@person]`, `expertise learn|unlearn <topic>`."
 )
 EXPERTISE_NONE = "{name} has no tagged expertise yet."
 EXPERTISE_HEADER = "Expertise of {name}"
@@ -55,6 +62,7 @@ BAD_LEVEL = "'{level}' is not a level (use 1 to 5)"
 NO_SUCH_SKILL = "{name} is not tagged with '{tag}'."
 NOT_ALLOWED = "Only a lead of their team or an admin may {action} {name}'s expertise."
 CANNOT_VERIFY_SELF = "Nobody verifies their own expertise: ask a lead of your team."
+CANNOT_DECIDE_SELF = "Nobody decides on their own suggested skills: a lead of your team does."
 IMPORT_LEADS_ONLY = "only a lead or an admin imports people"
 IMPORT_LEAD_NO_TEAM = "a lead without a team imports nobody: ask an admin"
 IMPORT_NOT_YOUR_TEAM = "team '{team}' is not yours: you import people of {own}"
@@ -71,6 +79,63 @@ TAGGED = "Tagged {name}: {skills}."
 SELF_DECLARED = "Added to your expertise (self-declared until a lead verifies it): {skills}."
 UNTAGGED = "Removed '{tag}' from {name}'s expertise."
 VERIFIED = "Verified {name}'s '{tag}' (level {level})."
+
+# Earned expertise: skills the evidence suggests, for a lead to decide (bot/services/earned.py)
+SUGGESTIONS_HEADER = (
+    "Suggested from what your team did lately (resolved huddle threads, answers, helpful "
+    "votes): accept it, set another level, or dismiss it."
+)
+SUGGESTIONS_NONE = (
+    "No suggestions: nobody's recent huddle threads, answers or helpful votes add up to a "
+    "skill they lack."
+)
+SUGGESTIONS_NOT_LEAD = (
+    "Suggestions are for leads and admins, who decide them for their team. Yours go to your lead."
+)
+SUGGESTION_LINE = "{name} (@{key}): {tag}, level {level} ({held})"
+SUGGESTION_NEW = "not tagged"
+SUGGESTION_HELD = "holds level {level}, {vouched}"
+SUGGESTION_EVIDENCE = "Evidence ({counts}): {proofs}"
+SUGGESTIONS_MORE = "…and {count} more (the dashboard lists them all)."
+# Singular and plural of each kind of evidence.
+EVIDENCE_KINDS = {
+    "huddle": ("resolved huddle thread", "resolved huddle threads"),
+    "answer": ("answer written", "answers written"),
+    "helpful": ("helpful vote", "helpful votes"),
+}
+EVIDENCE_NONE = "none left"
+EVIDENCE_PROOF = {
+    "huddle": "helped resolve huddle thread #{id} “{title}” ({day})",
+    "answer": "wrote entry #{id} “{title}” ({day})",
+    "helpful": "a helpful vote on #{id} ({day})",
+}
+SUGGESTION_ACCEPT = "Accept (level {level})"
+SUGGESTION_LEVEL = "Level {level}"
+SUGGESTION_DISMISS = "Dismiss"
+SUGGESTION_ACCEPTED = "{name}'s {tag} is now verified at level {level}, earned by {counts}."
+SUGGESTION_CHANGED = "{name}'s {tag} is now verified at level {level} (suggested {suggested})."
+SUGGESTION_DISMISSED = "Dismissed {name}'s {tag}: it is not suggested again for {days} days."
+SUGGESTION_ALREADY = "Already done: {name}'s {tag} was decided that way."
+SUGGESTION_GONE = "That suggestion has expired. Type `expertise suggestions` for the current ones."
+SUGGESTIONS_HOME = "Suggested expertise for your team"
+# Freshness: verified skills with no evidence for a long time, for a lead to re-verify
+REVERIFY_HEADER = "Verified a long time ago and no evidence since: still true?"
+REVERIFY_DM = (
+    "Some verified skills in your team have had no evidence (huddle threads, answers, "
+    "helpful votes) for over {days} days. Nothing changes until you decide: confirm each, "
+    "or lower it."
+)
+REVERIFY_LINE = "{name} (@{key}): {tag} level {level}, verified {when}{by}; last evidence: {last}"
+REVERIFY_BY = " by {name}"
+REVERIFY_NEVER = "none"
+REVERIFY_CONFIRM = "Confirm (level {level})"
+REVERIFY_LOWER = "Lower to {level}"
+REVERIFY_CONFIRMED = "Confirmed {name}'s {tag} at level {level}, verified again by you."
+REVERIFY_LOWERED = "Lowered {name}'s {tag} from level {before} to {level}, verified by you."
+REVERIFY_ALREADY = "{name}'s {tag} is already verified at level {level}."
+REVERIFY_NOT_HIGHER = (
+    "That would raise {name}'s {tag}: tag it instead, `expertise tag @{key} {tag}:{level}`."
+)
 
 # Accounts: one person on every platform
 BAD_EMAIL = "'{email}' is not an e-mail address."

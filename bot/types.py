@@ -99,6 +99,9 @@ class PersonCard:
     tags: tuple[TagMatch, ...] = ()
     reason: str = ""
     score: float = 0.0
+    # What the reason rests on, marked by every renderer: "verified", "self-declared"
+    # or "earned" (evidence without the tag); "" when the card explains no match.
+    basis: str = ""
 
 
 @dataclass(frozen=True)

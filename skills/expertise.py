@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot import messages
 from bot.db.models import Identity, Person, Role
 from bot.router import Context, Router, UsageError
-from bot.services import accounts, expertise, people, presence
+from bot.services import accounts, earned, expertise, people, presence
 from bot.services.expertise import SkillSpec, UnknownTag
 from bot.types import Element, PersonCard, Reply, TagMatch, Text
-from skills import growth
+from skills import growth as learning
 
 # Skills are separated by commas or semicolons, or by spaces after a level ("a:4 b:2").
 _SKILL_SEPARATOR = re.compile(r"[,;]|(?<=:\d)\s+")
@@ -72,9 +73,9 @@ def _profile(ctx: Context, person: Person) -> Reply:
 def _goals(ctx: Context, person: Person) -> list[Element]:
     """Learning goals and their progress, for the person and their leads."""
     viewer = ctx.actor()
-    if not growth.may_see_goals(viewer, person):
+    if not learning.may_see_goals(viewer, person):
         return []
-    return growth.goal_elements(ctx, person, own=viewer.id == person.id)
+    return learning.goal_elements(ctx, person, own=viewer.id == person.id)
 
 
 def _link(ctx: Context, actor: Person) -> Reply:
@@ -178,7 +179,9 @@ def manage_expertise(ctx: Context) -> Reply:
         if sub == "show":
             return _profile(ctx, target)
         if sub in {"learn", "unlearn"}:
-            return growth.learn_command(ctx, actor, targets, rest, sub)
+            return learning.learn_command(ctx, actor, targets, rest, sub)
+        if sub in {"suggestions", "suggest", "suggested"}:
+            return suggestions(ctx, actor, targets[0] if targets else None)
         if sub in {"tag", "declare", "add"}:
             specs = _specs(rest)
             for spec in specs:
@@ -215,11 +218,121 @@ def _one_tag(text: str) -> str:
     return text.split(":")[0]
 
 
+# --- earned expertise and freshness (bot/services/earned.py) ----------------------------
+
+
+def suggestions(ctx: Context, actor: Person, person: Person | None = None) -> Reply:
+    """`expertise suggestions [@person]`: what the evidence suggests for the people the
+    actor verifies, and their verified skills gone quiet; buttons decide each."""
+    if actor.role not in {Role.LEAD, Role.ADMIN}:
+        return Reply.notice(messages.SUGGESTIONS_NOT_LEAD, "info")
+    now = ctx.services.clock()
+    after = timedelta(days=ctx.services.settings.reverify_after_days)
+    found = earned.suggestions(ctx.session, actor, now, person=person)
+    stale = earned.stale_verified(ctx.session, actor, now, after, person=person)
+    elements: list[Element] = []
+    if found:
+        elements.append(Text(messages.SUGGESTIONS_HEADER))
+        elements.extend(earned.suggestion_elements(found))
+    else:
+        elements.append(Text(messages.SUGGESTIONS_NONE))
+    if stale:
+        elements.append(Text(messages.REVERIFY_HEADER))
+        elements.extend(earned.reverify_elements(stale))
+    return Reply(tuple(elements))
+
+
+def _numbers(ctx: Context, count: int) -> list[int]:
+    """A button's value: `count` numbers joined by colons, or the button has expired."""
+    parts = ctx.args.strip().split(":")
+    if len(parts) != count or not all(p.isdigit() and len(p) < 10 for p in parts):
+        raise UsageError(messages.SUGGESTION_GONE)
+    return [int(p) for p in parts]
+
+
+def _decide(ctx: Context, decision: str) -> Reply:
+    if decision == earned.CHANGED:
+        person_id, tag_id, suggested, level = _numbers(ctx, 4)
+    else:
+        (person_id, tag_id, suggested), level = _numbers(ctx, 3), None
+    try:
+        done = earned.decide(
+            ctx.session,
+            ctx.actor(),
+            person_id,
+            tag_id,
+            suggested,
+            ctx.services.clock(),
+            decision=decision,
+            level=level,
+        )
+    except (LookupError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    name, tag = done.person.display_name, done.tag.name
+    if done.already:
+        return Reply.notice(messages.SUGGESTION_ALREADY.format(name=name, tag=tag))
+    if decision == earned.DISMISSED:
+        text = messages.SUGGESTION_DISMISSED.format(name=name, tag=tag, days=earned.DISMISS_DAYS)
+    elif decision == earned.ACCEPTED:
+        counts = earned.counts_text(done.evidence)
+        text = messages.SUGGESTION_ACCEPTED.format(
+            name=name, tag=tag, level=done.level, counts=counts
+        )
+    else:
+        text = messages.SUGGESTION_CHANGED.format(
+            name=name, tag=tag, level=done.level, suggested=suggested
+        )
+    return Reply.notice(text, "success")
+
+
+def accept_suggestion(ctx: Context) -> Reply:
+    return _decide(ctx, earned.ACCEPTED)
+
+
+def set_suggested_level(ctx: Context) -> Reply:
+    return _decide(ctx, earned.CHANGED)
+
+
+def dismiss_suggestion(ctx: Context) -> Reply:
+    return _decide(ctx, earned.DISMISSED)
+
+
+def reverify_skill(ctx: Context) -> Reply:
+    """*Confirm* or *Lower to N* on a verified skill gone quiet."""
+    person_id, tag_id, level = _numbers(ctx, 3)
+    after = timedelta(days=ctx.services.settings.reverify_after_days)
+    try:
+        done = earned.reverify(
+            ctx.session, ctx.actor(), person_id, tag_id, level, ctx.services.clock(), after
+        )
+    except (LookupError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    name, tag = done.person.display_name, done.tag.name
+    if done.already:
+        return Reply.notice(messages.REVERIFY_ALREADY.format(name=name, tag=tag, level=level))
+    if done.level == done.before:
+        text = messages.REVERIFY_CONFIRMED.format(name=name, tag=tag, level=level)
+    else:
+        text = messages.REVERIFY_LOWERED.format(name=name, tag=tag, level=level, before=done.before)
+    return Reply.notice(text, "success")
+
+
+def register_growth(router: Router) -> None:
+    router.action(earned.ACCEPT)(accept_suggestion)
+    router.action(earned.SET_LEVEL)(set_suggested_level)
+    router.action(earned.DISMISS)(dismiss_suggestion)
+    router.action(earned.CONFIRM)(reverify_skill)
+    router.action(earned.LOWER)(reverify_skill)
+
+
 def register(router: Router) -> None:
+    register_growth(router)
     router.command(
         "expertise",
         aliases=("skills", "profile"),
         usage="expertise [show|tag|untag|verify] [@person] [tag[:level] …], "
-        "expertise learn|unlearn <topic>, expertise link @account handle",
-        summary="see and manage expertise; leads tag and verify their team's; admins link accounts",
+        "expertise learn|unlearn <topic>, expertise link @account handle, "
+        "expertise suggestions [@person]",
+        summary="see and manage expertise; leads tag and verify their team's, and decide "
+        "what the evidence suggests; admins link accounts",
     )(manage_expertise)

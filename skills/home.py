@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bot import messages
 from bot.db.models import KnowledgeAuthor, KnowledgeEntry, Person, QueryLog, Role, Skill, Tag
 from bot.router import Context, Router
-from bot.services import huddles
+from bot.services import earned, huddles
 from bot.types import Element, Notice, Reply, Text
 from skills import growth
 
@@ -56,7 +56,24 @@ def home(ctx: Context) -> Reply:
         )
     if me.role in {Role.LEAD, Role.ADMIN} and me.team_id is not None:
         elements.extend(_coverage(ctx, me))
+        elements.extend(_growth(ctx, me))
     return Reply(tuple(elements))
+
+
+def _growth(ctx: Context, lead: Person) -> list[Element]:
+    """The team's suggested skills and verified skills gone quiet, each decided in a click."""
+    now, team = ctx.services.clock(), lead.team_id
+    found = earned.suggestions(ctx.session, lead, now, team_id=team)
+    after = timedelta(days=ctx.services.settings.reverify_after_days)
+    stale = earned.stale_verified(ctx.session, lead, now, after, team_id=team)
+    elements: list[Element] = []
+    if found:
+        elements.append(Text(messages.SUGGESTIONS_HOME))
+        elements.extend(earned.suggestion_elements(found, SHOWN))
+    if stale:
+        elements.append(Text(messages.REVERIFY_HEADER))
+        elements.extend(earned.reverify_elements(stale, SHOWN))
+    return elements
 
 
 def _coverage(ctx: Context, lead: Person) -> list[Element]:

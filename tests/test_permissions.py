@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -50,13 +51,15 @@ from bot.db.models import (
     Person,
     Role,
     Skill,
+    SkillDecision,
     SkillSource,
     Team,
     TeamDigest,
 )
 from bot.router import Router
-from bot.services import Services, expertise, huddles, knowledge, people
-from bot.types import Where
+from bot.services import Services, earned, expertise, huddles, knowledge, people
+from bot.types import Actions, Button, Where
+from bot.types import Reply as Shown
 from skills.huddle import start_button_value
 from tests.adapters.dashboard.conftest import serve, sign_in
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack
@@ -77,6 +80,7 @@ PLATFORM_OF = {
     "teams message": "teams",
     "teams card": "teams",
     "console": "console",
+    "console button": "console",
     "dashboard form": "dashboard",
     "dashboard import": "dashboard",
     "cli import csv": "cli",
@@ -497,6 +501,156 @@ class Forget(SkillScenario):
             return people.by_key(session, case.data["key"]) is None
 
 
+# Suggested skills and re-verifying: each cell's skill is of someone new in Billing (or,
+# for "themself", of Priya, its lead); the buttons and forms carry what the lead saw.
+GROWTH_ROLES = {**PERSON_ROLES, "themself": "priya"}
+DAY = 86400
+
+
+class GrowthScenario(Scenario):
+    def prepare(self, services: Services, role: str, platform: str) -> Case:
+        n = next(COUNTER)
+        actor = GROWTH_ROLES[role]
+        now = services.clock()
+        with services.db.unit_of_work() as session:
+            tag = expertise.ensure_tag(session, f"perm topic {n}")
+            target = _person(session, actor) if role == "themself" else _fresh_person(session)
+            self.evidence(session, target, tag, n, now)
+            session.flush()
+            data = {"key": target.key, "person": target.id, "tag_id": tag.id, "tag": tag.name}
+        return Case(actor, f"person:{data['key']}", data)
+
+    def evidence(self, session: Any, target: Person, tag: Any, n: int, now: Any) -> None:
+        raise NotImplementedError
+
+    def skill(self, services: Services, case: Case) -> Skill | None:
+        with services.db.unit_of_work() as session:
+            found = session.scalar(
+                select(Skill).where(
+                    Skill.person_id == case.data["person"], Skill.tag_id == case.data["tag_id"]
+                )
+            )
+            if found is not None:
+                session.expunge(found)
+            return found
+
+
+class SuggestionScenario(GrowthScenario):
+    """Three answers of theirs on a topic they hold no tag for: suggested at level 2."""
+
+    action, decision = earned.ACCEPT, "accept"
+
+    def evidence(self, session: Any, target: Person, tag: Any, n: int, now: Any) -> None:
+        for k in range(3):
+            knowledge.add_entry(
+                session, f"Perm answer {n}.{k}", f"How, case {n}.{k}.", [tag], [target]
+            )
+
+    def value(self, case: Case) -> str:
+        return f"{case.data['person']}:{case.data['tag_id']}:2"
+
+    def button(self, case: Case) -> tuple[str, str, dict[str, str]]:
+        return self.action, self.value(case), {}
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        fields = {"decision": self.decision, "tag": case.data["tag"], "suggested": "2"}
+        return f"/dashboard/people/{case.data['key']}/suggestion", fields
+
+
+class SeeSuggestion(SuggestionScenario):
+    """`expertise suggestions @person`: whether the reply the actor got lists it."""
+
+    def text(self, case: Case) -> str:
+        return f"expertise suggestions @{case.data['key']}"
+
+    def happened(self, services: Services, case: Case) -> bool:
+        listed = f"(@{case.data['key']}): {case.data['tag']}, level 2"
+        return listed in case.data.get("answered", "")
+
+
+class AcceptSuggestion(SuggestionScenario):
+    def happened(self, services: Services, case: Case) -> bool:
+        skill = self.skill(services, case)
+        return skill is not None and skill.level == 2 and skill.verified_at is not None
+
+
+class ChangeSuggestion(SuggestionScenario):
+    action, decision = earned.SET_LEVEL, "level"
+
+    def value(self, case: Case) -> str:
+        return f"{super().value(case)}:3"
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        url, fields = super().form(case)
+        return url, {**fields, "level": "3"}
+
+    def happened(self, services: Services, case: Case) -> bool:
+        skill = self.skill(services, case)
+        return skill is not None and skill.level == 3 and skill.verified_at is not None
+
+
+class DismissSuggestion(SuggestionScenario):
+    action, decision = earned.DISMISS, "dismiss"
+
+    def happened(self, services: Services, case: Case) -> bool:
+        with services.db.unit_of_work() as session:
+            dismissed = session.scalar(
+                select(SkillDecision.id).where(
+                    SkillDecision.person_id == case.data["person"],
+                    SkillDecision.tag_id == case.data["tag_id"],
+                    SkillDecision.decision == earned.DISMISSED,
+                )
+            )
+        return dismissed is not None and self.skill(services, case) is None
+
+
+class ReverifyScenario(GrowthScenario):
+    """A skill verified at level 3 by Priya 400 days ago, with no evidence since."""
+
+    action, decision, level = earned.CONFIRM, "confirm", 3
+
+    def evidence(self, session: Any, target: Person, tag: Any, n: int, now: Any) -> None:
+        verified_at = now - timedelta(days=400)
+        session.add(
+            Skill(
+                person=target,
+                tag=tag,
+                level=3,
+                source=SkillSource.LEAD,
+                verified_at=verified_at,
+                verified_by=_person(session, "priya"),
+            )
+        )
+
+    def button(self, case: Case) -> tuple[str, str, dict[str, str]]:
+        return self.action, f"{case.data['person']}:{case.data['tag_id']}:{self.level}", {}
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        field = "current" if self.decision == "confirm" else "level"
+        fields = {"decision": self.decision, "tag": case.data["tag"], field: str(self.level)}
+        return f"/dashboard/people/{case.data['key']}/reverify", fields
+
+    def verified_again(self, services: Services, case: Case) -> Skill | None:
+        skill = self.skill(services, case)
+        quiet = services.clock() - timedelta(days=300)
+        fresh = skill is not None and skill.verified_at is not None and skill.verified_at > quiet
+        return skill if fresh else None
+
+
+class ConfirmSkill(ReverifyScenario):
+    def happened(self, services: Services, case: Case) -> bool:
+        skill = self.verified_again(services, case)
+        return skill is not None and skill.level == 3
+
+
+class LowerSkill(ReverifyScenario):
+    action, decision, level = earned.LOWER, "lower", 2
+
+    def happened(self, services: Services, case: Case) -> bool:
+        skill = self.verified_again(services, case)
+        return skill is not None and skill.level == 2
+
+
 TEAM_ROLES = {"agent": "alex", "lead": "priya", "admin": "daniel"}
 
 
@@ -783,6 +937,15 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("Expertise and accounts", "verify"): Verify(),
     ("Expertise and accounts", "link an account"): Link(),
     ("Expertise and accounts", "forget someone"): Forget(),
+    ("Suggested skills and re-verifying", "see a suggested skill"): SeeSuggestion(),
+    ("Suggested skills and re-verifying", "accept a suggested skill"): AcceptSuggestion(),
+    (
+        "Suggested skills and re-verifying",
+        "verify a suggested skill at another level",
+    ): ChangeSuggestion(),
+    ("Suggested skills and re-verifying", "dismiss a suggested skill"): DismissSuggestion(),
+    ("Suggested skills and re-verifying", "confirm a verified skill gone quiet"): ConfirmSkill(),
+    ("Suggested skills and re-verifying", "lower a verified skill gone quiet"): LowerSkill(),
     ("Team settings", "set the team's channels"): TeamChannels(),
     ("Team settings", "change the team's weekly digest"): TeamDigestDay(),
     ("Mentors", "pair a learner with a mentor"): PairMentor(),
@@ -921,6 +1084,7 @@ ACTORS = sorted(
     (
         set(HUDDLE_ROLES.values())
         | set(PERSON_ROLES.values())
+        | set(GROWTH_ROLES.values())
         | set(IMPORT_ROLES.values())
         | set(KNOWLEDGE_ROLES.values())
         | set(TEAM_ROLES.values())
@@ -1035,6 +1199,8 @@ def test_the_table_holds_on_slack(demo: Services, router: Router) -> None:
             await fake.wait_for(
                 lambda f: any(c.method == "response_url" and c.key == key for c in f.calls)
             )
+            answers = [c.args for c in fake.calls if c.method == "response_url" and c.key == key]
+            case.data["answered"] = json.dumps(answers, ensure_ascii=False)
 
         failures.extend(await _each(demo, "slack", send))
 
@@ -1071,6 +1237,8 @@ def test_the_table_holds_on_teams(
             assert (await teams.send(activity)).status in {200, 201, 202}
             answered = f"/activities/{activity['id']}"
             await teams.connector.wait_for(lambda c: bool(c.sent("POST", answered)))
+            answers = [c.body for c in teams.connector.sent("POST", answered)]
+            case.data["answered"] = json.dumps(answers, ensure_ascii=False)
 
         failures.extend(await _each(demo, "teams", send))
 
@@ -1080,10 +1248,27 @@ def test_the_table_holds_on_teams(
 
 @sqlite_only
 def test_the_table_holds_in_the_local_chat(demo: Services, router: Router) -> None:
-    chat = ConsoleChat(demo, router, io.StringIO())
+    screen = io.StringIO()
+    chat = ConsoleChat(demo, router, screen)
     assert chat.sign_in("alex")
 
     async def send(cell: Cell, scenario: Scenario, case: Case) -> None:
+        start = len(screen.getvalue())
+        try:
+            await typed(cell, scenario, case)
+        finally:
+            case.data["answered"] = screen.getvalue()[start:]
+
+    async def typed(cell: Cell, scenario: Scenario, case: Case) -> None:
+        if cell.path == "console button":
+            # The button on the screen, as the reply that carried it showed it; then
+            # whoever is signed in presses it.
+            action_id, value, _ = scenario.button(case)
+            chat.show(Shown.of(Actions((Button("Press", action_id, value),))))
+            number = max(chat.buttons.shown)
+            assert chat.sign_in(case.actor)
+            chat.handle(f"!{number}")
+            return
         assert chat.sign_in(case.actor)
         chat.handle(scenario.text(case))
 

@@ -149,7 +149,7 @@ def _seed_if_empty(services: Services) -> bool:
     with services.db.unit_of_work() as session:
         if people.count_people(session):
             return False
-        seed_demo(session, services.clock())
+        seed_demo(session, services.clock(), history=True)
         seed_growth(session, services.clock())
     if services.matcher.encoder is not None:
         index_all(services.db, services.matcher.encoder)
@@ -242,6 +242,8 @@ def ranking_json(ranking: matching.Ranking) -> dict[str, object]:
                 "score": card.score,
                 "presence": card.presence.status,
                 "reasons": [reason for reason in card.reason.split("; ") if reason],
+                # What the reasons rest on: verified, self-declared or earned.
+                "basis": card.basis,
             }
             for card in ranking.experts
         ],

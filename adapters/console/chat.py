@@ -203,6 +203,7 @@ def run_chat(services: Services, router: Router, handle: str, stdin: TextIO, std
             except Exception:  # keep the chat usable; the next tick tries again
                 log.exception("background tick failed")
 
+    jobs.ensure_recurring(services)  # the sweeps that come round (re-verify reminders)
     thread = threading.Thread(target=ticker, name="whoknows-tick", daemon=True)
     thread.start()
     try:

@@ -6,6 +6,7 @@ import re
 import textwrap
 from functools import singledispatch
 
+from bot import messages
 from bot.text import well_formed
 from bot.types import (
     Actions,
@@ -102,7 +103,8 @@ def _(element: PersonCard, buttons: Buttons | None = None) -> str:
         )
         lines.append(f"   knows: {tags}")
     if element.reason:
-        lines.append(f"   why: {safe(element.reason)}")
+        mark = messages.BASIS_MARK.get(element.basis)
+        lines.append(f"   why: {mark + ' ' if mark else ''}{safe(element.reason)}")
     return "\n".join(lines)
 
 

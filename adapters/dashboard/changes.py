@@ -1,5 +1,5 @@
-"""The forms: tag, untag, verify and set levels; link accounts and merge people (admins);
-import people; edit and delete knowledge.
+"""The forms: tag, untag, verify and set levels; decide suggested skills and re-verify old
+ones; link accounts and merge people (admins); import people; edit and delete knowledge.
 
 Each runs a service as the signed-in person, so the service's permission
 check and audit row apply exactly as they do in chat. The result is said on
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from adapters.dashboard.auth import PREFIX, Refusal, require_lead, viewer_of
 from adapters.dashboard.render import page
 from bot import messages
 from bot.db.models import Person
-from bot.services import accounts, expertise, knowledge, people
+from bot.services import accounts, earned, expertise, knowledge, people
 from bot.services.expertise import SkillSpec
 
 MAX_UPLOAD_TEXT = 1024**2
@@ -127,6 +128,71 @@ async def untag(request: web.Request) -> web.Response:
         return messages.UNTAGGED.format(tag=removed.name, name=target.display_name)
 
     return await _apply(request, work, f"{PREFIX}/people/{key}")
+
+
+async def decide_suggestion(request: web.Request) -> web.Response:
+    """Accept a suggested skill, set it at another level, or dismiss it (bot/services/earned.py)."""
+    form = await _form(request)
+    key = request.match_info["key"]
+    back = _local(form.get("back", ""), f"{PREFIX}/people/{key}")
+    now = request.app[DASHBOARD].services.clock()
+    decisions = {"accept": earned.ACCEPTED, "level": earned.CHANGED, "dismiss": earned.DISMISSED}
+
+    def work(session: Session, actor: Person) -> str:
+        target = _person(session, key)
+        decision = decisions.get(form.get("decision", ""))
+        if decision is None:
+            raise ChangeError(messages.SUGGESTION_GONE)
+        tag = expertise.require_tag(session, form.get("tag", ""))
+        suggested = _level(form.get("suggested", ""))
+        level = _level(form.get("level", "")) if decision == earned.CHANGED else None
+        done = earned.decide(
+            session, actor, target.id, tag.id, suggested, now, decision=decision, level=level
+        )
+        name = target.display_name
+        if done.already:
+            return messages.SUGGESTION_ALREADY.format(name=name, tag=tag.name)
+        if decision == earned.DISMISSED:
+            return messages.SUGGESTION_DISMISSED.format(
+                name=name, tag=tag.name, days=earned.DISMISS_DAYS
+            )
+        if decision == earned.ACCEPTED:
+            counts = earned.counts_text(done.evidence)
+            return messages.SUGGESTION_ACCEPTED.format(
+                name=name, tag=tag.name, level=done.level, counts=counts
+            )
+        return messages.SUGGESTION_CHANGED.format(
+            name=name, tag=tag.name, level=done.level, suggested=suggested
+        )
+
+    return await _apply(request, work, back)
+
+
+async def reverify(request: web.Request) -> web.Response:
+    """Confirm a verified skill gone quiet at its level, or lower it."""
+    form = await _form(request)
+    key = request.match_info["key"]
+    back = _local(form.get("back", ""), f"{PREFIX}/people/{key}")
+    services = request.app[DASHBOARD].services
+    after = timedelta(days=services.settings.reverify_after_days)
+
+    def work(session: Session, actor: Person) -> str:
+        target = _person(session, key)
+        tag = expertise.require_tag(session, form.get("tag", ""))
+        field = "current" if form.get("decision") == "confirm" else "level"
+        done = earned.reverify(
+            session, actor, target.id, tag.id, _level(form.get(field, "")), services.clock(), after
+        )
+        name = target.display_name
+        if done.already:
+            return messages.REVERIFY_ALREADY.format(name=name, tag=tag.name, level=done.level)
+        if done.level == done.before:
+            return messages.REVERIFY_CONFIRMED.format(name=name, tag=tag.name, level=done.level)
+        return messages.REVERIFY_LOWERED.format(
+            name=name, tag=tag.name, level=done.level, before=done.before
+        )
+
+    return await _apply(request, work, back)
 
 
 # ------------------------------------------------------------------ accounts
@@ -258,6 +324,8 @@ def routes(app: web.Application) -> None:
     app.router.add_post("/people/{key}/level", set_level)
     app.router.add_post("/people/{key}/verify", verify)
     app.router.add_post("/people/{key}/untag", untag)
+    app.router.add_post("/people/{key}/suggestion", decide_suggestion)
+    app.router.add_post("/people/{key}/reverify", reverify)
     app.router.add_post("/people/{key}/link", link_account)
     app.router.add_post("/people/{key}/merge", merge_people)
     app.router.add_post("/knowledge/{entry_id}/edit", edit_entry)

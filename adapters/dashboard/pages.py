@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from bot.db.models import (
     Tag,
     Team,
 )
-from bot.services import accounts, analytics, knowledge, people, permissions, presence
+from bot.services import accounts, analytics, earned, knowledge, people, permissions, presence
 from bot.services.analytics import Scope
 
 GAP_WINDOWS = (7, 30, 90)
@@ -129,17 +130,50 @@ async def coverage_page(request: web.Request) -> web.Response:
     require_lead(viewer)
     dashboard = request.app[DASHBOARD]
     now = dashboard.services.clock()
-    found = await dashboard.read(
-        lambda session: analytics.coverage(session, now, _scope(session, viewer))
-    )
+    after = timedelta(days=dashboard.services.settings.reverify_after_days)
+
+    def gather(session: Session) -> dict[str, Any]:
+        me = session.get(Person, viewer.id)
+        assert me is not None  # the guard has just read them
+        return {
+            "coverage": analytics.coverage(session, now, _scope(session, viewer)),
+            **growth_views(session, me, now, after),
+        }
+
+    found = await dashboard.read(gather)
     return page(
         request,
         "coverage.html",
         title="Coverage",
-        coverage=found,
-        heatmap=charts.heatmap(found),
+        heatmap=charts.heatmap(found["coverage"]),
         asked_days=analytics.ASKED_DAYS,
+        dismiss_days=earned.DISMISS_DAYS,
+        **found,
     )
+
+
+def growth_views(
+    session: Session, me: Person, now: datetime, after: timedelta, person: Person | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The suggested skills and verified skills gone quiet that `me` may decide (of one
+    person, or of everyone in their scope), as the pages show them."""
+    suggestions = [
+        {
+            "key": s.key,
+            "name": s.name,
+            "team": s.team,
+            "tag": s.tag,
+            "level": s.level,
+            "held": earned.held_text(s),
+            "counts": earned.counts_text(s.evidence),
+            "proofs": [earned.proof_text(p) for p in s.evidence.proofs[: earned.SHOWN_PROOFS]],
+        }
+        for s in earned.suggestions(session, me, now, person=person)
+    ]
+    stale = [
+        dataclasses.asdict(s) for s in earned.stale_verified(session, me, now, after, person=person)
+    ]
+    return {"suggestions": suggestions, "stale": stale}
 
 
 @dataclass(frozen=True)
@@ -379,7 +413,9 @@ async def person_page(request: web.Request) -> web.Response:
         verify = permissions.may_verify(me, person)
         if not (own or manage):
             raise Refusal(NOT_YOUR_TEAM)
+        after = timedelta(days=dashboard.services.settings.reverify_after_days)
         return {
+            **growth_views(session, me, now, after, person),
             "person": {
                 "key": person.key,
                 "name": person.display_name,

@@ -410,6 +410,9 @@ class SlackAdapter:
             trigger_id=body.get("trigger_id") if live else None,
             user_id=body["user"]["id"],
         )
+        if (body.get("view") or {}).get("type") == "home":
+            # Pressed on the home tab (a suggestion decided): show it as it is now.
+            await self.on_home({"user": body["user"]["id"], "tab": "home"})
         await self._finished(inbound, reply, live)
 
     async def on_view(self, ack: Any, body: dict, view: dict) -> None:

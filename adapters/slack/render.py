@@ -257,7 +257,10 @@ def _(element: PersonCard, handles: Mapping[int, str]) -> list[dict[str, Any]]:
         }
     blocks = [_section("\n".join(lines), accessory)]
     if element.reason.strip():
-        blocks.append(_context([escape(element.reason)]))
+        mark = messages.BASIS_MARK.get(element.basis)
+        blocks.append(
+            _context([f"{mark} {escape(element.reason)}" if mark else escape(element.reason)])
+        )
     return blocks
 
 

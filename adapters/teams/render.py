@@ -226,7 +226,9 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         )
         items.append(_block(tags, spacing="Small"))
     if element.reason.strip():
-        items.append(_block(_safe(element.reason, TEXT_CHARS), isSubtle=True, size="Small"))
+        mark = messages.BASIS_MARK.get(element.basis)
+        reason = _safe(element.reason, TEXT_CHARS)
+        items.append(_block(f"{mark} {reason}" if mark else reason, isSubtle=True, size="Small"))
     url = chat_url(handle) if handle else None
     if url:
         chat = {"type": "Action.OpenUrl", "title": CHAT_BUTTON, "url": url}

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     event,
     func,
 )
@@ -145,6 +146,8 @@ class Person(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A lead: when they were last asked to re-verify their team's skills (at most weekly).
+    reverify_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Dashboard sessions carry the number they were started under: signing out, a
     # changed role or a removal moves it on, and every older session ends at once.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -403,6 +406,19 @@ class Job(Base):
     )
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fired_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# A job of no huddle and no team (a recurring sweep) is one row per (kind, step), however
+# many workers schedule it at once (migration 0017). A team's jobs are kept one by
+# uq_job_kind_team_step.
+Index(
+    "job_unhuddled_uq",
+    Job.kind,
+    Job.step,
+    unique=True,
+    sqlite_where=and_(Job.huddle_id.is_(None), Job.team_id.is_(None)),
+    postgresql_where=and_(Job.huddle_id.is_(None), Job.team_id.is_(None)),
+)
 
 
 class DeliveryState(enum.StrEnum):
@@ -735,3 +751,25 @@ class TeamDigest(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     team: Mapped[Team] = relationship()
+
+
+class SkillDecision(Base):
+    """A lead's word on a skill the evidence suggested (bot/services/earned.py).
+
+    `accepted` (verified at the suggested level) and `changed` (verified at another)
+    keep that suggestion from coming back until the evidence suggests more;
+    `dismissed` keeps it out until `hidden_until`.
+    """
+
+    __tablename__ = "skill_decision"
+    __table_args__ = (Index("skill_decision_pair_idx", "person_id", "tag_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # accepted, changed, dismissed
+    suggested_level: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int | None] = mapped_column(Integer)  # the level set, when one was
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    hidden_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -28,7 +28,7 @@ import heapq
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -51,7 +51,7 @@ from bot.db.models import (
 )
 from bot.matching import vectors
 from bot.matching.embeddings import QueryVectors
-from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
+from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex, pair
 from bot.services import knowledge as knowledge_service
 from bot.services import presence
 from bot.text import terms
@@ -92,6 +92,11 @@ FAIRNESS = 0.05  # each time someone was the first suggestion in the last hour
 HUDDLE_LOAD = 0.2  # each open huddle someone is in
 RECENT = timedelta(hours=1)
 PROFICIENCY = 0.02  # level 5 over level 1; half as much again for a lead's verification
+# Freshness: a self-declared skill with no answer on its topic (and not declared again)
+# for `Matcher.stale_after` counts this share of its strength: below every fresh holder
+# of that topic, whatever their level (proficiency spans 3 %).
+STALE_SHARE = 0.9
+STALE_AFTER = timedelta(days=180)
 TOP_BAND = 0.3  # share of the best relevance that puts someone in the top band
 SHORTLIST = 6  # candidates looked at closely (presence, load), per expert shown
 
@@ -143,10 +148,13 @@ class Matcher:
         self,
         encoder: Encoder | None,
         reading: Callable[[], AbstractContextManager[Session]] | None = None,
+        stale_after: timedelta = STALE_AFTER,
     ) -> None:
-        """`reading`: read-only sessions, for rebuilding a large index on the side."""
+        """`reading`: read-only sessions, for rebuilding a large index on the side;
+        `stale_after`: how long a self-declared skill keeps its strength without evidence."""
         self.encoder = encoder
         self.cache = IndexCache(encoder, reading)
+        self.stale_after = stale_after
         # Questions' vectors, kept a few minutes: asked again, a question costs no model run.
         self.queries = QueryVectors(encoder) if encoder is not None else None
 
@@ -177,7 +185,10 @@ class Matcher:
         evidence = _evidence(query, vector, knowledge)
         votes = _person_votes(evidence, knowledge)
         signals, named, similar = _tag_signals(query, vector, people, evidence, knowledge, votes)
-        scores, best_tag = _person_scores(people, signals, votes, requester_id, limit * SHORTLIST)
+        idle = _Idle(knowledge, now, self.stale_after)
+        scores, best_tag = _person_scores(
+            people, signals, votes, requester_id, limit * SHORTLIST, idle
+        )
         shortlist = sorted(scores, key=lambda p: -scores[p])[: limit * SHORTLIST]
         rows = _people(session, shortlist, now)
         load = _recent_load(rows)
@@ -191,6 +202,7 @@ class Matcher:
         # drop a strong expert before the top band is chosen in `_cards`.
         order = _diversify(fair, best_tag, len(fair), 1.0 if clear else DIVERSITY)
         cards = _cards(session, order, rows, scores, people, signals, votes, best_tag, now, limit)
+        cards = _basis(cards, best_tag, signals, votes, evidence, knowledge, idle)
         articles, coverage = _articles(session, query, evidence, people, knowledge, article_limit)
         if vector is not None:
             tag_bar = (
@@ -315,6 +327,24 @@ def _distinct_tags(people: PeopleIndex) -> tuple[np.ndarray, np.ndarray]:
     return people.distinct_vectors, people.hubness
 
 
+@dataclass(frozen=True, slots=True)
+class _Idle:
+    """How long self-declared skills have gone without evidence, as of `now`."""
+
+    knowledge: KnowledgeIndex
+    now: datetime
+    after: timedelta
+
+    def days(self, holding: Holding) -> int | None:
+        """Days since the skill was declared or last answered on, once past `after`."""
+        if holding.verified or holding.since is None:
+            return None
+        latest = holding.since.timestamp()
+        answered = self.knowledge.credited.get(pair(holding.person_id, holding.tag_id), 0.0)
+        idle = timedelta(seconds=self.now.timestamp() - max(latest, answered))
+        return idle.days if idle > self.after else None
+
+
 def proficiency(holding: Holding) -> float:
     """1.00 (level 1, self-declared) … 1.03 (level 5, verified).
 
@@ -330,6 +360,7 @@ def _person_scores(
     votes: dict[int, float],
     requester_id: int | None,
     wanted: int,
+    idle: _Idle | None = None,
 ) -> tuple[dict[int, float], dict[int, Holding | None]]:
     """Scores of the candidates who may be among the `wanted` best, in id order.
 
@@ -346,7 +377,7 @@ def _person_scores(
         counted.update(people.holders.get(signal.tag_id, ()))
         counted.discard(requester_id)
         if len(counted) >= wanted:
-            floor = signal.relevance
+            floor = signal.relevance * STALE_SHARE  # some of them may be stale
             break
     # Levels are 1..5 (a database constraint): nobody beats a verified level 5.
     ceiling = proficiency(Holding(0, 0, 5, True))
@@ -366,6 +397,8 @@ def _person_scores(
             value = relevance.get(holding.tag_id)
             if value is not None:
                 value *= proficiency(holding)
+                if idle is not None and not holding.verified and idle.days(holding) is not None:
+                    value *= STALE_SHARE
                 if value > best_value:
                     best, best_value = holding, value
         scores[person_id] = best_value + own * votes.get(person_id, 0.0)
@@ -469,15 +502,18 @@ def _reason(
     signal: TagSignal | None,
     verifier: str | None,
     wrote: float,
+    idle_days: int | None = None,
 ) -> str:
     parts = []
     if holding is not None and signal is not None:
         if verifier:
             vouched = messages.REASON_VERIFIED_BY.format(name=verifier)
+        elif holding.verified:
+            vouched = messages.REASON_VERIFIED
+        elif idle_days is not None:
+            vouched = messages.REASON_SELF_DECLARED_STALE.format(days=idle_days)
         else:
-            vouched = (
-                messages.REASON_VERIFIED if holding.verified else messages.REASON_SELF_DECLARED
-            )
+            vouched = messages.REASON_SELF_DECLARED
         parts.append(
             messages.REASON_SKILL.format(
                 tag=signal.name,
@@ -585,6 +621,56 @@ def _cards(
             )
         )
     return cards
+
+
+def _basis(
+    cards: list[PersonCard],
+    best_tag: dict[int, Holding | None],
+    signals: dict[int, TagSignal],
+    votes: dict[int, float],
+    evidence: _Evidence,
+    knowledge: KnowledgeIndex,
+    idle: _Idle,
+) -> list[PersonCard]:
+    """What each card's reason rests on: a verified or a self-declared skill on the topic
+    (one gone without evidence says so), or their own answers, earned without the tag (a
+    skill that matches only through answers, theirs among them, is not the topic's)."""
+    explained = []
+    for card in cards:
+        holding = best_tag.get(card.person_id)
+        signal = signals.get(holding.tag_id) if holding is not None else None
+        wrote = votes.get(card.person_id, 0.0)
+        by_answers = signal is not None and signal.how == "evidence" and wrote >= 0.05
+        if holding is not None and signal is not None and not by_answers:
+            basis = "verified" if holding.verified else "self-declared"
+            days = idle.days(holding)
+            if days is not None:
+                card = replace(card, reason=_reason(holding, signal, None, wrote, days))
+        elif wrote >= 0.05:
+            basis = "earned"
+            tag = _earned_tag(card.person_id, signals, evidence, knowledge)
+            reason = (
+                messages.REASON_EARNED.format(tag=tag) if tag else messages.REASON_EARNED_UNTAGGED
+            )
+            card = replace(card, reason=reason)
+        else:
+            basis = ""
+        explained.append(replace(card, basis=basis))
+    return explained
+
+
+def _earned_tag(
+    person_id: int, signals: dict[int, TagSignal], evidence: _Evidence, knowledge: KnowledgeIndex
+) -> str | None:
+    """The most relevant topic of the answers someone wrote that back this question."""
+    best, best_relevance = None, 0.0
+    for entry_id in evidence.entries:
+        if person_id in knowledge.authors.get(entry_id, ()):
+            for tag_id in knowledge.tags.get(entry_id, ()):
+                signal = signals.get(tag_id)
+                if signal is not None and signal.relevance > best_relevance:
+                    best, best_relevance = signal.name, signal.relevance
+    return best
 
 
 def _articles(

@@ -49,12 +49,14 @@ FRESHNESS_DAYS = 365
 STREAM_ROWS = 5_000  # knowledge rows fetched at a time while building the index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # tens of thousands of them: no __dict__ each
 class Holding:
     person_id: int
     tag_id: int
     level: int
     verified: bool
+    # When the skill was last declared, changed or verified: where its freshness starts.
+    since: datetime | None = None
 
 
 @dataclass
@@ -81,6 +83,9 @@ class KnowledgeIndex:
     # Entry id → 0.5..1: how much an answer still says about its authors today.
     freshness: dict[int, float]
     fulltext: FullTextIndex  # BM25 over titles and bodies
+    # A self-declared skill (`pair(person id, tag id)`) → when they last answered on its
+    # tag (a POSIX timestamp): the evidence that keeps the skill fresh (`Matcher`).
+    credited: dict[int, float] = field(default_factory=dict)
     store: EntryVectors | None = None  # sentence vectors, when the model is installed
 
     @property
@@ -140,6 +145,7 @@ class KnowledgeIndex:
                 else:  # as a load leaves it: no key
                     held.pop(entry_id, None)
             self.freshness[entry_id] = freshness(now - updated)
+            _credit(self.credited, authors.get(entry_id, ()), tags.get(entry_id, ()), updated)
         self.fulltext.update([(row[0], row[2], row[3]) for row in rows], gone)
         if self.store is not None:
             unvectored = [row[0] for row in rows if row[0] not in found]
@@ -164,6 +170,7 @@ class KnowledgeIndex:
                 self.tags,
                 self.freshness,
                 self.fulltext.compacted(text),
+                self.credited,
             )
             if store is not None and matrix is not None:
                 compacted.store = store.compacted(matrix)
@@ -172,11 +179,22 @@ class KnowledgeIndex:
         return build
 
 
+def pair(person_id: int, tag_id: int) -> int:
+    """One int for a (person, tag): a dict of tens of thousands keeps less than of tuples."""
+    return person_id << 32 | tag_id
+
+
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
     tags = session.execute(select(Tag.id, Tag.name, Tag.parent_id)).all()
     aliases = session.execute(select(TagAlias.tag_id, TagAlias.alias)).all()
     skills = session.execute(
-        select(Skill.person_id, Skill.tag_id, Skill.level, Skill.verified_at.is_not(None))
+        select(
+            Skill.person_id,
+            Skill.tag_id,
+            Skill.level,
+            Skill.verified_at.is_not(None),
+            Skill.updated_at,
+        )
         .join(Person, Person.id == Skill.person_id)
         .where(Person.deleted_at.is_(None))
     ).all()
@@ -188,8 +206,8 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
             children[parent].append(tag_id)
     holders: dict[int, list[int]] = defaultdict(list)
     held: dict[int, list[Holding]] = defaultdict(list)
-    for person_id, tag_id, level, verified in skills:
-        holding = Holding(person_id, tag_id, level, bool(verified))
+    for person_id, tag_id, level, verified, since in skills:
+        holding = Holding(person_id, tag_id, level, bool(verified), since)
         holders[tag_id].append(person_id)
         held[person_id].append(holding)
     terms = TermIndex(
@@ -230,6 +248,27 @@ def _links(
     return found[0], found[1]
 
 
+def _credit(
+    credited: dict[int, float],
+    authors: tuple[int, ...],
+    tags: tuple[int, ...],
+    updated: datetime,
+    declared: set[int] | None = None,
+) -> None:
+    """An answer written or changed at `updated` is evidence for its authors on its tags
+    (of the self-declared skills `declared`, or of any: a change applied in place does not
+    know which skills are declared, and a verified skill never reads its credit).
+
+    A change in place only adds credit: an answer deleted leaves its authors' credit
+    until the next full load, a skill kept fresh a little longer than it should be."""
+    at = updated.timestamp()
+    for person_id in authors:
+        for tag_id in tags:
+            key = pair(person_id, tag_id)
+            if (declared is None or key in declared) and credited.get(key, 0.0) < at:
+                credited[key] = at
+
+
 def freshness(age: timedelta) -> float:
     """1 for an answer written today, halfway to 0.5 after a year."""
     return 0.5 + 0.5 * math.exp(-max(age.days, 0) / FRESHNESS_DAYS)
@@ -240,6 +279,15 @@ def load_knowledge(
 ) -> KnowledgeIndex:
     authors, tags = _links(session, None)
     fresh: dict[int, float] = {}
+    # Only self-declared skills age in the ranking; one declared after this load is
+    # fresh anyway (its `since` is newer than any answer counted here).
+    declared = {
+        pair(person_id, tag_id)
+        for person_id, tag_id in session.execute(
+            select(Skill.person_id, Skill.tag_id).where(Skill.verified_at.is_(None))
+        )
+    }
+    credited: dict[int, float] = {}
 
     def texts() -> Iterator[tuple[int, str, str]]:
         # Streamed: the text of every entry is read once, and not kept.
@@ -255,11 +303,15 @@ def load_knowledge(
         )
         for entry_id, title, body, updated in rows:
             fresh[entry_id] = freshness(now - updated)
+            if declared:
+                _credit(
+                    credited, authors.get(entry_id, ()), tags.get(entry_id, ()), updated, declared
+                )
             yield entry_id, title, body
 
     fulltext = FullTextIndex(texts())
     heap.trim()  # the build's word counts, before the vectors take their place
-    index = KnowledgeIndex(rev, authors, tags, fresh, fulltext)
+    index = KnowledgeIndex(rev, authors, tags, fresh, fulltext, credited)
     if encoder is not None:
         index.store = EntryVectors(*vectors.knowledge_vectors(session, encoder))
         heap.trim()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db.engine import insert_for
@@ -56,6 +57,30 @@ def planner(name: str) -> Callable[[Planner], Planner]:
     return register
 
 
+# Jobs that come round again: kind → how long after one run the next is due.
+EVERY: dict[str, timedelta] = {}
+
+
+def recurring(kind: str, every: timedelta) -> Callable[[JobHandler], JobHandler]:
+    """A handler whose job comes round again `every` after each run (a sweep).
+
+    Two rows take turns, steps 0 and 1 (each run schedules the other), so the table
+    does not grow; a partial unique index on (kind, step) for jobs of no huddle keeps
+    one of each however many workers schedule it at once.
+    """
+
+    def register(function: JobHandler) -> JobHandler:
+        def run_and_again(services: Services, session: Session, job: Job, now: datetime) -> None:
+            function(services, session, job, now)
+            schedule(session, kind, now + every, step=1 - job.step)
+
+        HANDLERS[kind] = run_and_again
+        EVERY[kind] = every
+        return function
+
+    return register
+
+
 def plan(services: Services) -> None:
     """Run every planner; one that fails is logged and tried again next time."""
     for name, run in PLANNERS.items():
@@ -63,6 +88,34 @@ def plan(services: Services) -> None:
             run(services)
         except Exception:
             log.exception("planning %s failed; trying again later", name)
+
+
+def ensure_recurring(services: Services) -> int:
+    """Each recurring job pending (due now) unless it already is: a worker calls this as
+    it starts. The number scheduled; one another worker scheduled at the same moment
+    is left to it."""
+    scheduled = 0
+    with services.db.unit_of_work() as session:
+        for kind in sorted(EVERY):
+            pending = session.scalar(
+                select(Job.id)
+                .where(
+                    Job.kind == kind,
+                    Job.huddle_id.is_(None),
+                    Job.team_id.is_(None),
+                    Job.state == JobState.PENDING,
+                )
+                .limit(1)
+            )
+            if pending is not None:
+                continue
+            try:
+                with session.begin_nested():
+                    schedule(session, kind, services.clock(), step=0)
+                scheduled += 1
+            except IntegrityError:
+                pass  # another worker inserted it first: one is enough
+    return scheduled
 
 
 def worker_name() -> str:

@@ -38,6 +38,7 @@ class Worker:
         self._stopping = False
         self._next_prune = 0.0
         self._next_round = 0.0
+        self._recurring = False  # the recurring jobs made sure of, once per worker
 
     def kick(self) -> None:
         """Something was written to deliver: do not wait for the next tick."""
@@ -49,6 +50,9 @@ class Worker:
         and pruning are matters of time, not of requests."""
         if not kicked or time.monotonic() >= self._next_round:
             self._next_round = time.monotonic() + self.interval
+            if not self._recurring:
+                await asyncio.to_thread(jobs.ensure_recurring, self.services)
+                self._recurring = True
             await asyncio.to_thread(jobs.run_due, self.services)
             if time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + PRUNE_EVERY_S

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -32,5 +32,9 @@ class Services:
 
         if self._matcher is None:
             encoder = load_encoder() if self.settings.semantic else None
-            self._matcher = Matcher(encoder, reading=self.db.reading)
+            self._matcher = Matcher(
+                encoder,
+                reading=self.db.reading,
+                stale_after=timedelta(days=self.settings.stale_self_declared_days),
+            )
         return self._matcher

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, and_, false, true
 from sqlalchemy.orm import Session
 
 from bot import messages
@@ -41,6 +42,13 @@ EDIT_KNOWLEDGE = "edit_knowledge"
 DELETE_KNOWLEDGE = "delete_knowledge"
 PAIR_MENTOR = "mentor.pair"
 UNPAIR_MENTOR = "mentor.unpair"
+# Expertise that grows (`bot/services/earned.py`): a lead's word on what the evidence
+# suggests, and on a verified skill gone quiet.
+ACCEPT_SUGGESTION = "skill.suggestion.accept"
+CHANGE_SUGGESTION = "skill.suggestion.change"
+DISMISS_SUGGESTION = "skill.suggestion.dismiss"
+CONFIRM_SKILL = "skill.reverify.confirm"
+LOWER_SKILL = "skill.reverify.lower"
 
 # How someone stands to a huddle (the rows of the table's huddle section).
 ASKER = "asker"
@@ -199,6 +207,35 @@ def require_verifier(actor: Actor, target: Person, action: str = VERIFY, **detai
         else messages.NOT_ALLOWED.format(action="verify", name=target.display_name)
     )
     raise refusal(actor, action, f"person:{target.key}", message, **detail)
+
+
+def verifiable(actor: Actor) -> ColumnElement[bool]:
+    """`may_verify` as a condition on `Person`: everyone the actor may verify (and so
+    see and decide the skills the evidence suggests for, and re-verify)."""
+    if _is_admin(actor):
+        return true() if isinstance(actor, Operator) else Person.id != actor.id
+    if actor.role != Role.LEAD or actor.team_id is None:
+        return false()
+    return and_(Person.team_id == actor.team_id, Person.id != actor.id)
+
+
+def may_dismiss_suggestion(actor: Actor, target: Person) -> bool:
+    """Dismissing a skill the evidence suggests is a lead's word on someone's expertise,
+    as verifying is: a lead of their team or an admin, never on one's own. (Accepting
+    it, or setting another level, verifies it: `require_verifier`.)"""
+    return may_verify(actor, target)
+
+
+def require_suggestion_dismisser(actor: Actor, target: Person, **detail: object) -> None:
+    if may_dismiss_suggestion(actor, target):
+        return
+    own = isinstance(actor, Person) and actor.id == target.id
+    message = (
+        messages.CANNOT_DECIDE_SELF
+        if own
+        else messages.NOT_ALLOWED.format(action="decide on", name=target.display_name)
+    )
+    raise refusal(actor, DISMISS_SUGGESTION, f"person:{target.key}", message, **detail)
 
 
 def may_change_role(actor: Actor, before: Role | None, after: Role) -> bool:

@@ -296,6 +296,9 @@ PERSON_REFERENCES = set(
         "mentorship.learner_id",
         "mentorship.mentor_id",
         "mentorship.paired_by_id",
+        # A lead's word on a suggested skill: the person's, and who decided.
+        "skill_decision.person_id",
+        "skill_decision.decided_by_id",
     )
 )
 

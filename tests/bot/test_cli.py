@@ -78,10 +78,19 @@ def test_console_script_seeds_the_demo_and_answers_who_knows_as_json(url: str) -
     assert answer["confident"] is True
     assert answer["experts"], "the demo org has refund experts"
     for expert in answer["experts"]:
-        assert set(expert) == {"id", "name", "score", "presence", "reasons"}
+        assert set(expert) == {"id", "name", "score", "presence", "reasons", "basis"}
         assert isinstance(expert["score"], float) and expert["presence"] in LABELS
+        assert expert["basis"] in {"verified", "self-declared", "earned"}
         assert expert["reasons"] and all(isinstance(r, str) and r for r in expert["reasons"])
     assert expert_ids(answer)[0] in demo_holders_of("refunds", "prepaid top-up")
+
+
+def test_ask_json_says_what_each_experts_reasons_rest_on(
+    capsys: pytest.CaptureFixture[str], demo_url: str
+) -> None:
+    experts = ask_json(capsys, demo_url, QUESTION)["experts"]
+    assert experts[0]["basis"] == "verified"  # the demo's refund experts are verified
+    assert {e["basis"] for e in experts} <= {"verified", "self-declared", "earned"}
 
 
 def test_ask_limit_caps_the_number_of_experts(

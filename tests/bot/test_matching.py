@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.db import revision
 from bot.db.models import (
     Embedding,
@@ -21,7 +23,7 @@ from bot.db.models import (
     Tag,
     TagAlias,
 )
-from bot.matching import Matcher, Ranking
+from bot.matching import STALE_SHARE, Matcher, Ranking
 from bot.matching.embeddings import load_encoder
 from bot.services import Services, knowledge, presence
 from bot.services.accounts import provision
@@ -397,3 +399,130 @@ def test_vectors_made_while_a_question_is_ranked_are_stored_for_every_later_load
             )
         ).all()
     assert stored == [entry_id]
+
+
+# --- freshness and what a reason rests on ---------------------------------------------
+
+
+def _declared(services: Services, key: str, tag: str, at: datetime) -> None:
+    with services.db.unit_of_work() as session:
+        skill = session.scalar(
+            select(Skill)
+            .join(Tag)
+            .where(Skill.person_id == by_key(session, key).id, Tag.name == tag)
+        )
+        skill.updated_at = at
+
+
+def _card(ranking: Ranking, key: str):  # type: ignore[no-untyped-def]
+    return next(card for card in ranking.experts if card.key == key)
+
+
+def test_a_self_declared_skill_without_evidence_for_180_days_counts_less_and_says_so(
+    org: Services, lexical: Matcher
+) -> None:
+    # ben declared refunds 5 exactly 180 days before NOW, and has answered nothing since.
+    _declared(org, "ben", "refunds", NOW - timedelta(days=180))
+    fresh = rank(org, "refunds", matcher=lexical, limit=10)
+    assert keys(fresh)[:3] == ["ana", "ben", "cy"]
+    assert _card(fresh, "ben").reason == "refunds level 5, self-declared"
+    # One second later it has gone without evidence for longer than 180 days.
+    later = NOW + timedelta(seconds=1)
+    stale = rank(org, "refunds", matcher=lexical, limit=10, now=later)
+    ben = _card(stale, "ben")
+    assert (
+        ben.reason == "refunds level 5, self-declared, no answers on it for 180 days (counts less)"
+    )
+    assert ben.basis == "self-declared"
+    # It counts STALE_SHARE of its strength: below every fresh holder of the topic,
+    # verified or not, whatever their level (cy 2 ✓, eli 1).
+    assert ben.score == pytest.approx(_card(fresh, "ben").score * STALE_SHARE, abs=1e-4)
+    assert keys(stale)[:4] == ["ana", "cy", "eli", "ben"]
+    # Verified skills never age in the ranking (their lead is asked instead).
+    _declared(org, "ana", "refunds", NOW - timedelta(days=900))
+    assert keys(rank(org, "refunds", matcher=lexical, now=later))[0] == "ana"
+
+
+def test_an_answer_on_the_topic_keeps_a_self_declared_skill_fresh(
+    org: Services, lexical: Matcher
+) -> None:
+    _declared(org, "ben", "refunds", NOW - timedelta(days=400))
+    with org.db.unit_of_work() as session:
+        entry, _ = knowledge.add_entry(
+            session,
+            "Refunding a double charge",
+            "Refund the second charge to the card it came from.",
+            [session.scalar(select(Tag).where(Tag.name == "refunds"))],
+            [by_key(session, "ben")],
+        )
+        session.flush()
+        entry.updated_at = NOW - timedelta(days=179)
+    ranking = rank(org, "refunds", matcher=lexical, limit=10)
+    assert set(keys(ranking)[:2]) == {"ana", "ben"}  # his answer is evidence too
+    assert _card(ranking, "ben").reason.startswith("refunds level 5, self-declared;")
+    # An answer on another topic is no evidence for this one.
+    with org.db.unit_of_work() as session:
+        entry = session.scalar(
+            select(KnowledgeEntry).where(KnowledgeEntry.title.like("Refunding%"))
+        )
+        entry.tags = [session.scalar(select(Tag).where(Tag.name == "sim"))]
+        entry.updated_at = NOW - timedelta(days=179)
+    assert (
+        "no answers on it for 400 days"
+        in _card(rank(org, "refunds", matcher=lexical, limit=10), "ben").reason
+    )
+
+
+def test_how_long_a_self_declared_skill_stays_fresh_is_a_setting(org: Services) -> None:
+    _declared(org, "ben", "refunds", NOW - timedelta(days=31))
+    assert (
+        "counts less"
+        not in _card(rank(org, "refunds", matcher=Matcher(None), limit=10), "ben").reason
+    )
+    month = Matcher(None, stale_after=timedelta(days=30))
+    assert (
+        "no answers on it for 31 days"
+        in _card(rank(org, "refunds", matcher=month, limit=10), "ben").reason
+    )
+    settings = Settings.from_env(
+        {"WHOKNOWS_STALE_SELF_DECLARED_DAYS": "30"}, database_url="sqlite://"
+    )
+    assert settings.stale_self_declared_days == 30
+    assert Settings.from_env({}, database_url="sqlite://").stale_self_declared_days == 180
+    with pytest.raises(ValueError, match="WHOKNOWS_REVERIFY_AFTER_DAYS"):
+        Settings.from_env({"WHOKNOWS_REVERIFY_AFTER_DAYS": "a year"}, database_url="sqlite://")
+    services = Services(
+        org.db, dataclasses.replace(org.settings, stale_self_declared_days=30, semantic=False)
+    )
+    assert services.matcher.stale_after == timedelta(days=30)
+
+
+def test_reasons_say_verified_self_declared_or_earned(org: Services, lexical: Matcher) -> None:
+    ranking = rank(org, "refunds", matcher=lexical, limit=10)
+    assert (_card(ranking, "ana").basis, _card(ranking, "ben").basis) == (
+        "verified",
+        "self-declared",
+    )
+    # Answers on a topic someone holds no tag for: earned.
+    with org.db.unit_of_work() as session:
+        hal = Person(key="hal", display_name="Hal", timezone="Europe/London", role=Role.AGENT)
+        session.add(hal)
+        knowledge.add_entry(
+            session,
+            "Chargeback from a card issuer abroad",
+            "Upload the receipt to the chargeback case within seven days.",
+            [session.scalar(select(Tag).where(Tag.name == "chargebacks"))],
+            [hal],
+        )
+    earned = _card(rank(org, "chargeback from a card issuer abroad", matcher=lexical), "hal")
+    assert earned.basis == "earned"
+    assert earned.reason == (
+        "earned: wrote answers to similar questions on chargebacks, not tagged with it yet"
+    )
+    assert earned.tags == ()
+    add_answer_by_gus(org)  # on no tag at all
+    gus = _card(rank(org, "duplicate direct debit collection", matcher=lexical), "gus")
+    assert (gus.basis, gus.reason) == (
+        "earned",
+        "earned: wrote answers to similar questions, not tagged for them",
+    )

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from adapters.slack import render as slack
 from adapters.teams import render as teams
+from bot.data.demo.history import seed_history
 from bot.db.models import Outbox, Person
 from bot.router import Router
 from bot.runtime import codec, jobs
@@ -219,6 +220,21 @@ def newcomers_session(services: Services, router: Router) -> list[Sample]:
     s.say("alex", "huddle", f"resolve {second} Late fees | Waive once in 12 months | late fees")
     s.say("alex", "huddle", "resolve 999999")
     s.say("alex", "huddle", "reply")
+    # Expertise that grows: the weeks before today, what they suggest, a lead's decisions,
+    # and the weekly reminder to re-verify.
+    with services.db.unit_of_work() as session:
+        seed_history(session, services.clock())
+    suggested = s.say("priya", "expertise", "suggestions")
+    s.say("kwame", "expertise", "suggestions @zoe")
+    s.say("alex", "expertise", "suggestions")  # not a lead
+    s.press("priya", button(suggested, "expertise.suggestion.level"))
+    s.press("priya", button(suggested, "expertise.suggestion.dismiss"))
+    s.press("priya", button(suggested, "expertise.reverify.lower"))
+    s.press("alex", button(suggested, "expertise.suggestion.accept"))  # refused
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    jobs.ensure_recurring(services)
+    jobs.run_due(services)
+    s.say("alex", "whoknows", "card payment declined")
     # The home tab, an agent's and a lead's.
     home = Button("", "home.open", "")
     s.press("alex", home)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.data.demo import data, growth
+from bot.data.demo.history import seed_history
 from bot.db.models import (
     Huddle,
     HuddleObserver,
@@ -33,7 +34,10 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def seed_demo(session: Session, now: datetime) -> None:
+def seed_demo(session: Session, now: datetime, *, history: bool = False) -> None:
+    """The demo org as of `now`; with `history`, also the weeks before (bot/data/demo/
+    history.py: resolved huddle threads, votes, skills gone quiet), which `make run` and
+    the dashboard's screenshots show and the tests' org leaves out."""
     teams = {}
     for spec in data.TEAMS:
         teams[spec["name"]] = team = Team(
@@ -87,6 +91,8 @@ def seed_demo(session: Session, now: datetime) -> None:
             [by_handle[handle] for handle in spec["authors"]],
         )
     session.flush()
+    if history:
+        seed_history(session, now)
 
 
 def seed_growth(session: Session, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -575,3 +576,16 @@ def test_picker_values_come_from_every_multi_select_in_the_state() -> None:
     }
     assert picker_values(state) == {"experts": "7,9", "teams": ""}
     assert picker_values({}) == {}
+
+
+def test_a_reason_is_marked_verified_self_declared_or_earned() -> None:
+    marks = {}
+    for basis in ("verified", "self-declared", "earned", ""):
+        blocks = render_blocks(Reply.of(dataclasses.replace(MARIA, basis=basis)))
+        marks[basis] = blocks[-1]["elements"][0]["text"]
+    assert marks == {
+        "verified": "✓ Answered 6 refund questions this month",
+        "self-declared": "✎ Answered 6 refund questions this month",
+        "earned": "★ Answered 6 refund questions this month",
+        "": "Answered 6 refund questions this month",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import unicodedata
 from typing import Any
@@ -189,3 +190,15 @@ def test_an_expert_on_teams_is_mentioned_and_one_who_is_not_is_marked() -> None:
     assert not any("not on Teams yet" in i.get("text", "") for i in maria)
     assert zoe[0]["text"].endswith("**Zoe Martin** · Billing")
     assert zoe[1]["text"] == "not on Teams yet" and "<at>" not in json.dumps(zoe)
+
+
+def test_a_reason_is_marked_verified_self_declared_or_earned() -> None:
+    card_for = PersonCard(
+        7, "maria", "Maria Santos", "Billing", PresenceView("available", "available"), reason="why"
+    )
+    marks = {}
+    for basis in ("verified", "self-declared", "earned", ""):
+        card = render_card(Reply.of(dataclasses.replace(card_for, basis=basis)), handles={})
+        (container,) = card["body"]
+        marks[basis] = container["items"][-1]["text"]
+    assert marks == {"verified": "✓ why", "self-declared": "✎ why", "earned": "★ why", "": "why"}

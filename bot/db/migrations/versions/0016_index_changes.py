@@ -5,8 +5,8 @@ the knowledge revision on, and every worker reloaded its whole knowledge index:
 3-5 s at 100,000 entries, and a copy of it in memory meanwhile. With the entries
 each revision changed written beside it, a worker applies just those.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07
 """
 
