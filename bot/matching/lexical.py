@@ -274,7 +274,11 @@ class FullTextIndex:
         if len(sample) <= top:
             sample = scores[matched]
         floor = -np.partition(-sample, top)[top]
-        hits = np.flatnonzero(scores >= floor)
+        # An entry changed in place keeps its old postings at weight 0 (tombstoned): a
+        # floor of 0 would name every entry, and they are no hit.
+        hits = np.flatnonzero(scores >= max(floor, np.finfo(float).tiny))
+        if not len(hits):
+            return []
         if len(hits) > limit:
             values = scores[hits]
             kth = -np.partition(-values, limit - 1)[limit - 1]
