@@ -118,10 +118,15 @@ def stop(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 def children(pid: int) -> set[int]:
-    """A process's children, from /proc."""
+    """A process's children, from /proc. A thread may end between listing
+    the tasks and reading one; its children, if any, are re-parented to the
+    process and show under another task."""
     found = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found |= {int(n) for n in (task / "children").read_text().split()}
+        try:
+            found |= {int(n) for n in (task / "children").read_text().split()}
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return found
 
 

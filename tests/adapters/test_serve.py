@@ -128,7 +128,10 @@ def _serving(pid: int) -> set[int]:
     """The serving workers among a supervisor's children (not their command processes)."""
     workers = set()
     for child in children(pid):
-        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
         if b"--fd" in command:
             workers.add(child)
     return workers
