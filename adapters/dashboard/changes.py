@@ -53,9 +53,10 @@ async def _apply(
 
 
 def _level(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 5:
-        raise ChangeError(messages.BAD_LEVEL.format(level=text.strip()[:10]))
-    return int(text)
+    try:
+        return expertise.parse_level(text)  # ASCII digits: `²` is not a level
+    except ValueError as error:
+        raise ChangeError(str(error)) from None
 
 
 def _person(session: Session, key: str) -> Person:

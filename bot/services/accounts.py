@@ -41,6 +41,7 @@ from bot.db.models import (
 from bot.services.audit import Denied, record
 from bot.services.people import free_key
 from bot.services.presence import valid_timezone
+from bot.text import clean_name
 
 # Chat platforms: an account there is a way to reach the person. The console's
 # identities (one per imported person) are the local chat's, not a reachable account.
@@ -232,7 +233,7 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
     person has none (the caller checked it is free).
     """
     if person.origin in (None, account.platform):
-        name = " ".join(account.name.split())[:200]
+        name = clean_name(account.name)[:200]
         if name and person.display_name != name:
             person.display_name = name
         if account.timezone and valid_timezone(account.timezone):
@@ -268,7 +269,7 @@ def _link_or_create(
             return holder
     person = Person(
         key=free_key(session, account.key_hint or account.name or account.external_id),
-        display_name=" ".join(account.name.split())[:200] or account.external_id,
+        display_name=clean_name(account.name)[:200] or account.external_id,
         origin=account.platform,
     )
     if account.timezone and valid_timezone(account.timezone):
