@@ -28,7 +28,7 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
-from bot.services import Services, accounts, knowledge
+from bot.services import Services, accounts, knowledge, limits
 from bot.services.audit import Denied
 from bot.services.people import can_manage
 from bot.text import clean_text
@@ -352,6 +352,7 @@ def open_huddle(
         experts is None or {p.id for p in invited} == {p.id for p in chosen}
     ):
         return Opened(twin, invited)
+    limits.require_room_for_huddle(session, services.settings, requester, now, len(chosen))
     team = requester.team
     channel = (
         (team.huddle_channel if team else None) or services.settings.huddle_channel or where.channel
