@@ -91,19 +91,35 @@ def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
 
 
 def tag_vectors(
-    session: Session, encoder: Encoder, names: dict[int, str]
+    session: Session, encoder: Encoder, names: dict[int, str], limit: int | None = INLINE_LIMIT
 ) -> tuple[list[int], np.ndarray]:
+    """The vectors of the tags named, in one matrix. Up to `limit` missing ones are
+    encoded on the spot (a tag or two made since); more is a bulk job, done by the
+    import that made them or `whoknows index`, not by someone's question (10,000 new
+    tags took 19 s): until then those tags are matched by name only."""
     import numpy as np
 
     ids, matrix = _load(session, TAG)
     known = set(ids)
     missing = [tag_id for tag_id in names if tag_id not in known]
+    if limit is not None and len(missing) > limit:
+        log.warning("%d tags without vectors: run `whoknows index` to add them", len(missing))
+        missing = []
     if missing:
         fresh = encoder.encode([names[tag_id] for tag_id in missing])
         _store(session, TAG, missing, fresh)
         ids, matrix = ids + missing, np.vstack([matrix, fresh])
     keep = [i for i, tag_id in enumerate(ids) if tag_id in names]
     return [ids[i] for i in keep], matrix[keep]
+
+
+def index_tags(db: Database, encoder: Encoder) -> None:
+    """Compute and store the vectors every tag lacks."""
+    from bot.db.models import Tag
+
+    with db.unit_of_work() as session:
+        names = dict(session.execute(select(Tag.id, Tag.name)).all())
+        tag_vectors(session, encoder, names, limit=None)
 
 
 def _entries_without_vectors(session: Session, limit: int | None) -> list[tuple[int, str, str]]:
@@ -156,10 +172,7 @@ def index_all(
     db: Database, encoder: Encoder, progress: Callable[[int, int], None] | None = None
 ) -> int:
     """Vectors for every tag and knowledge entry that lacks one."""
-    from bot.db.models import Tag
-
-    with db.unit_of_work() as session:
-        tag_vectors(session, encoder, dict(session.execute(select(Tag.id, Tag.name)).all()))
+    index_tags(db, encoder)
     return index_knowledge(db, encoder, progress)
 
 

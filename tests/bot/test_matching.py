@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,10 +25,12 @@ from bot.db.models import (
 )
 from bot.matching import Matcher, Ranking
 from bot.matching.embeddings import load_encoder
+from bot.matching.vectors import index_tags
 from bot.services import Services, knowledge, presence
 from bot.services.accounts import provision
 from bot.services.expertise import SkillSpec, tag_person
 from bot.services.people import by_key
+from bot.transfer import import_people
 from tests.conftest import NOW
 
 needs_model = pytest.mark.skipif(load_encoder() is None, reason="semantic extra not installed")
@@ -392,3 +396,33 @@ def test_vectors_made_while_a_question_is_ranked_are_stored_for_every_later_load
             )
         ).all()
     assert stored == [entry_id]
+
+
+def test_a_question_that_is_a_tags_name_puts_its_holders_first(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Beside the demo org's refund experts (who wrote many answers), 300 imported people
+    hold three of 400 tags `tag1` … `tag400`: asked "tag1", the holders of tag1 come
+    before anyone a neighbouring tag (`tag10`, `tag12` …) or an answer's evidence brings."""
+    rng = random.Random(1)
+    rows = ["id,name,team,timezone,skills"]
+    for n in range(300):
+        held = ";".join(f"tag{rng.randint(1, 400)}:{rng.randint(1, 5)}" for _ in range(3))
+        rows.append(f"u{n},User {n},Team {n % 5},Europe/London,{held}")
+    source = tmp_path / "tags.csv"
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert import_people(demo.db, source, NOW).ok
+    if demo.matcher.encoder is not None:
+        index_tags(demo.db, demo.matcher.encoder)  # as `whoknows import people` does
+    holders = {
+        row.split(",")[0]
+        for row in rows[1:]
+        if "tag1" in {skill.split(":")[0] for skill in row.split(",")[4].split(";")}
+    }
+    assert holders
+    for question in ("tag1", "Tag1?"):
+        with demo.db.reading() as session:
+            ranking = demo.matcher.rank(session, question, NOW, limit=len(holders) + 3)
+        keys = [card.key for card in ranking.experts]
+        assert set(keys[: len(holders)]) == holders, (question, keys)
+        assert ranking.confident
