@@ -15,12 +15,12 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import matching, outbox
+from bot import matching, messages, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
 from bot.db.models import Person
 from bot.matching.vectors import index_all
-from bot.services import Services, accounts, analytics, people
+from bot.services import Services, accounts, analytics, forgetting, people
 from bot.transfer import (
     ImportReport,
     Progress,
@@ -301,12 +301,12 @@ def _upgrade(services: Services) -> int:
 def _forget(services: Services, handle: str) -> int:
     operator = getpass.getuser() or "operator"
     with services.db.unit_of_work() as session:
-        person = session.scalar(select(Person).where(Person.key == handle.strip().lower()))
+        person = session.scalar(select(Person).where(Person.key == people.normal_key(handle)))
         if person is None:
             print(f"whoknows: nobody has the handle {handle!r}", file=sys.stderr)
             return 1
-        anonymous = people.forget(session, person, services.clock(), f"cli:{operator}")
-    print(f"forgot {handle}: profile, identities, skills and presence removed; now {anonymous}")
+        anonymous = forgetting.forget(session, person, services.clock(), f"cli:{operator}")
+    print(messages.FORGOT.format(handle=handle, anonymous=anonymous))
     return 0
 
 

@@ -5,25 +5,20 @@ from __future__ import annotations
 import getpass
 import re
 from collections.abc import Iterable
-from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot import messages
 from bot.db.hot import HotQuery
 from bot.db.models import (
-    AuditEntry,
     Identity,
-    Outbox,
     Person,
-    Presence,
-    QueryLog,
     Role,
-    Skill,
     Team,
 )
-from bot.services.audit import Denied, record
+from bot.services.audit import Denied
+from bot.text import clean_key
 from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -62,9 +57,14 @@ def named_in(reply: Reply) -> set[int]:
     return {e.person_id for e in reply.elements if isinstance(e, PersonCard)} | mentioned_in(reply)
 
 
+def normal_key(text: str) -> str:
+    """A person's key as stored: the id as it reads (`bot.text.clean_key`), lower-case."""
+    return clean_key(text).lower()
+
+
 def by_key(session: Session, key: str) -> Person | None:
     return session.scalar(
-        select(Person).where(Person.key == key.strip().lower(), Person.deleted_at.is_(None))
+        select(Person).where(Person.key == normal_key(key), Person.deleted_at.is_(None))
     )
 
 
@@ -145,39 +145,3 @@ def free_key(session: Session, hint: str) -> str:
         n += 1
         key = f"{base}{n}"
     return key
-
-
-FORGOTTEN_NAME = "Former colleague"
-
-
-def forget(session: Session, person: Person, now: datetime, actor_label: str) -> str:
-    """Remove a person's profile, identities and presence; anonymise what stays.
-
-    Answers they wrote and huddles they took part in stay (the team's
-    knowledge), credited to an anonymous former colleague; the questions they
-    asked lose their name; the audit log keeps the fact, not the person.
-    Returns the anonymous handle.
-    """
-    old_key = person.key
-    anonymous = f"forgotten-{person.id}"
-    session.execute(delete(Identity).where(Identity.person_id == person.id))
-    session.execute(delete(Presence).where(Presence.person_id == person.id))
-    session.execute(delete(Skill).where(Skill.person_id == person.id))
-    session.execute(delete(Outbox).where(Outbox.person_id == person.id))
-    session.execute(update(QueryLog).where(QueryLog.person_id == person.id).values(person_id=None))
-    session.execute(
-        update(AuditEntry).where(AuditEntry.actor_id == person.id).values(actor_label=anonymous)
-    )
-    session.expire(person)
-    person.key, person.display_name, person.timezone = anonymous, FORGOTTEN_NAME, "UTC"
-    person.role, person.team_id = Role.AGENT, None
-    person.deleted_at = person.deleted_at or now
-    record(
-        session,
-        None,
-        "forget_person",
-        f"person:{anonymous}",
-        actor_label=actor_label,
-        forgotten=old_key != anonymous,
-    )
-    return anonymous
