@@ -19,7 +19,7 @@ from bot import matching, messages, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
 from bot.db.models import Person
-from bot.matching.vectors import index_all
+from bot.matching.vectors import index_all, index_tags
 from bot.services import Services, accounts, analytics, forgetting, people
 from bot.transfer import (
     ImportReport,
@@ -28,6 +28,7 @@ from bot.transfer import (
     export_people,
     import_knowledge,
     import_people,
+    spreadsheet_row,
 )
 from bot.types import Reply, Text
 
@@ -62,13 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("kind", choices=["people", "kb"])
     imp.add_argument("file", type=Path)
     imp.add_argument(
-        "--no-index", action="store_true", help="leave sentence vectors for `whoknows index`"
+        "--no-index",
+        action="store_true",
+        help="leave sentence vectors (of new tags and entries) for `whoknows index`",
     )
 
     exp = commands.add_parser("export", help="export people or knowledge")
     exp.add_argument("kind", choices=["people", "kb"])
     exp.add_argument("--format", choices=["csv", "jsonl"], help="people: csv (default) or jsonl")
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    exp.add_argument("--force", action="store_true", help="write over an existing --output file")
 
     ask = commands.add_parser("ask", help="ask who knows about a topic")
     ask.add_argument("text", nargs="?", help="the question")
@@ -196,22 +200,47 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())
-    if index and kind == "kb" and services.matcher.encoder is not None:
-        _index(services)
+    if index and report.landed and services.matcher.encoder is not None:
+        if kind == "kb":
+            _index(services)
+        else:
+            # The new tags' vectors now, rather than in the first question after.
+            index_tags(services.db, services.matcher.encoder)
     return 0 if report.ok else 1
 
 
-def _export(services: Services, kind: str, fmt: str | None, output: Path | None) -> int:
-    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+def _export(
+    services: Services, kind: str, fmt: str | None, output: Path | None, force: bool
+) -> int:
+    if output is None:
+        return _export_to(services, kind, fmt, sys.stdout)
+    if output.exists() and not force:
+        print(f"whoknows: {messages.EXPORT_EXISTS.format(path=output)}", file=sys.stderr)
+        return 2
+    # Written beside the target and moved over it once complete: a failed export
+    # leaves no half file, and an existing one as it was.
+    partial = output.with_name(f".{output.name}.partial")
     try:
-        with services.db.unit_of_work() as session:
-            if kind == "people":
-                export_people(session, out, fmt or "csv")
-            else:
-                export_knowledge(session, out)
-    finally:
-        if output:
-            out.close()
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            _export_to(services, kind, fmt, out)
+        partial.replace(output)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        reason = error.strerror or type(error).__name__
+        print(
+            f"whoknows: {messages.EXPORT_CANNOT_WRITE.format(path=output, reason=reason)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _export_to(services: Services, kind: str, fmt: str | None, out: TextIO) -> int:
+    with services.db.reading() as session:
+        if kind == "people":
+            export_people(session, out, fmt or "csv")
+        else:
+            export_knowledge(session, out)
     return 0
 
 
@@ -387,7 +416,8 @@ def _report(services: Services, args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["period_start", "period_end", "section", "subject", "metric", "value"])
         for row in analytics.report_rows(kpis):
-            writer.writerow([start.isoformat("T", "seconds"), end.isoformat("T", "seconds"), *row])
+            period = [start.isoformat("T", "seconds"), end.isoformat("T", "seconds")]
+            writer.writerow(spreadsheet_row([*period, *row]))  # names are anyone's text
     else:
         print(text)
     if args.post:
@@ -416,7 +446,9 @@ RUNNERS = {
     "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
     "db": lambda services, args: _upgrade(services),
     "import": lambda services, args: _import(services, args.kind, args.file, not args.no_index),
-    "export": lambda services, args: _export(services, args.kind, args.format, args.output),
+    "export": lambda services, args: _export(
+        services, args.kind, args.format, args.output, args.force
+    ),
     "ask": _ask,
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),

@@ -297,7 +297,7 @@ HUDDLE_TOO_MANY_INVITED = (
 )
 
 # Imports and exports (the command line and the dashboard)
-IMPORT_NOTHING = "nothing imported: the file cannot be read as a whole (fix it and import it again)"
+IMPORT_NOTHING = "nothing imported: fix what is below and import the file again"
 IMPORT_ENCODING_NOTE = "(read as {encoding}: the file is not UTF-8)"
 IMPORT_MIXED_ENCODING = (
     "not UTF-8 (byte 0x{byte:02X}), though other lines are: save the file as UTF-8 "

@@ -19,12 +19,15 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import messages, transfer
 from bot.db.models import Person, Role, Team
-from bot.services import Services
+from bot.matching.vectors import index_tags
+from bot.services import Services, people
 from bot.services.audit import record
 from bot.transfer import import_people
 
 MAX_ROWS = 5000
+MAX_UPLOAD_BYTES = 1024**2
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,27 @@ class _Row:
     values: dict[str, str]
 
 
-def _read(text: str) -> tuple[list[str], list[_Row]] | str:
-    """The header and the rows with their line numbers, or why the file cannot be read."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = {"id", "name"} - set(header)
-    if missing:
-        return f"the header needs the columns {', '.join(sorted(missing))}"
-    reader.fieldnames = header
-    rows = []
-    for values in reader:
-        if len(rows) == MAX_ROWS:
-            return f"at most {MAX_ROWS:,} rows at a time: split the file"
-        clean = {k: (v or "") for k, v in values.items() if isinstance(k, str)}
-        rows.append(_Row(reader.line_num, clean.get("id", "").strip().lower(), clean))
+def _read(text: str) -> tuple[list[str], list[_Row]] | tuple[int, str]:
+    """The header and the rows with their line numbers, or the line where the file
+    cannot be read and why (read as the command line's importer reads files)."""
+    records = transfer.csv_records(io.StringIO(text, newline=""))
+    try:
+        first = next(records, None)
+        header = [name.strip().lower() for name in (first[1] if first else [])]
+        missing = {"id", "name"} - set(header)
+        if missing:
+            return 1, f"the header needs the columns {', '.join(sorted(missing))}"
+        rows = []
+        for line, cells in records:
+            if not cells:
+                continue
+            if len(rows) == MAX_ROWS:
+                return line, f"at most {MAX_ROWS:,} rows at a time: split the file"
+            # Cells as they are: the importer reads the copy, and undoes a guard itself.
+            values = dict(zip(header, cells, strict=False))
+            rows.append(_Row(line, people.normal_key(values.get("id", "")), values))
+    except transfer.FileError as error:
+        return error.line, error.message
     return header, rows
 
 
@@ -97,12 +107,41 @@ def _lead_refusal(session: Session, lead: Person, row: _Row) -> str | None:
     return None
 
 
+def import_upload(services: Services, actor_id: int, raw: bytes, now: datetime) -> ImportResult:
+    """An uploaded file, in any encoding the importer reads (`transfer.decode_upload`);
+    read up to one byte past MAX_UPLOAD_BYTES, so a larger one is refused, not cut."""
+    if len(raw) > MAX_UPLOAD_BYTES:
+        return _unreadable(services, actor_id, 0, messages.IMPORT_UPLOAD_TOO_LARGE)
+    try:
+        text, _ = transfer.decode_upload(raw)
+    except transfer.FileError as error:
+        return _unreadable(services, actor_id, error.line, error.message)
+    return import_csv(services, actor_id, text, now)
+
+
+def _unreadable(services: Services, actor_id: int, line: int, message: str) -> ImportResult:
+    """A file refused whole: the reason at its line, and the attempt audited."""
+    result = ImportResult([RowResult(line, "", "failed", message)])
+    with services.db.unit_of_work() as session:
+        record(
+            session,
+            actor_id,
+            "dashboard.import_people",
+            "people",
+            created=0,
+            updated=0,
+            failed=1,
+            imported=False,
+            error=f"line {line}: {message}",
+        )
+    return result
+
+
 def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> ImportResult:
     result = ImportResult()
     read = _read(text)
-    if isinstance(read, str):
-        result.rows.append(RowResult(1, "", "failed", read))
-        return result
+    if isinstance(read[0], int):
+        return _unreadable(services, actor_id, read[0], str(read[1]))
     header, rows = read
     if "team" not in header:
         header.append("team")
@@ -120,7 +159,10 @@ def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> I
             else:
                 result.rows.append(RowResult(row.line, row.key, "failed", refusal))
         label = actor.key
-    failures = _run_importer(services, header, accepted, now)
+    failures, landed = _run_importer(services, header, accepted, now)
+    if not landed:  # the database refused the file: nothing of it was written
+        accepted, known = [], set()
+        result.rows += [RowResult(line, "", "failed", why) for line, why in failures.items()]
     for row in accepted:
         if row.line in failures:
             result.rows.append(RowResult(row.line, row.key, "failed", failures[row.line]))
@@ -146,10 +188,11 @@ def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> I
 
 def _run_importer(
     services: Services, header: list[str], rows: list[_Row], now: datetime
-) -> dict[int, str]:
-    """Import the rows; the importer's errors by the line they had in the uploaded file."""
+) -> tuple[dict[int, str], bool]:
+    """Import the rows; the importer's errors by the line they had in the uploaded file,
+    and whether the import landed (it lands whole or not at all)."""
     if not rows:
-        return {}
+        return {}, True
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "people.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -162,4 +205,7 @@ def _run_importer(
             copy_lines = [reader.line_num for _ in reader]
         original = dict(zip(copy_lines, (row.line for row in rows), strict=True))
         report = import_people(services.db, path, now)
-    return {original.get(line, line): message for line, message in report.errors}
+    if report.landed and services.matcher.encoder is not None:
+        index_tags(services.db, services.matcher.encoder)  # not in the next question
+    errors = {original.get(line, line): message for line, message in report.errors}
+    return errors, report.landed
