@@ -15,7 +15,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import matching, messages, outbox
+from bot import heap, matching, messages, outbox
 from bot.config import Settings, redact_url
 from bot.db import open_database
 from bot.db.models import Person
@@ -194,6 +194,7 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
         print(f"whoknows: no such file: {path}", file=sys.stderr)
         return 2
     progress = progress_bar(f"importing {path.name}", sys.stderr)
+    heap.settle()  # what this process holds now, it holds to its end: out of the collector's way
     report: ImportReport
     if kind == "people":
         report = import_people(services.db, path, services.clock(), progress)

@@ -312,6 +312,7 @@ IMPORT_STRAY_QUOTE = (
     'a quote inside a value: quote the whole value and double the quote ("like ""this""")'
 )
 IMPORT_CSV_ERROR = "the line cannot be read as CSV ({reason})"
+IMPORT_CANNOT_READ = "cannot read the file ({reason})"
 IMPORT_DATABASE_ERROR = "the database refused the import ({error}): nothing was imported"
 IMPORT_DUPLICATE = (
     "the id '{id}' is also on line {line} (ids are matched without case): one row a person"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 import itertools
 import json
@@ -29,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
@@ -309,11 +311,52 @@ def _text(
     return value
 
 
-def _person_row(line: int, row: dict[str, Any], jsonl: bool, seen: dict[str, int]) -> PersonRow:
+class FirstLines:
+    """The line each id was first seen on, for the hundreds of thousands of a large file
+    in a few megabytes (a dict of the ids took 13 MB for 100,000): their hashes, sorted,
+    beside their lines in two arrays, and the latest few thousand in a dict. Two ids of
+    one file sharing a 64-bit hash (about 1 in 10^9 for a million ids) would be taken
+    for one."""
+
+    FOLD = 4_096
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, dtype=np.int64)
+        self._lines = np.empty(0, dtype=np.int32)
+        self._recent: dict[int, int] = {}
+
+    def first(self, key: str, line: int) -> int:
+        """The line `key` was first seen on: `line` when this is the first time."""
+        digest = hash(key)
+        found = self._recent.get(digest)
+        if found is not None:
+            return found
+        at = int(np.searchsorted(self._hashes, digest))
+        if at < len(self._hashes) and self._hashes[at] == digest:
+            return int(self._lines[at])
+        self._recent[digest] = line
+        if len(self._recent) >= self.FOLD:
+            self._fold()
+        return line
+
+    def _fold(self) -> None:
+        """The latest into the sorted arrays: inserted in place of a sort of them all,
+        so a fold needs little more memory than the arrays themselves."""
+        hashes = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        lines = np.fromiter(self._recent.values(), dtype=np.int32, count=len(self._recent))
+        order = np.argsort(hashes)
+        hashes, lines = hashes[order], lines[order]
+        at = np.searchsorted(self._hashes, hashes)
+        self._hashes = np.insert(self._hashes, at, hashes)
+        self._lines = np.insert(self._lines, at, lines)
+        self._recent = {}
+
+
+def _person_row(line: int, row: dict[str, Any], jsonl: bool, seen: FirstLines) -> PersonRow:
     given = _text(row, "id", required=True, limit=120, clean=clean_key)
     key = given.lower()
     # One row a person: a second row for the same id is an error, not a merge.
-    first = seen.setdefault(key, line)
+    first = seen.first(key, line)
     if first != line:
         raise RowError(messages.IMPORT_DUPLICATE.format(id=given, line=first))
     name = _text(row, "name", required=True, clean=clean_name)
@@ -481,8 +524,12 @@ def _import_batches(
             ):
                 write(session, batch, report)
                 session.flush()
-                # Written, and no longer needed in memory: the transaction goes on.
+                # Written, and no longer needed in memory: the transaction goes on. The
+                # batch's objects are cycles (a person and their skills): collected now,
+                # not after several batches more, they keep the import's peak as it was
+                # with a transaction per batch (bench/imports.py).
                 session.expunge_all()
+                gc.collect()
             report.errors.sort()
             _audit(session, action, path, report)
     except FileError as error:
@@ -490,6 +537,11 @@ def _import_batches(
     except SQLAlchemyError as error:
         message = messages.IMPORT_DATABASE_ERROR.format(error=type(error).__name__)
         return _refused(db, path, action, report, 0, message)
+    except OSError as error:  # not allowed to read it, or it went away
+        reason = error.strerror or type(error).__name__
+        return _refused(
+            db, path, action, report, 0, messages.IMPORT_CANNOT_READ.format(reason=reason)
+        )
     return report
 
 
@@ -747,7 +799,7 @@ def import_people(
 ) -> ImportReport:
     jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
     writer = _PeopleWriter(now)
-    seen: dict[str, int] = {}  # each id's first line
+    seen = FirstLines()
     return _import_batches(
         db,
         path,
