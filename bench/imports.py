@@ -9,6 +9,8 @@ within one sitting: the machine's speed drifts between sittings.
                                       [--no-index]
 
 --root runs the code of another checkout (an older commit, to compare before and after).
+--no-index is passed on to the import: people imports compute no vectors now, but some
+older commits' did without it.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def run_import(
     new process (CPU time moves less than wall time on a machine others share)."""
     program = (
         "import resource, sys\n"
-        "from bot.cli import main\n"
+        "from adapters.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "used = resource.getrusage(resource.RUSAGE_SELF)\n"
         "cpu = used.ru_utime + used.ru_stime\n"
@@ -81,7 +83,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose code runs")
     parser.add_argument(
-        "--no-index", action="store_true", help="leave the new tags' vectors out of the import"
+        "--no-index", action="store_true", help="pass --no-index on (for older checkouts)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

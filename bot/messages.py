@@ -43,6 +43,9 @@ EXPERTISE_USAGE = (
 EXPERTISE_NONE = "{name} has no tagged expertise yet."
 EXPERTISE_HEADER = "Expertise of {name}"
 UNKNOWN_PERSON = "I don't know anyone called '{token}'."
+BAD_ID_CHARACTER = (
+    "'{what}' holds a control or invisible character ({char}, character {position}): remove it"
+)
 UNKNOWN_TAG = "There is no tag '{name}'."
 UNKNOWN_TAG_SUGGEST = "There is no tag '{name}'. Did you mean {suggestions}?"
 EMPTY_TAG = "the tag name is empty"
@@ -51,6 +54,18 @@ BAD_LEVEL = "'{level}' is not a level (use 1 to 5)"
 NO_SUCH_SKILL = "{name} is not tagged with '{tag}'."
 NOT_ALLOWED = "Only a lead of their team or an admin may {action} {name}'s expertise."
 CANNOT_VERIFY_SELF = "Nobody verifies their own expertise: ask a lead of your team."
+IMPORT_LEADS_ONLY = "only a lead or an admin imports people"
+IMPORT_LEAD_NO_TEAM = "a lead without a team imports nobody: ask an admin"
+IMPORT_NOT_YOUR_TEAM = "team '{team}' is not yours: you import people of {own}"
+IMPORT_NOT_IN_TEAM = "'{person}' is not in {team}: ask their lead or an admin"
+IMPORT_LINK_NOT_ALLOWED = (
+    "only an admin gives someone already here another e-mail or account: ask an admin"
+)
+IMPORT_CANNOT_VERIFY_SELF = (
+    "nobody verifies their own expertise ({tags}): ask another lead of your team or an admin"
+)
+IMPORT_CANNOT_VERIFY = "only a lead of their team or an admin verifies expertise ({tags})"
+ROLE_NOT_ALLOWED = "only an admin makes someone a lead or an admin, or unmakes one"
 TAGGED = "Tagged {name}: {skills}."
 SELF_DECLARED = "Added to your expertise (self-declared until a lead verifies it): {skills}."
 UNTAGGED = "Removed '{tag}' from {name}'s expertise."
@@ -141,6 +156,9 @@ UNDELIVERED_NO_ACCOUNT = (
 # Teams roster
 # On an expert card in Teams, for someone with no Teams account linked (never a mention).
 NOT_ON_TEAMS = "not on Teams yet"
+# Slack directory
+# On an expert card for someone with no Slack account linked yet (no mention, no DM).
+NOT_ON_SLACK = "not on Slack yet"
 
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
@@ -235,6 +253,10 @@ HUDDLE_PICK_EXPERTS = "Experts to invite"
 HUDDLE_DECLINE = "Decline"
 HUDDLE_RESOLVE = "Resolve"
 HUDDLE_BAD_BUTTON = "That button has expired. Please ask again."
+HUDDLE_NOT_SUGGESTED = (
+    "I can invite the colleagues suggested for this question. To ask someone else, "
+    "name them: `huddle <topic> @name`."
+)
 
 # Knowledge base changes
 KB_EDIT_USAGE = "Usage: `kb edit N title | answer [| tags]`."
@@ -328,3 +350,23 @@ FORGOT = (
     "forgot {handle}: profile, e-mail, accounts, skills, presence, questions and messages "
     "about them removed; what they wrote for the team stays, credited to {anonymous}"
 )
+
+# Workspaces and tenants whoknows does not serve (bot/services/tenants.py)
+SLACK_NOT_SERVED = (
+    "Sorry, whoknows works only in the Slack workspaces it was set up for, and this is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows in your organisation to add this workspace."
+)
+TEAMS_NOT_SERVED = (
+    "Sorry, whoknows works only for the organisations it was set up for, and yours is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows to add your Microsoft 365 organisation."
+)
+INSTALL_NOT_SERVED = (
+    "whoknows serves only the Slack workspaces it was set up for, so it was not installed "
+    "in {where}, and Slack was asked to remove it again. If it should work there, ask the "
+    "people who run whoknows to add this workspace (its id is {workspace})."
+)
+
+# A Slack message with no words of its own (for notifications and screen readers).
+SLACK_FALLBACK = "whoknows"

@@ -22,12 +22,11 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from bot import logs
-from bot.config import Settings
+from bot.config import SECRET_FILE, Settings
+from bot.ops import logs
 
 LINK_TTL = timedelta(minutes=10)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:3000"
-SECRET_FILE = "dashboard.secret"
 MIN_SECRET_BYTES = 16
 LOGIN_PATH = "/dashboard/login"
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from bot import messages
 from bot.db.models import Person
 from bot.router import Context, Router, UsageError
-from bot.services import accounts, expertise, huddles, limits
+from bot.services import accounts, expertise, huddles, limits, permissions
 from bot.text import MAX_ID, parse_id
 from bot.types import Form, FormField, Reply, Text
 
@@ -131,6 +131,7 @@ def start_from_button(ctx: Context) -> Reply:
     with _friendly():  # a forged value may name anyone: no more than one typed may
         limits.require_few_named(len(set(ids) - {ctx.command.person_id}))
     experts = [p for i in ids if (p := ctx.session.get(Person, i)) and p.deleted_at is None]
+    huddles.require_suggested(ctx.services, ctx.session, ctx.actor(), topic, experts)
     return _open_with(ctx, topic, experts or None)
 
 
@@ -164,6 +165,8 @@ def _list(ctx: Context, *, team: bool) -> Reply:
 def _resolve_form(ctx: Context, huddle_id: int) -> Reply:
     with _friendly():
         found = huddles.get(ctx.session, huddle_id)
+    # Nobody fills in a form that would be refused: asked before it is shown.
+    permissions.require_huddle_closer(ctx.actor(), found, permissions.RESOLVE_HUDDLE)
     return Reply.of(
         Form(
             title=messages.HUDDLE_RESOLVE_FORM.format(id=huddle_id),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from bot import messages, metrics
+from bot import messages
 from bot.db.models import QueryLog
+from bot.ops import metrics
 from bot.router import UMBRELLA, Context, Router
 from bot.services import huddles
 from bot.text import MAX_QUERY_CHARS, clean_text

@@ -51,6 +51,8 @@ def test_every_declared_event_shortcut_and_command_has_a_slack_listener_and_back
         "chat:write",
         "im:write",
         "users:read",
+        # the directory's e-mails: imported people linked to their Slack accounts
+        "users:read.email",
         "dnd:read",
         "app_mentions:read",
         "channels:history",

@@ -87,7 +87,10 @@ async def refusals(request: web.Request, handler: auth.Handler) -> web.StreamRes
         return await handler(request)
     except Refusal as refusal:
         reason = refusal.reason
-        return message(request, reason.title, reason.text, reason.status)
+        response = message(request, reason.title, reason.text, reason.status)
+        if reason.ends_session:
+            auth.end_session(response)
+        return response
     except web.HTTPNotFound:
         if request.path == PREFIX:
             raise web.HTTPMovedPermanently(f"{PREFIX}/") from None

@@ -1,15 +1,20 @@
 """People from an uploaded CSV, with a result for every row.
 
-The rows go through `bot.transfer.import_people`, the command line's importer
-(same columns, same checks, audited). An admin imports anyone. A lead
-imports the people of their own team only: a row naming another team, a
-person of another team, or a role above agent is refused here, before the
-importer sees it, and reported on its own line.
+The file goes to `bot.data.transfer.import_people`, the command line's importer (same
+columns, same checks, audited), as the signed-in person: each row is checked there,
+against the person it changes, by the rules every other path asks
+(`bot.services.permissions`). An admin imports anyone; a lead imports the people of
+their own team only, as agents, and verifies nobody's expertise but their team's
+(never their own). A refused row is reported on its own line and audited.
+
+An upload is read by the importer's rules (UTF-8, UTF-16 or a single-byte Windows
+encoding; strict CSV), up to 1 MB: a file it cannot read is refused whole, at the
+line where it stops being readable, and that attempt is audited too. Like every
+import, the file lands whole or not at all.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from dataclasses import dataclass, field
@@ -17,14 +22,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bot import messages, transfer
-from bot.db.models import Person, Role, Team
-from bot.matching.vectors import index_tags
-from bot.services import Services, people
+from bot import messages
+from bot.data import transfer
+from bot.data.transfer import import_people
+from bot.db.models import Person
+from bot.services import Services
 from bot.services.audit import record
-from bot.transfer import import_people
 
 MAX_ROWS = 5000
 MAX_UPLOAD_BYTES = 1024**2
@@ -58,52 +62,12 @@ class ImportResult:
         return self.count("failed")
 
 
-@dataclass(frozen=True)
-class _Row:
-    line: int
-    key: str
-    values: dict[str, str]
-
-
-def _read(text: str) -> tuple[list[str], list[_Row]] | tuple[int, str]:
-    """The header and the rows with their line numbers, or the line where the file
-    cannot be read and why (read as the command line's importer reads files)."""
-    records = transfer.csv_records(io.StringIO(text, newline=""))
-    try:
-        first = next(records, None)
-        header = [name.strip().lower() for name in (first[1] if first else [])]
-        missing = {"id", "name"} - set(header)
-        if missing:
-            return 1, f"the header needs the columns {', '.join(sorted(missing))}"
-        rows = []
-        for line, cells in records:
-            if not cells:
-                continue
-            if len(rows) == MAX_ROWS:
-                return line, f"at most {MAX_ROWS:,} rows at a time: split the file"
-            # Cells as they are: the importer reads the copy, and undoes a guard itself.
-            values = dict(zip(header, cells, strict=False))
-            rows.append(_Row(line, people.normal_key(values.get("id", "")), values))
-    except transfer.FileError as error:
-        return error.line, error.message
-    return header, rows
-
-
-def _lead_refusal(session: Session, lead: Person, row: _Row) -> str | None:
-    """Why a lead may not import this row, if they may not."""
-    team = session.get(Team, lead.team_id) if lead.team_id is not None else None
-    if team is None:
-        return "a lead without a team imports nobody: ask an admin"
-    named = row.values.get("team", "").strip()
-    if named and named.lower() != team.name.lower():
-        return f"team '{named}' is not yours: you import people of {team.name}"
-    if row.values.get("role", "").strip().lower() not in {"", Role.AGENT.value}:
-        return "only an admin makes someone a lead or an admin"
-    existing = session.scalar(select(Person).where(Person.key == row.key))
-    if existing is not None and existing.team_id != team.id:
-        return f"'{row.key}' is not in {team.name}: ask their lead or an admin"
-    if not named:
-        row.values["team"] = team.name
+def _too_big(text: str) -> str | None:
+    """Why the file is not imported at all, if it is not (more rows than a form takes);
+    `transfer.FileError` where it cannot be read as CSV (read as the importer reads it)."""
+    rows = sum(1 for _ in transfer.csv_records(io.StringIO(text, newline=""))) - 1
+    if rows > MAX_ROWS:
+        return f"at most {MAX_ROWS:,} rows at a time: split the file"
     return None
 
 
@@ -122,90 +86,45 @@ def import_upload(services: Services, actor_id: int, raw: bytes, now: datetime) 
 def _unreadable(services: Services, actor_id: int, line: int, message: str) -> ImportResult:
     """A file refused whole: the reason at its line, and the attempt audited."""
     result = ImportResult([RowResult(line, "", "failed", message)])
+    _audit(services, actor_id, result, imported=False, error=f"line {line}: {message}")
+    return result
+
+
+def _audit(services: Services, actor_id: int, result: ImportResult, **more: object) -> None:
     with services.db.unit_of_work() as session:
+        actor = session.scalar(select(Person).where(Person.id == actor_id))
         record(
             session,
             actor_id,
             "dashboard.import_people",
             "people",
-            created=0,
-            updated=0,
-            failed=1,
-            imported=False,
-            error=f"line {line}: {message}",
+            actor_label=actor.key if actor is not None else None,
+            created=result.created,
+            updated=result.updated,
+            failed=result.failed,
+            **more,
         )
-    return result
 
 
 def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> ImportResult:
     result = ImportResult()
-    read = _read(text)
-    if isinstance(read[0], int):
-        return _unreadable(services, actor_id, read[0], str(read[1]))
-    header, rows = read
-    if "team" not in header:
-        header.append("team")
-    accepted: list[_Row] = []
-    with services.db.unit_of_work() as session:
-        actor = session.get(Person, actor_id)
-        assert actor is not None
-        known = set(
-            session.scalars(select(Person.key).where(Person.key.in_([r.key for r in rows])))
-        )
-        for row in rows:
-            refusal = None if actor.role == Role.ADMIN else _lead_refusal(session, actor, row)
-            if refusal is None:
-                accepted.append(row)
-            else:
-                result.rows.append(RowResult(row.line, row.key, "failed", refusal))
-        label = actor.key
-    failures, landed = _run_importer(services, header, accepted, now)
-    if not landed:  # the database refused the file: nothing of it was written
-        accepted, known = [], set()
-        result.rows += [RowResult(line, "", "failed", why) for line, why in failures.items()]
-    for row in accepted:
-        if row.line in failures:
-            result.rows.append(RowResult(row.line, row.key, "failed", failures[row.line]))
-        elif row.key in known:
-            result.rows.append(RowResult(row.line, row.key, "updated", "updated"))
-        else:
-            result.rows.append(RowResult(row.line, row.key, "created", "created"))
-            known.add(row.key)
-    result.rows.sort(key=lambda row: row.line)
-    with services.db.unit_of_work() as session:
-        record(
-            session,
-            actor_id,
-            "dashboard.import_people",
-            "people",
-            actor_label=label,
-            created=result.created,
-            updated=result.updated,
-            failed=result.failed,
-        )
-    return result
-
-
-def _run_importer(
-    services: Services, header: list[str], rows: list[_Row], now: datetime
-) -> tuple[dict[int, str], bool]:
-    """Import the rows; the importer's errors by the line they had in the uploaded file,
-    and whether the import landed (it lands whole or not at all)."""
-    if not rows:
-        return {}, True
+    try:
+        refusal = _too_big(text)
+    except transfer.FileError as error:
+        return _unreadable(services, actor_id, error.line, error.message)
+    if refusal is not None:
+        return _unreadable(services, actor_id, 1, refusal)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "people.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(row.values for row in rows)
-        # The copy numbers its lines differently (quoted line breaks, dropped rows).
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            copy_lines = [reader.line_num for _ in reader]
-        original = dict(zip(copy_lines, (row.line for row in rows), strict=True))
-        report = import_people(services.db, path, now)
-    if report.landed and services.matcher.encoder is not None:
-        index_tags(services.db, services.matcher.encoder)  # not in the next question
-    errors = {original.get(line, line): message for line, message in report.errors}
-    return errors, report.landed
+        path.write_text(text, encoding="utf-8", newline="")
+        report = import_people(services.db, path, now, by=actor_id)
+    for line, (key, outcome) in report.landed.items():
+        result.rows.append(RowResult(line, key, outcome, outcome))
+    for line, message in report.errors:
+        result.rows.append(RowResult(line, report.ids.get(line, ""), "failed", message))
+    result.rows.sort(key=lambda row: row.line)
+    if report.written:
+        _audit(services, actor_id, result)
+    else:  # nothing of it was written (the database refused it)
+        _audit(services, actor_id, result, imported=False)
+    return result

@@ -20,12 +20,11 @@ from bot.db.models import (
     Identity,
     KnowledgeEntry,
     Person,
-    Role,
     Skill,
     Tag,
     Team,
 )
-from bot.services import accounts, analytics, knowledge, people, presence
+from bot.services import accounts, analytics, knowledge, people, permissions, presence
 from bot.services.analytics import Scope
 
 GAP_WINDOWS = (7, 30, 90)
@@ -79,21 +78,35 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    """Spend a link and start a session; a sign-in sent from another site is refused
+    (someone's own link, posted by their page, would sign the visitor in as them)."""
     dashboard = request.app[DASHBOARD]
+    services, settings = dashboard.services, dashboard.settings
     form = await request.post()
     token = form.get("token")
+    sent = auth.cross_site(request, settings)
+    if sent is not None:
+        whose = (
+            auth.link_person(settings, token, services.clock()) if isinstance(token, str) else None
+        )
+        await asyncio.to_thread(auth.audit_cross_site_login, services, whose, sent)
+        raise Refusal(auth.CROSS_SITE_LOGIN)
     if not isinstance(token, str):
         raise Refusal(auth.LINK_INVALID)
-    person_id = await asyncio.to_thread(
-        auth.use_link, dashboard.services, dashboard.settings, token
-    )
+    person_id = await asyncio.to_thread(auth.use_link, services, settings, token)
+    generation = await asyncio.to_thread(auth.start_generation, services, person_id)
     response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
-    cookie = auth.session_cookie(dashboard.settings, person_id, dashboard.services.clock())
-    auth.start_session(response, dashboard.settings, cookie)
+    cookie = auth.session_cookie(settings, person_id, generation, services.clock())
+    auth.start_session(response, settings, cookie)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Signing out ends the session on the server too: the cookie, wherever a copy of
+    it is, no longer works (nor do the person's sessions in other browsers)."""
+    dashboard = request.app[DASHBOARD]
+    viewer = viewer_of(request)
+    await asyncio.to_thread(auth.end_sessions, dashboard.services, viewer.id)
     request.pop(auth.VIEWER, None)
     response = page(
         request, "message.html", title="Signed out", text="Ask the bot for a new link to return."
@@ -363,6 +376,7 @@ async def person_page(request: web.Request) -> web.Response:
         if person is None or me is None:
             raise web.HTTPNotFound()
         own, manage = me.id == person.id, people.can_manage(me, person)
+        verify = permissions.may_verify(me, person)
         if not (own or manage):
             raise Refusal(NOT_YOUR_TEAM)
         return {
@@ -384,7 +398,8 @@ async def person_page(request: web.Request) -> web.Response:
             "accounts": accounts_of(person),
             "email": person.email,
             "platforms": {p: accounts.platform_name(p) for p in accounts.CHAT_PLATFORMS},
-            "can_link": me.role == Role.ADMIN,
+            "can_verify": verify,
+            "can_link": permissions.may_link(me),
         }
 
     found = await dashboard.read(gather)
@@ -457,8 +472,8 @@ async def entry_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         return {
             "entry": entry_view(entry),
-            "can_edit": knowledge.can_edit(me, entry),
-            "can_delete": knowledge.can_delete(me, entry),
+            "can_edit": permissions.may_edit_knowledge(me, entry),
+            "can_delete": permissions.may_delete_knowledge(me, entry),
         }
 
     found = await dashboard.read(gather)

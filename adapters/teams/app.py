@@ -48,11 +48,13 @@ from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
-from bot import events, inbox
+from bot import messages
 from bot.db.retry import retrying
-from bot.ports import DeliveryError
 from bot.router import Router
+from bot.runtime import events, inbox
+from bot.runtime.ports import DeliveryError
 from bot.services import Services, accounts
+from bot.services.tenants import FIRST_SEEN, AllowList
 from bot.types import Command, Form, Notice, Reply, Text
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,11 @@ WELCOME = (
 INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
 NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accepted"
 # Activities that may ask something of the bot: kept from before their 200 until
-# answered (bot/inbox.py), as Slack's commands are. Others are only deduplicated.
+# answered (bot/runtime/inbox.py), as Slack's commands are. Others are only deduplicated.
 KEPT = frozenset({"message", "invoke"})
+# What the token alone is checked against, before the body is read: Teams' channel id
+# (the signing key must be endorsed for it), and no serviceUrl yet.
+TOKEN_ONLY = Activity(channel_id="msteams")
 Handler = Callable[[dict[str, Any], int], Awaitable[Reply | None]]
 # Two workers linking one new account at once: the second tries again, and finds it.
 LINK_ATTEMPTS = 3
@@ -108,6 +113,24 @@ def over_loopback(request: web.Request) -> bool:
         )
     except ValueError:
         return False
+
+
+class BadActivity(ValueError):
+    """A body that is no activity: answered 400 (after its token was checked)."""
+
+
+def parse_activity(raw: bytes) -> tuple[dict[str, Any], Activity]:
+    """The body as JSON and as botbuilder's Activity, or BadActivity saying why not."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadActivity("not JSON") from None
+    if not isinstance(body, dict) or not body.get("type") or not isinstance(body["type"], str):
+        raise BadActivity("not an activity")
+    try:
+        return body, Activity().deserialize(body)
+    except Exception as error:  # msrest's DeserializationError, mostly
+        raise BadActivity(f"{type(error).__name__} reading it") from None
 
 
 def delivery_key(activity: Mapping[str, Any]) -> str | None:
@@ -159,6 +182,12 @@ class TeamsAdapter:
                     graph.SCOPE,
                 ),
             )
+        # The tenants served (bot/services/tenants.py): a single-tenant bot's own, those
+        # of WHOKNOWS_TEAMS_TENANTS, or the first whose activity came with a valid token.
+        own = settings.app_tenant_id if settings.app_type == "SingleTenant" else None
+        self.tenants = AllowList(
+            services.db, PLATFORM, settings.tenants, services.clock, fixed_home=own
+        )
         self._people: dict[str, int] = {}  # AAD object id → person id; safe to lose
         # Rosters being read by this process, by team or chat: one read of each at a time.
         self._reading: dict[str, asyncio.Task[roster.Progress]] = {}
@@ -185,17 +214,14 @@ class TeamsAdapter:
         header = request.headers.get("Authorization") or None
         if self.settings.app_id and not (header or "").startswith("Bearer "):
             return web.Response(status=401, text="a Bot Framework token is required")
-        try:
-            body = json.loads(await request.read())
-            if not isinstance(body, dict) or not body.get("type"):
-                raise ValueError("not an activity")
-            activity = Activity().deserialize(body)
-        except ValueError:
-            return web.Response(status=400, text="expected an activity as JSON")
-        checked = await self.authenticate(activity, header)
-        if checked is None:
-            return web.Response(status=401, text="invalid Bot Framework token")
+        checked = await self.authenticate(await request.read(), header)
+        if isinstance(checked, web.Response):
+            return checked
+        body, activity, claims = checked
         ok = web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+        if not await self._served(body):
+            self._not_served(body)
+            return ok
         key = delivery_key(body)
         inbound: int | None = 0
         if key is not None and body["type"] in KEPT:
@@ -210,20 +236,93 @@ class TeamsAdapter:
         async def turn(_: Any) -> None:
             await self.on_activity(body, inbound or 0)
 
-        self.spawn(self.cloud.process_activity(checked, activity, turn), self._turns)
+        self.spawn(self.cloud.process_activity(claims, activity, turn), self._turns)
         return ok
 
     async def authenticate(
-        self, activity: Activity, header: str | None
-    ) -> AuthenticateRequestResult | None:
-        def check() -> AuthenticateRequestResult:
-            return asyncio.run(self.auth.authenticate_request(activity, header))
+        self, raw: bytes, header: str | None
+    ) -> tuple[dict[str, Any], Activity, AuthenticateRequestResult] | web.Response:
+        """The token first, then the body: (the activity as JSON, as botbuilder's
+        Activity, its checked claims), or the response that refuses it.
+
+        The token's signature, issuer, audience and lifetime need nothing from the
+        body, so a request without a valid token is refused before its body is read;
+        the `serviceurl` claim is then checked against the activity's serviceUrl.
+        """
+
+        def check() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+            async def both() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+                if self.settings.app_id:
+                    await self.auth.authenticate_request(TOKEN_ONLY, header)  # type: ignore[arg-type]
+                body, activity = parse_activity(raw)
+                return body, activity, await self.auth.authenticate_request(activity, header)  # type: ignore[arg-type]
+
+            return asyncio.run(both())
 
         try:
             return await asyncio.to_thread(check)
+        except BadActivity as bad:
+            log.warning("a Teams activity was malformed (%s): answered 400", bad)
+            return web.Response(status=400, text="expected an activity as JSON")
         except Exception as error:  # PermissionError, and whatever a malformed token raises
             log.warning("Teams activity refused: %s: %s", type(error).__name__, str(error)[:200])
-            return None
+            return web.Response(status=401, text="invalid Bot Framework token")
+
+    def _settle_tenants(self) -> None:
+        """No allow-list and no tenant recorded, but references kept (from before the
+        allow-list): the tenant of the earliest is the first seen."""
+        if self.tenants.home() is not None:
+            return
+        with self.services.db.reading() as session:
+            tenant = store.first_tenant(session)
+        if tenant:
+            self.tenants.claim(tenant, FIRST_SEEN)
+
+    def _serves(self, tenant: str | None) -> bool:
+        """Whether a tenant is served, once the home is known (`tenants.settled`)."""
+        if not self.settings.app_id and self.tenants.configured is None:
+            return True
+        return self.tenants.admits(tenant)
+
+    async def _served(self, body: Mapping[str, Any]) -> bool:
+        """Whether the activity's tenant is served (the first one seen, while no allow-list
+        is configured, becomes the one served). Local development serves any."""
+        if not self.settings.app_id and self.tenants.configured is None:
+            return True
+        tenant = translate.tenant_id(body)
+        if not isinstance(tenant, str) or not tenant:
+            return False
+        if self.tenants.settled:
+            return self.tenants.admits(tenant)
+        return await asyncio.to_thread(self.tenants.claim, tenant, FIRST_SEEN)
+
+    def _not_served(self, body: Mapping[str, Any]) -> None:
+        """An activity from a tenant not served: nothing kept, nobody created. A person
+        who asked something of the bot (or installed it) is told why, and it is audited;
+        anything else (channel chatter, roster changes) is dropped."""
+        kind = str(body.get("type"))
+        change = (
+            translate.roster(body) if kind in {"conversationUpdate", "installationUpdate"} else None
+        )
+        asked = (kind == "message" and translate.said(body).to_bot) or kind == "invoke"
+        if not asked and not (change is not None and change.installed):
+            log.debug("dropped a Teams %s from a tenant not served", kind)
+            return
+        sender = translate.account(body.get("from"))
+        tenant = translate.tenant_id(body)
+
+        async def refuse() -> None:
+            await asyncio.to_thread(
+                self.tenants.refused,
+                tenant if isinstance(tenant, str) else None,
+                sender.key,
+                "an installation" if change is not None else f"a {kind}",
+            )
+            if (sender.id and not sender.id.startswith("28:")) or change is not None:
+                notice = Reply.notice(messages.TEAMS_NOT_SERVED, "warning")
+                await self.messenger.answer(body, notice, {}, reply_to=change is None)
+
+        self.spawn(refuse())
 
     def _first_delivery(self, key: str) -> bool:
         with self.services.db.unit_of_work() as session:
@@ -247,6 +346,10 @@ class TeamsAdapter:
         task.add_done_callback(group.discard)
 
     async def _start(self, app: web.Application) -> None:
+        try:
+            log.info("Teams: serving tenants %s", await asyncio.to_thread(self.tenants.describe))
+        except Exception as error:  # the database is not there yet: each activity reads it
+            log.warning("Teams: could not read which tenants are served (%s)", type(error).__name__)
         loop = asyncio.get_running_loop()
         if self.presence is not None:
             self._tasks.add(loop.create_task(self._presence_loop()))
@@ -486,11 +589,16 @@ class TeamsAdapter:
         window = roster.AT_START if at_start else every
         now = self.services.clock()
 
+        if not self.tenants.settled:
+            await asyncio.to_thread(self._settle_tenants)  # read once, before the claims
+
         def due(session: Session) -> list[roster.Place]:
             places = [
                 p
                 for p in roster.known_teams(session)
-                if roster.claim(session, p.conversation_id, now, window, kind)
+                # A team of a tenant not served (kept from before) is not read.
+                if self._serves(p.tenant_id)
+                and roster.claim(session, p.conversation_id, now, window, kind)
             ]
             for place in places if at_start else ():
                 roster.claim(session, place.conversation_id, now, every, "daily")

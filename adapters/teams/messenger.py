@@ -27,7 +27,7 @@ from adapters.teams.http import HttpError, Sleep, request_json
 from adapters.teams.render import render_activity
 from adapters.teams.translate import PLATFORM, THREAD
 from bot.db import Database
-from bot.ports import DeliveryError, MessageRef
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.types import Reply
 
 log = logging.getLogger(__name__)

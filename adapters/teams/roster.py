@@ -15,7 +15,7 @@ team the app is in). Several workers share a database, and only one of them
 reads a team's roster in each period: it claims the period with a key in
 `platform_event` (an insert that does nothing on conflict, as for a redelivered
 activity), so the claim is atomic on SQLite and PostgreSQL alike and the keys
-expire with the other event keys (bot/retention.py).
+expire with the other event keys (bot/runtime/retention.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from adapters.teams import store, translate
-from bot import events
 from bot.db.models import Person, PlatformEvent
+from bot.runtime import events
 from bot.services import accounts
 
 PLATFORM = translate.PLATFORM

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.tenants import parse_ids
+
 APP_TYPES = ("MultiTenant", "SingleTenant")
 LOGIN_URL = "https://login.microsoftonline.com"
 # Where Bot Framework publishes the keys that sign the tokens on inbound activities.
@@ -48,6 +50,9 @@ class TeamsSettings:
     roster_interval_s: int = 86_400
     login_url: str = LOGIN_URL
     openid_metadata_url: str = OPENID_METADATA_URL
+    # The Microsoft 365 tenants served; None: a single-tenant bot's own, or the first
+    # whose activity arrives with a valid token (bot/services/tenants.py).
+    tenants: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TeamsSettings:
@@ -75,6 +80,7 @@ class TeamsSettings:
             roster_interval_s=_seconds(env, "WHOKNOWS_TEAMS_ROSTER_INTERVAL", 86_400),
             login_url=(env.get("MICROSOFT_LOGIN_URL") or LOGIN_URL).rstrip("/"),
             openid_metadata_url=env.get("MICROSOFT_OPENID_METADATA_URL") or OPENID_METADATA_URL,
+            tenants=parse_ids(env.get("WHOKNOWS_TEAMS_TENANTS")),
         )
         settings.check()
         return settings

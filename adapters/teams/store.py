@@ -279,3 +279,15 @@ def active_teams(session: Session) -> list[Reference]:
                 team, row.service_url, row.tenant_id, row.bot_id, "team", row.active, row.name
             )
     return list(teams.values())
+
+
+def first_tenant(session: Session) -> str | None:
+    """The tenant of the earliest reference kept (kept only from activities whose token
+    was valid): the first tenant seen, when none was recorded as such."""
+    for model in (TeamsChannel, TeamsUser):
+        tenant = session.scalar(
+            select(model.tenant_id).where(model.tenant_id.is_not(None)).order_by(model.id).limit(1)
+        )
+        if tenant:
+            return tenant
+    return None

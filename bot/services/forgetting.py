@@ -45,7 +45,7 @@ FORGOTTEN_NAME = "Former colleague"
 
 TABLES = {
     "person": "kept as an anonymous former colleague: handle, name, e-mail, id as given, "
-    "team, role, time zone and hours reset",
+    "team, role, time zone and hours reset; their dashboard sessions end (removed)",
     "identity": "deleted",
     "skill": "deleted",
     "presence": "deleted",
@@ -63,7 +63,7 @@ TABLES = {
     "knowledge_author": "kept: their answers credited to the anonymous person",
     "helpful_vote": "kept, as the anonymous person's",
     "inbound": "transient: a request's content is dropped once answered, rows pruned "
-    "after a week (bot.retention)",
+    "after a week (bot.runtime.retention)",
 }
 NO_PERSON_DATA = frozenset(
     {
@@ -77,6 +77,7 @@ NO_PERSON_DATA = frozenset(
         "embedding",  # vectors of tags and knowledge
         "revision",
         "teams_channel",
+        "home_workspace",  # the workspace or tenant served: its id and name
         "slack_bots",  # the bot's own tokens and user
         "slack_oauth_states",  # random states
     }

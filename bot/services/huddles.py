@@ -4,7 +4,7 @@ Lifecycle: open → (first expert reply) → resolved, or cancelled / expired, a
 reopen. While no invited expert has replied, an escalation ladder climbs one
 step per timeout (the next experts, the team's channel, the team lead), each
 step said in the thread; a decline by every invited expert climbs at once.
-Timers are due jobs (`bot.jobs`); messages go through the outbox (`bot.outbox`),
+Timers are due jobs (`bot.runtime.jobs`); messages go through the outbox (`bot.runtime.outbox`),
 so everything a step does commits, or not, together.
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot import jobs, messages, metrics, outbox
+from bot import messages
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -28,9 +28,9 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
-from bot.services import Services, accounts, knowledge, limits
-from bot.services.audit import Denied
-from bot.services.people import can_manage
+from bot.ops import metrics
+from bot.runtime import jobs, outbox
+from bot.services import Services, accounts, knowledge, limits, permissions
 from bot.text import clean_text
 from bot.types import Actions, Button, Line, Mention, Notice, Reply, Text, Where
 
@@ -109,6 +109,23 @@ def _rank(services: Services, session: Session, topic: str, requester: Person) -
     return services.matcher.rank(
         session, topic, services.clock(), requester_id=requester.id, limit=CANDIDATES
     )
+
+
+def require_suggested(
+    services: Services, session: Session, requester: Person, topic: str, people: list[Person]
+) -> None:
+    """People picked on a *Start huddle thread* button must be experts the ranking
+    suggests to this asker for this question: the button's value and its picker come
+    back from the client, and a forged one is refused (audited by the catcher).
+
+    Ranked again now, with room for the order to move with presence and load since the
+    answer was shown (CANDIDATES, not the five an answer shows)."""
+    wanted = [p for p in people if p.id != requester.id]
+    if not wanted:
+        return
+    ranking = _rank(services, session, " ".join(clean_text(topic).split()), requester)
+    suggested = {c.person_id for c in ranking.experts} if ranking.confident else set()
+    permissions.require_suggested(requester, topic, wanted, suggested)
 
 
 # --- messages --------------------------------------------------------------------------
@@ -565,6 +582,10 @@ def record_reply(
     """Someone wrote in the thread; True when it was the huddle's first expert reply."""
     if person.id == huddle.requester_id or huddle.state != HuddleState.OPEN:
         return False
+    # Two replies of one person at once (a thread reply and `huddle reply`) must not both
+    # add them: the huddle's row is locked (PostgreSQL) and its participants read again.
+    session.execute(select(Huddle.id).where(Huddle.id == huddle.id).with_for_update())
+    session.refresh(huddle, attribute_names=["participants"])
     participant = next((p for p in huddle.participants if p.person_id == person.id), None)
     if participant is None:
         participant = HuddleParticipant(
@@ -595,9 +616,9 @@ def post_as(
 
 
 def check_answer(session: Session, huddle: Huddle, person: Person) -> None:
-    """Whether `person` may answer in this huddle from elsewhere (the *Answer* form): the
-    rules that let someone act on a huddle at all (`_require_party`), and it is open."""
-    _require_party(session, huddle, person, "answer")
+    """Whether `person` may answer in this huddle from elsewhere (the *Answer* form): one
+    who has a part in it (`permissions.require_huddle_party`), and it is open."""
+    permissions.require_huddle_party(person, huddle, permissions.ANSWER_HUDDLE)
     if huddle.state != HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
 
@@ -632,23 +653,6 @@ def decline(services: Services, session: Session, huddle: Huddle, person: Person
         climb(services, session, huddle, now)
 
 
-def _require_party(session: Session, huddle: Huddle, actor: Person, action: str) -> None:
-    """The asker, an invited expert, or a lead/admin over the asker may change a huddle."""
-    if actor.id == huddle.requester_id or any(p.person_id == actor.id for p in huddle.participants):
-        return
-    requester = huddle.requester
-    if requester is not None and can_manage(actor, requester):
-        return
-    if requester is None and actor.role in {Role.LEAD, Role.ADMIN}:
-        return
-    raise Denied(
-        messages.HUDDLE_NOT_ALLOWED.format(action=action, id=huddle.id),
-        actor_id=actor.id,
-        action=f"{action}_huddle",
-        target=f"huddle:{huddle.id}",
-    )
-
-
 def resolve(
     services: Services,
     session: Session,
@@ -660,7 +664,7 @@ def resolve(
 ) -> tuple[KnowledgeEntry, list[Person]]:
     """Save the conclusion as a knowledge entry credited to the experts who replied."""
     now = services.clock()
-    _require_party(session, huddle, actor, "resolve")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.RESOLVE_HUDDLE)
     if huddle.state == HuddleState.RESOLVED:
         entry_id = session.scalar(
             select(KnowledgeEntry.id).where(KnowledgeEntry.huddle_id == huddle.id)
@@ -687,6 +691,15 @@ def resolve(
     metrics.huddle(session, "resolved")
     jobs.cancel(session, huddle.id)
     session.flush()
+    permissions.allowed(
+        session,
+        actor,
+        permissions.RESOLVE_HUDDLE,
+        f"huddle:{huddle.id}",
+        standing=standing,
+        entry=entry.id,
+        credited=[p.key for p in credited],
+    )
     _note(
         session,
         huddle,
@@ -699,10 +712,13 @@ def resolve(
 
 def cancel(services: Services, session: Session, huddle: Huddle, actor: Person) -> None:
     now = services.clock()
-    _require_party(session, huddle, actor, "cancel")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.CANCEL_HUDDLE)
     if huddle.state != HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.CANCELLED, now, actor.id
+    permissions.allowed(
+        session, actor, permissions.CANCEL_HUDDLE, f"huddle:{huddle.id}", standing=standing
+    )
     metrics.huddle(session, "cancelled")
     jobs.cancel(session, huddle.id)
     _refresh_root(session, huddle, now)
@@ -710,10 +726,19 @@ def cancel(services: Services, session: Session, huddle: Huddle, actor: Person) 
 
 def reopen(services: Services, session: Session, huddle: Huddle, actor: Person) -> None:
     now = services.clock()
-    _require_party(session, huddle, actor, "reopen")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.REOPEN_HUDDLE)
     if huddle.state == HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state="already open"))
+    before = huddle.state.value
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.OPEN, None, None
+    permissions.allowed(
+        session,
+        actor,
+        permissions.REOPEN_HUDDLE,
+        f"huddle:{huddle.id}",
+        standing=standing,
+        was=before,
+    )
     if huddle.first_reply_at is None:
         _schedule_ladder(services, session, huddle, now)
     _schedule_expiry(services, session, huddle, now)

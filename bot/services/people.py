@@ -4,32 +4,52 @@ from __future__ import annotations
 
 import getpass
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.hot import HotQuery
 from bot.db.models import (
     Identity,
     Person,
     Role,
     Team,
 )
-from bot.services.audit import Denied
-from bot.text import clean_key
 from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# No id holds these: controls (NUL, tab, escape …), format characters (zero-width,
+# bidirectional overrides), lone surrogates, private use, line and paragraph separators.
+_NOT_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
-_HANDLES = HotQuery(
-    select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
-        Identity.__table__.c.platform == bindparam("platform"),
-        Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
-    ),
-    listed="ids",
+def clean_id(text: str, what: str = "id") -> str:
+    """An id as written (a person's, an account's, an author's), trimmed: what every check
+    and every write sees. One with a control or invisible character is refused, never
+    cleaned, so the id a check looks up is the id that is written (ValueError, naming the
+    character and where it is). What passes is read as it looks: NFKC, so a full-width
+    `ｍａｒｉａ` is `maria`."""
+    value = text.strip()
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in _NOT_IN_IDS:
+            raise ValueError(
+                messages.BAD_ID_CHARACTER.format(
+                    what=what, char=f"U+{ord(char):04X}", position=position
+                )
+            )
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def person_key(text: str) -> str:
+    """The key a person's id is looked up by: `clean_id`, lower-cased."""
+    return clean_id(text).lower()
+
+
+_HANDLES = select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
+    Identity.__table__.c.platform == bindparam("platform"),
+    Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
 )
 
 
@@ -38,7 +58,7 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     ids = list(set(person_ids))
     if not ids:
         return {}
-    return dict(_HANDLES.rows(session, {"platform": platform, "ids": ids}))  # type: ignore[arg-type]
+    return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())  # type: ignore[arg-type]
 
 
 def mentioned_in(reply: Reply) -> set[int]:
@@ -57,15 +77,12 @@ def named_in(reply: Reply) -> set[int]:
     return {e.person_id for e in reply.elements if isinstance(e, PersonCard)} | mentioned_in(reply)
 
 
-def normal_key(text: str) -> str:
-    """A person's key as stored: the id as it reads (`bot.text.clean_key`), lower-case."""
-    return clean_key(text).lower()
-
-
 def by_key(session: Session, key: str) -> Person | None:
-    return session.scalar(
-        select(Person).where(Person.key == normal_key(key), Person.deleted_at.is_(None))
-    )
+    try:
+        wanted = person_key(key)
+    except ValueError:
+        return None  # no key holds a control character
+    return session.scalar(select(Person).where(Person.key == wanted, Person.deleted_at.is_(None)))
 
 
 def by_identity(session: Session, platform: str, external_id: str) -> Person | None:
@@ -123,16 +140,6 @@ def can_manage(actor: Person, target: Person) -> bool:
     if actor.role == Role.ADMIN:
         return True
     return actor.role == Role.LEAD and actor.team_id is not None and actor.team_id == target.team_id
-
-
-def require_manager(actor: Person, target: Person, action: str) -> None:
-    if not can_manage(actor, target):
-        raise Denied(
-            messages.NOT_ALLOWED.format(action=action.replace("_", " "), name=target.display_name),
-            actor_id=actor.id,
-            action=action,
-            target=f"person:{target.key}",
-        )
 
 
 def free_key(session: Session, hint: str) -> str:

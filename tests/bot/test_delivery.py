@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from bot import codec, jobs, outbox
 from bot.db import open_database
 from bot.db.models import DeliveryState, Huddle, Job, JobState, Outbox, Person
-from bot.ports import DeliveryError, MessageRef
 from bot.router import Router
+from bot.runtime import codec, jobs, outbox
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.services import Services, huddles, people
 from bot.types import Actions, Command, Line, Mention, Reply, Text, Where
 from tests.helpers import person_id, say
@@ -324,7 +324,7 @@ def test_a_kick_delivers_at_once_and_leaves_timers_to_the_tick(
 ) -> None:
     """Every command kicks the worker; under load, timers and take-overs would be asked
     after each one. A kick delivers what was just written; due timers wait for the tick."""
-    from bot.worker import Worker
+    from bot.runtime.worker import Worker
 
     _link_test_identities(demo)
     recorder = Recorder()

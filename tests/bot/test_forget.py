@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import String, Text, column, func, insert, inspect, select, table, text, update
 from sqlalchemy.orm import Session
 
-from bot import codec, retention
-from bot.cli import main
+from adapters.cli import main
 from bot.db import open_database
 from bot.db.models import (
     AccountConflict,
@@ -22,6 +21,7 @@ from bot.db.models import (
     TeamsUser,
 )
 from bot.router import Router
+from bot.runtime import codec, retention
 from bot.services import Services, accounts, forgetting, people
 from bot.types import Reply
 from bot.types import Text as TextElement
@@ -148,7 +148,9 @@ def test_forget_leaves_nothing_of_the_person_in_any_table(
         "account_conflict",
     }
     with demo.db.reading() as session:
-        maria_id = people.by_key(session, "maria").id  # type: ignore[union-attr]
+        maria = people.by_key(session, "maria")
+        assert maria is not None
+        maria_id, generation = maria.id, maria.session_generation
         questions = session.scalar(select(func.count()).select_from(QueryLog))
     assert main(["--db", demo.db.url, "forget", "maria"]) == 0
     out = capsys.readouterr().out
@@ -162,6 +164,7 @@ def test_forget_leaves_nothing_of_the_person_in_any_table(
             None,
             None,
         )
+        assert person.session_generation > generation  # her dashboard sessions ended
         # Her own question is gone; the others' stay, suggesting the former colleague.
         assert session.scalar(select(func.count()).select_from(QueryLog)) == questions - 1
         assert not session.scalars(select(QueryLog).where(QueryLog.text == HER_QUESTION)).all()

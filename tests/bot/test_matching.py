@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.data.transfer import import_people
 from bot.db import revision
 from bot.db.models import (
     Embedding,
@@ -30,7 +31,6 @@ from bot.services import Services, knowledge, presence
 from bot.services.accounts import provision
 from bot.services.expertise import SkillSpec, tag_person
 from bot.services.people import by_key
-from bot.transfer import import_people
 from tests.conftest import NOW
 
 needs_model = pytest.mark.skipif(load_encoder() is None, reason="semantic extra not installed")

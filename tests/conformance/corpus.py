@@ -24,10 +24,10 @@ from sqlalchemy import select
 
 from adapters.slack import render as slack
 from adapters.teams import render as teams
-from bot import codec, jobs
 from bot.db.models import Outbox, Person
-from bot.outbox import _with_handles
 from bot.router import Router
+from bot.runtime import codec, jobs
+from bot.runtime.outbox import _with_handles
 from bot.services import Services, people
 from bot.types import (
     Actions,
@@ -227,7 +227,7 @@ def newcomers_session(services: Services, router: Router) -> list[Sample]:
 
 
 def outbox_samples(services: Services) -> list[Sample]:
-    """Each queued message as bot/outbox.py delivers it: mentions with the platform's
+    """Each queued message as bot/runtime/outbox.py delivers it: mentions with the platform's
     handles filled in, and no others (the Messengers render them without)."""
     samples = []
     with services.db.reading() as session:

@@ -61,8 +61,6 @@ def test_any_reply_renders_to_block_kit_slack_accepts(reply: Reply) -> None:
         if blocks or message["text"]:
             # An empty reply is never sent (SlackAdapter.answer returns first).
             problems = message_problems(message)
-            if not message["text"]:  # known: see the xfail test at the end
-                problems = [p for p in problems if not p.startswith("no fallback")]
             assert problems == [], reply
         home = slack.home_view(reply, handles=handles)
         if home["blocks"]:
@@ -178,15 +176,6 @@ def test_a_form_without_fields_is_a_modal_slack_refuses() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "adapters/slack/render.py: fallback_text() is '' for a reply with no words of its own "
-        "(buttons alone, or a card whose name is blank), so the message goes out with blocks "
-        "and no `text`: Block Kit asks for one on every message, for notifications and "
-        "screen readers"
-    ),
-)
 def test_a_reply_of_buttons_alone_still_has_a_fallback_text() -> None:
     reply = Reply.of(Actions((Button("Start huddle thread", "huddle.start", "refunds"),)))
     message = {"blocks": slack.render_blocks(reply), "text": slack.fallback_text(reply)}

@@ -36,7 +36,7 @@ def test_an_agent_cannot_tag_someone_else_and_the_attempt_is_audited(
     denied = audit_rows(demo)[-1]
     assert (denied.actor_label, denied.action, denied.target, denied.allowed) == (
         "alex",
-        "tag",
+        "skill.tag",
         "person:maria",
         False,
     )

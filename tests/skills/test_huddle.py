@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.render import render
-from bot import codec, jobs
 from bot.db.models import Huddle, HuddleState, Job, JobState, KnowledgeEntry, Outbox, Person
 from bot.matching import Ranking, TagSignal
 from bot.router import Router
+from bot.runtime import codec, jobs
 from bot.services import Services, huddles, limits, people
 from bot.services.knowledge import MAX_BODY_CHARS
 from bot.types import (

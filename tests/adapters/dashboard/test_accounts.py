@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot.data.demo import data
 from bot.db.models import AccountConflict, Identity, Person, Team
-from bot.demo import data
 from bot.router import Router
 from bot.services import Services, accounts, people
 from bot.services.accounts import Account

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from adapters.server import build_app
+from bot.data.demo import data
 from bot.db.models import Person
-from bot.demo import data
 from bot.router import Router
 from bot.services import Services, accounts, presence
 from bot.services.accounts import Account

@@ -48,7 +48,7 @@ HUDDLES = "19:billing-huddles@thread.tacv2"
 CHANNELS = [{"id": TEAM, "name": None}, {"id": HUDDLES, "name": "billing-huddles"}]
 
 
-DOMAIN = "northwind-mobile.example"  # the demo org's (bot/demo/data.py)
+DOMAIN = "northwind-mobile.example"  # the demo org's (bot/data/demo/data.py)
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,9 @@ class User:
 
 
 def demo_user(handle: str, n: int, **fields: Any) -> User:
-    """Someone of the demo org (bot/demo/data.py) as Teams lists them: its name and
+    """Someone of the demo org (bot/data/demo/data.py) as Teams lists them: its name and
     e-mail, and made-up ids (`n` tells them apart) that whoknows never saw."""
-    from bot.demo.data import PEOPLE
+    from bot.data.demo.data import PEOPLE
 
     person = next(p for p in PEOPLE if p["handle"] == handle)
     values: dict[str, Any] = {

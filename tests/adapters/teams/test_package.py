@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.cli import main
+from adapters.cli import main
 from tests.adapters.teams.fake_teams import APP_ID
 from tests.conformance.microsoft import Validators, microsoft_fixture  # noqa: F401  (a fixture)
 

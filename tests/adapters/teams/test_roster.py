@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from adapters.teams import roster
 from adapters.teams.app import TeamsAdapter
 from adapters.teams.settings import TeamsConfigError, TeamsSettings
-from bot import transfer
+from bot.data import transfer
 from bot.db.models import AuditEntry, KnowledgeAuthor, Person, Team
 from bot.router import Router
 from bot.services import Services, accounts, people

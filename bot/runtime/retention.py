@@ -18,8 +18,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from bot import inbox
 from bot.db.models import DeliveryState, Outbox, PlatformEvent, QueryLog
+from bot.runtime import inbox
 from bot.services import Services
 
 EVENT_KEYS_KEPT = timedelta(days=7)

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import codec, messages, metrics
+from bot import messages
 from bot.db import Database
 from bot.db.models import DeliveryState, Huddle, Identity, Outbox, Person
 from bot.db.retry import retrying
-from bot.ports import DeliveryError, MessageRef, Messenger
+from bot.ops import metrics
+from bot.runtime import codec
+from bot.runtime.ports import DeliveryError, MessageRef, Messenger
 from bot.services import people as people_service
 from bot.services.accounts import CHAT_PLATFORMS, platform_name
 from bot.types import Line, Mention, Reply

@@ -4,21 +4,34 @@ A file lands whole or not at all: its rows are written a batch at a time (a few
 statements each, so a large file shows progress) in one transaction, committed
 with the import's audit row at the end, so a crash or a kill part-way leaves
 nothing. A row that fails its checks (a bad time zone, an id the file already
-named, an e-mail someone else has) is reported with its line number and left
-out; the others land. A file that cannot be read (not in an encoding it could
-be, a quote left open, a value over the CSV module's limit, no id or name
-column) imports nothing, says at which line, and is audited too.
+named, an e-mail someone else has, a change its importer may not make) is
+reported with its line number and left out; the others land. A file that cannot
+be read (not in an encoding it could be, a quote left open, a value over the CSV
+module's limit, no id or name column) imports nothing, says at which line, and
+is audited too.
+
+People are imported by someone: the operator at the command line (who may do
+what an admin may), or a lead or an admin on the dashboard. Each row is checked
+against the person it would change, by the rules every other path asks
+(`bot.services.permissions`), in the transaction that writes it, on the id as it
+will be written: ids are cleaned once, when the row is read, and one with a
+control character is refused rather than cleaned. Each changed role and each
+verification given or taken away is an audit row of its own, naming who did it.
 
 Exports write what imports read, so import → export → import is lossless. A CSV
 cell that a spreadsheet would run as a formula (starting with =, +, -, @, a tab
 or a carriage return: OWASP's CSV-injection rule) is written with a ' before it,
 and the importer takes that ' off again.
+
+Importing computes no sentence vectors (the model would triple its memory): new
+tags get theirs where the matching index is built (`bot.matching.index`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import gc
 import io
 import itertools
@@ -50,10 +63,12 @@ from bot.db.models import (
     TagAlias,
     Team,
 )
-from bot.services import accounts, knowledge, presence
-from bot.services.audit import record
+from bot.services import accounts, audit, knowledge, permissions, presence
+from bot.services.audit import Denied, record, record_many
 from bot.services.expertise import MAX_SKILLS, normalise_tag, parse_skill_spec, valid_tag_name
-from bot.text import clean_key, clean_name, clean_text
+from bot.services.people import clean_id
+from bot.services.permissions import Operator
+from bot.text import clean_name, clean_text
 
 BATCH = 500
 KNOWLEDGE_BATCH = 2_000
@@ -72,6 +87,8 @@ PEOPLE_COLUMNS = (
 )
 # Platform account columns: ids as the platform gives them, several split by ";".
 ACCOUNT_COLUMNS = ("slack", "teams")
+# Who imports at the command line (the audit log's name for them).
+OPERATOR = Operator("import")
 Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
 
@@ -95,15 +112,21 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     # False when the file was refused whole (`FileError`) or the database refused it:
     # then nothing of it was written.
-    landed: bool = True
+    written: bool = True
     encoding: str = "UTF-8"
+    # Line → (the id as written, created or updated), for a result on every row.
+    landed: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # Line → the id as written, for each row that was read (failed ones too).
+    ids: dict[int, str] = field(default_factory=dict)
+    # The audit rows of refused rows: kept again when the file as a whole is refused.
+    refusals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.landed and not self.errors
+        return self.written and not self.errors
 
     def summary(self) -> str:
-        if self.landed:
+        if self.written:
             head = f"{self.created} created, {self.updated} updated, {len(self.errors)} failed"
             if self.encoding != "UTF-8":
                 head += " " + messages.IMPORT_ENCODING_NOTE.format(encoding=self.encoding)
@@ -303,7 +326,10 @@ def _text(
         raise RowError(f"'{name}' must be text")
     if len(value) > 2 * limit:  # before cleaning it: a long value costs nothing more
         raise RowError(f"'{name}' is longer than {limit} characters")
-    value = clean(value).strip()
+    try:
+        value = clean(value).strip()
+    except ValueError as error:
+        raise RowError(str(error)) from None
     if required and not value:
         raise RowError(f"'{name}' is empty")
     if len(value) > limit:
@@ -352,15 +378,23 @@ class FirstLines:
         self._recent = {}
 
 
+def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 120) -> str:
+    """An id (a person's, a team's, an e-mail), cleaned once here (`people.clean_id`): a
+    control character refuses the row instead of vanishing after the checks."""
+    return _text(
+        row, name, required=required, limit=limit, clean=lambda value: clean_id(value, name)
+    )
+
+
 def _person_row(line: int, row: dict[str, Any], jsonl: bool, seen: FirstLines) -> PersonRow:
-    given = _text(row, "id", required=True, limit=120, clean=clean_key)
+    given = _id(row, "id", required=True, limit=120)
     key = given.lower()
     # One row a person: a second row for the same id is an error, not a merge.
     first = seen.first(key, line)
     if first != line:
         raise RowError(messages.IMPORT_DUPLICATE.format(id=given, line=first))
     name = _text(row, "name", required=True, clean=clean_name)
-    email = _text(row, "email", limit=accounts.MAX_EMAIL_CHARS) or None
+    email = _id(row, "email", limit=accounts.MAX_EMAIL_CHARS) or None
     if email is not None:
         try:
             email = accounts.valid_email(email)
@@ -381,7 +415,7 @@ def _person_row(line: int, row: dict[str, Any], jsonl: bool, seen: FirstLines) -
         key,
         given if given != key else None,
         name,
-        _text(row, "team", limit=120, clean=clean_name) or None,
+        _id(row, "team", limit=120) or None,
         timezone,
         Role(role_text) if role_text else None,
         hours,
@@ -402,7 +436,10 @@ def _account_ids(value: Any, platform: str) -> tuple[str, ...]:
     parts = value if isinstance(value, list) else [value]
     if not all(isinstance(part, str) for part in parts):
         raise RowError(f"'{platform}' must be an account id or a list of them")
-    ids = [i.strip() for part in parts for i in clean_text(part).split(";") if i.strip()]
+    try:
+        ids = [clean_id(i, platform) for part in parts for i in part.split(";") if i.strip()]
+    except ValueError as error:
+        raise RowError(str(error)) from None
     for account in ids:
         if len(account) > 200 or any(c.isspace() for c in account):
             raise RowError(f"'{platform}': '{account[:40]}' is not an account id")
@@ -462,13 +499,21 @@ def _rows(path: Path, encoding: Encoding) -> Iterator[tuple[int, dict[str, Any] 
             yield from _csv_rows(handle)
 
 
-def _audit(session: Session, action: str, path: Path, report: ImportReport, **more: Any) -> None:
+def _audit(
+    session: Session,
+    action: str,
+    path: Path,
+    report: ImportReport,
+    by: Operator | int,
+    **more: Any,
+) -> None:
+    actor = session.get(Person, by) if isinstance(by, int) else None
     record(
         session,
-        None,
+        actor.id if actor is not None else None,
         action,
         f"file:{path.name}",
-        actor_label="import",
+        actor_label=actor.key if actor is not None else getattr(by, "label", "import"),
         created=report.created,
         updated=report.updated,
         failed=len(report.errors),
@@ -510,6 +555,7 @@ def _import_batches(
     size: int,
     action: str,
     progress: Progress | None,
+    by: Operator | int = OPERATOR,
 ) -> ImportReport:
     """Rows parsed one by one (a bad one reported with its line), written a batch at a
     time, all in one transaction with the audit row: the file lands whole, or nothing
@@ -531,30 +577,38 @@ def _import_batches(
                 session.expunge_all()
                 gc.collect()
             report.errors.sort()
-            _audit(session, action, path, report)
+            _audit(session, action, path, report, by)
     except FileError as error:
-        return _refused(db, path, action, report, error.line, error.message)
+        return _refused(db, path, action, report, by, error.line, error.message)
     except SQLAlchemyError as error:
         message = messages.IMPORT_DATABASE_ERROR.format(error=type(error).__name__)
-        return _refused(db, path, action, report, 0, message)
+        return _refused(db, path, action, report, by, 0, message)
     except OSError as error:  # not allowed to read it, or it went away
         reason = error.strerror or type(error).__name__
-        return _refused(
-            db, path, action, report, 0, messages.IMPORT_CANNOT_READ.format(reason=reason)
-        )
+        message = messages.IMPORT_CANNOT_READ.format(reason=reason)
+        return _refused(db, path, action, report, by, 0, message)
     return report
 
 
 def _refused(
-    db: Database, path: Path, action: str, report: ImportReport, line: int, message: str
+    db: Database,
+    path: Path,
+    action: str,
+    report: ImportReport,
+    by: Operator | int,
+    line: int,
+    message: str,
 ) -> ImportReport:
     """Nothing of the file was written: say why (and what else was wrong so far), and
     audit the attempt."""
-    report.landed, report.created, report.updated = False, 0, 0
+    report.written, report.created, report.updated = False, 0, 0
+    report.landed = {}
     report.errors = sorted([*report.errors, (line, message)])
+    where = f"line {line}: {message}"
     try:
         with db.unit_of_work() as session:
-            _audit(session, action, path, report, imported=False, error=f"line {line}: {message}")
+            record_many(session, report.refusals)  # refused rows stay refused attempts
+            _audit(session, action, path, report, by, imported=False, error=where)
     except SQLAlchemyError as error:  # the database that refused the import refuses this too
         log.warning("could not audit the refused import of %s: %s", path.name, error)
     return report
@@ -655,10 +709,11 @@ class _Claims:
 
 class _PeopleWriter:
     """Writes people a batch at a time: the batch's people, their identities and skills,
-    teams and tags read in a few queries and flushed once."""
+    teams and tags read in a few queries and flushed once. Each row is first checked
+    against the person it changes, as `by` (`_Rules`)."""
 
-    def __init__(self, now: datetime) -> None:
-        self.now = now
+    def __init__(self, now: datetime, by: Operator | int) -> None:
+        self.now, self.by = now, by
 
     def write(self, session: Session, rows: list[PersonRow], report: ImportReport) -> None:
         keys = {row.key for row in rows}
@@ -670,38 +725,65 @@ class _PeopleWriter:
                 .options(selectinload(Person.identities), selectinload(Person.skills))
             )
         }
+        tags = _tags_named(session, {name for row in rows for name, _, _ in row.skills})
+        rules = _Rules.of(session, self.by, rows)
+        audits: list[dict[str, Any]] = []
+        accepted: list[PersonRow] = []
+        for row in rows:
+            report.ids[row.line] = row.given_id or row.key
+            row = rules.with_default_team(row)
+            try:
+                rules.check(row, persons.get(row.key), tags)
+            except Denied as refused:
+                report.errors.append((row.line, refused.message))
+                audits.append(rules.refused(refused, row))
+                report.refusals.append(audits[-1])
+                continue
+            accepted.append(row)
         consoles = {
             identity.external_id: identity
             for identity in session.scalars(
                 select(Identity).where(
-                    Identity.platform == "console", Identity.external_id.in_(keys)
+                    Identity.platform == "console",
+                    Identity.external_id.in_([row.key for row in accepted]),
                 )
             )
         }
-        claims = _Claims(session, rows, self.now)
-        teams = self._teams(session, [row.team for row in rows if row.team])
-        tags = _tags_named(session, {name for row in rows for name, _, _ in row.skills})
-        for row in rows:
+        claims = _Claims(session, accepted, self.now)
+        teams = self._teams(session, [row.team for row in accepted if row.team])
+        for row in accepted:
             person = persons.get(row.key)
             too_many = self._too_many_skills(person, row, tags)
             refusal = too_many or claims.refusal(row, person)
             if refusal is not None:
                 report.errors.append((row.line, refusal))
                 continue
+            before = person.role if person is not None else None
             if person is None:
                 person = Person(key=row.key, display_name=row.name, role=Role.AGENT)
                 person.origin = "import"
                 session.add(person)
                 persons[row.key] = person
                 report.created += 1
+                report.landed[row.line] = (row.given_id or row.key, "created")
             else:
                 report.updated += 1
+                report.landed[row.line] = (row.given_id or row.key, "updated")
             person.given_id = row.given_id
             person.display_name = row.name
             person.team = teams[row.team.lower()] if row.team else None
             person.timezone = row.timezone or person.timezone or "UTC"
             if row.role is not None:
                 person.role = row.role
+                if row.role != (before or Role.AGENT):
+                    audits.append(
+                        rules.done(
+                            permissions.CHANGE_ROLE,
+                            row,
+                            before=(before or Role.AGENT).value,
+                            after=row.role.value,
+                        )
+                    )
             if row.hours is not None:
                 person.work_start_min, person.work_end_min = row.hours
             if row.email is not None and person.email != row.email:
@@ -713,9 +795,14 @@ class _PeopleWriter:
                     consoles[person.key] = console
                 person.identities.append(console)
             claims.link(row, person)
-            self._skills(person, row, tags)
+            verified, unverified = self._skills(person, row, tags, rules.verifier)
+            if verified:
+                audits.append(rules.done(permissions.VERIFY, row, tags=verified))
+            if unverified:
+                audits.append(rules.done(permissions.UNVERIFY, row, tags=unverified))
         session.flush()
         claims.record_refusals()
+        record_many(session, audits)
 
     @staticmethod
     def _too_many_skills(person: Person | None, row: PersonRow, tags: dict[str, Tag]) -> str | None:
@@ -730,21 +817,31 @@ class _PeopleWriter:
             return None
         return messages.IMPORT_WOULD_HOLD.format(id=row.key, count=len(held), limit=MAX_SKILLS)
 
-    def _skills(self, person: Person, row: PersonRow, tags: dict[str, Tag]) -> None:
+    def _skills(
+        self, person: Person, row: PersonRow, tags: dict[str, Tag], verifier: Person | None
+    ) -> tuple[list[str], list[str]]:
+        """Write the row's skills; the tags it verified and those it took verification from."""
         held = {_tag_of(skill): skill for skill in person.skills}
+        verified: list[str] = []
+        unverified: list[str] = []
         # A tag named twice in one row: the last one stands.
-        for tag_name, (level, verified) in {n: (lv, v) for n, lv, v in row.skills}.items():
+        for tag_name, (level, flag) in {n: (lv, v) for n, lv, v in row.skills}.items():
             tag = tags[tag_name]
             skill = held.get(tag.id if tag.id is not None else id(tag))
             if skill is None:
                 skill = Skill(tag=tag, source=SkillSource.IMPORT)
                 person.skills.append(skill)
                 held[_tag_of(skill)] = skill
+            if _raises_own(verifier, person, skill, level) and flag is None:
+                flag = False  # raising your own verified level needs a lead's word again
             skill.level = level
-            if verified is True and skill.verified_at is None:
-                skill.verified_at = self.now
-            elif verified is False:
+            if flag is True and skill.verified_at is None:
+                skill.verified_at, skill.verified_by = self.now, verifier
+                verified.append(tag.name)
+            elif flag is False and skill.verified_at is not None:
                 skill.verified_at, skill.verified_by = None, None
+                unverified.append(tag.name)
+        return verified, unverified
 
     def _teams(self, session: Session, names: list[str]) -> dict[str, Team]:
         """Each name, lower-cased → its team (matched without case), made if new, as first
@@ -761,6 +858,164 @@ class _PeopleWriter:
                 found[key] = Team(name=name)
                 session.add(found[key])
         return found
+
+
+def _raises_own(verifier: Person | None, person: Person, skill: Skill, level: int) -> bool:
+    return (
+        verifier is not None
+        and verifier is person
+        and skill.verified_at is not None
+        and level > (skill.level or 0)
+    )
+
+
+@dataclass
+class _Rules:
+    """Who imports this batch, and what each row asks of `bot.services.permissions`."""
+
+    by: permissions.Actor | None  # None: a dashboard user since removed
+    teams: dict[str, Team]  # the existing teams the batch names, lower-cased
+
+    @classmethod
+    def of(cls, session: Session, by: Operator | int, rows: list[PersonRow]) -> _Rules:
+        actor: permissions.Actor | None = by if isinstance(by, Operator) else None
+        if isinstance(by, int):
+            person = session.get(Person, by)
+            actor = person if person is not None and person.deleted_at is None else None
+        names = {row.team.lower() for row in rows if row.team}
+        if isinstance(actor, Person) and actor.team is not None:
+            names.add(actor.team.name.lower())
+        teams = (
+            {
+                t.name.lower(): t
+                for t in session.scalars(select(Team).where(func.lower(Team.name).in_(names)))
+            }
+            if names
+            else {}
+        )
+        return cls(actor, teams)
+
+    @property
+    def verifier(self) -> Person | None:
+        """Whom a verification given here is credited to (the operator is nobody)."""
+        return self.by if isinstance(self.by, Person) else None
+
+    @property
+    def label(self) -> str:
+        if self.by is None:
+            return "someone signed out"
+        return self.by.label if isinstance(self.by, Operator) else self.by.key
+
+    @property
+    def actor_id(self) -> int | None:
+        return self.by.id if isinstance(self.by, Person) else None
+
+    def with_default_team(self, row: PersonRow) -> PersonRow:
+        """A lead's row without a team is for the lead's team (an admin's or the operator's
+        leaves them without one, as the file says)."""
+        actor = self.by
+        if row.team or not isinstance(actor, Person) or actor.role != Role.LEAD:
+            return row
+        return dataclasses.replace(row, team=actor.team.name) if actor.team else row
+
+    def _denied(self, action: str, row: PersonRow, message: str) -> Denied:
+        actor = self.by
+        if actor is None:
+            return Denied(message, actor_id=None, action=action, target=f"person:{row.key}")
+        return permissions.refusal(actor, action, f"person:{row.key}", message)
+
+    def check(self, row: PersonRow, person: Person | None, tags: dict[str, Tag]) -> None:
+        """Raise Denied for the first thing in the row this importer may not do."""
+        actor = self.by
+        if actor is None or (isinstance(actor, Person) and actor.role == Role.AGENT):
+            raise self._denied(permissions.IMPORT_PERSON, row, messages.IMPORT_LEADS_ONLY)
+        if isinstance(actor, Person) and actor.role == Role.LEAD and actor.team is None:
+            raise self._denied(permissions.IMPORT_PERSON, row, messages.IMPORT_LEAD_NO_TEAM)
+        team = self.teams.get(row.team.lower()) if row.team else None
+        team_id = team.id if team is not None else None
+        moved = person is None or person.team_id != team_id or (row.team and team is None)
+        if moved and not permissions.may_place(actor, team_id):
+            own = actor.team.name if isinstance(actor, Person) and actor.team else "?"
+            raise self._denied(
+                permissions.IMPORT_PERSON,
+                row,
+                messages.IMPORT_NOT_YOUR_TEAM.format(team=row.team or "no team", own=own),
+            )
+        if row.role is not None:
+            before = person.role if person is not None else None
+            if not permissions.may_change_role(actor, before, row.role):
+                raise self._denied(permissions.CHANGE_ROLE, row, messages.ROLE_NOT_ALLOWED)
+        if person is not None and not permissions.may_edit_profile(actor, person):
+            own = actor.team.name if isinstance(actor, Person) and actor.team else "?"
+            raise self._denied(
+                permissions.IMPORT_PERSON,
+                row,
+                messages.IMPORT_NOT_IN_TEAM.format(person=row.given_id or row.key, team=own),
+            )
+        if person is not None and _relinks(row, person) and not permissions.may_link(actor):
+            raise self._denied(permissions.LINK_ACCOUNT, row, messages.IMPORT_LINK_NOT_ALLOWED)
+        changed = _verification_changes(row, person, tags, self.verifier)
+        if changed and not permissions.may_verify(actor, person):
+            own = isinstance(actor, Person) and person is not None and actor.id == person.id
+            raise self._denied(
+                permissions.VERIFY,
+                row,
+                messages.IMPORT_CANNOT_VERIFY_SELF.format(tags=", ".join(changed))
+                if own
+                else messages.IMPORT_CANNOT_VERIFY.format(tags=", ".join(changed)),
+            )
+
+    def refused(self, denial: Denied, row: PersonRow) -> dict[str, Any]:
+        return audit.entry(
+            denial.actor_id,
+            denial.action,
+            denial.target,
+            actor_label=self.label,
+            allowed=False,
+            via="import",
+            line=row.line,
+            reason=denial.message,
+        )
+
+    def done(self, action: str, row: PersonRow, **detail: Any) -> dict[str, Any]:
+        return audit.entry(
+            self.actor_id,
+            action,
+            f"person:{row.key}",
+            actor_label=self.label,
+            via="import",
+            line=row.line,
+            **detail,
+        )
+
+
+def _relinks(row: PersonRow, person: Person) -> bool:
+    """The row gives an existing person another e-mail or another platform account."""
+    if row.email is not None and accounts.email_key(row.email) != (person.email_key or ""):
+        return True
+    held = {(i.platform, i.external_id.lower()) for i in person.identities}
+    return any(
+        (platform, account.lower()) not in held
+        for platform, ids in row.accounts.items()
+        for account in ids
+    )
+
+
+def _verification_changes(
+    row: PersonRow, person: Person | None, tags: dict[str, Tag], verifier: Person | None
+) -> list[str]:
+    """The tags whose verification the row would give or take away."""
+    held = {s.tag_id: s for s in person.skills} if person is not None else {}
+    changed = []
+    for tag_name, (level, flag) in {n: (lv, v) for n, lv, v in row.skills}.items():
+        tag = tags[tag_name]
+        skill = held.get(tag.id) if tag.id is not None else None
+        is_verified = skill is not None and skill.verified_at is not None
+        if flag and skill is not None and person and _raises_own(verifier, person, skill, level):
+            is_verified = False  # a raised level of your own is yours to declare only
+        if (flag is True and not is_verified) or (flag is False and is_verified):
+            changed.append(tag.name)
+    return changed
 
 
 def _tags_named(session: Session, names: set[str]) -> dict[str, Tag]:
@@ -795,10 +1050,17 @@ def _tag_of(skill: Skill) -> int:
 
 
 def import_people(
-    db: Database, path: Path, now: datetime, progress: Progress | None = None
+    db: Database,
+    path: Path,
+    now: datetime,
+    progress: Progress | None = None,
+    *,
+    by: Operator | int = OPERATOR,
 ) -> ImportReport:
+    """`by`: the operator at the command line, or the id of the person importing (a lead
+    or an admin on the dashboard), whose rights each row is checked against."""
     jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
-    writer = _PeopleWriter(now)
+    writer = _PeopleWriter(now, by)
     seen = FirstLines()
     return _import_batches(
         db,
@@ -808,6 +1070,7 @@ def import_people(
         BATCH,
         "import.people",
         progress,
+        by,
     )
 
 
@@ -834,7 +1097,12 @@ def _entry_row(line: int, row: dict[str, Any]) -> EntryRow:
         tags = tuple(valid_tag_name(t) for t in _names(row, "tags", "tag names"))
     except ValueError as error:
         raise RowError(str(error)) from None
-    authors = tuple(key.strip().lower() for key in _names(row, "authors", "person ids"))
+    try:
+        authors = tuple(
+            clean_id(key, "authors").lower() for key in _names(row, "authors", "person ids")
+        )
+    except ValueError as error:
+        raise RowError(str(error)) from None
     return EntryRow(line, title, body, tags, authors)
 
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import metrics
 from bot.db.models import Job, JobState
+from bot.ops import metrics
 
 if TYPE_CHECKING:
     from bot.services import Services

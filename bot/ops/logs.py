@@ -11,8 +11,10 @@ Before a record is written its message, arguments, exception text and extra
 fields are redacted: the values of the secret settings (tokens, signing
 secrets, app passwords, the database password) wherever they appear, and
 anything shaped like a credential (Slack tokens, bearer tokens, JWTs,
-`user:password@` in a URL, `client_secret=…`). Secrets learnt while running
-(the dashboard's key) are added with `add_secret`.
+`user:password@` in a URL, `client_secret=…`, an OAuth `code=` in a URL).
+Secrets learnt while running (the dashboard's key) are added with `add_secret`;
+short-lived ones that arrive with requests (Slack's OAuth codes) with
+`add_passing_secret`, which keeps only the latest PASSING_SECRETS of them.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import os
 import re
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
 
-from bot.config import Settings
+from bot.config import SECRET_FILE, Settings
 
 REDACTED = "[REDACTED]"
 # Settings whose whole value is a secret.
@@ -48,6 +51,8 @@ URL_VARIABLES = ("WHOKNOWS_DATABASE_URL",)
 # Shorter values are not hunted for by value (they would blank out ordinary words);
 # the patterns below still apply to them.
 MIN_SECRET_CHARS = 6
+# Short-lived secrets learnt from requests (OAuth codes), kept for redaction: the latest.
+PASSING_SECRETS = 64
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
 
@@ -64,6 +69,8 @@ PATTERNS = (
     re.compile(r"(?i)(?<=\bbasic )\s*" + _VALUE),
     # scheme://user:password@host: the password goes (up to the host's @).
     re.compile(r"(?<=://)([^\s/:@\"'\\]*:)[^\s/\"'\\]+(?=@)"),
+    # An OAuth authorization code in a URL's query (a redirect, an access log line).
+    re.compile(r"(?<=[?&]code=)" + _VALUE),
     # client_secret=…, "password": "…", token: …, api_key=… (key=value, JSON and headers).
     re.compile(
         r"(?i)(?P<key>\b[\w-]*(?:secret|password|passwd|token|api[_-]?key|signature)[\"']?"
@@ -78,18 +85,26 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._kept: set[str] = set()
+        self._passing: deque[str] = deque(maxlen=PASSING_SECRETS)
         self.add(*secrets)
 
     def add(self, *secrets: str | bytes | None) -> None:
-        values = set(self._secrets)
-        for secret in secrets:
-            if isinstance(secret, bytes):
-                secret = secret.decode(errors="replace")
-            if secret and len(secret.strip()) >= MIN_SECRET_CHARS:
-                values.add(secret.strip())
         with self._lock:
-            # Longest first: a secret that contains another goes whole.
-            self._secrets = tuple(sorted(values, key=len, reverse=True))
+            self._kept.update(_usable(secrets))
+            self._publish()
+
+    def add_passing(self, *secrets: str | bytes | None) -> None:
+        """Secrets that matter for minutes (an OAuth code): only the latest are kept, so a
+        flood of made-up ones cannot grow the list without end."""
+        with self._lock:
+            self._passing.extend(_usable(secrets))
+            self._publish()
+
+    def _publish(self) -> None:
+        # Longest first: a secret that contains another goes whole.
+        values = self._kept | set(self._passing)
+        self._secrets = tuple(sorted(values, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -101,6 +116,16 @@ class Redactor:
         for pattern in PATTERNS:
             text = pattern.sub(_replacement, text)
         return text
+
+
+def _usable(secrets: Iterable[str | bytes | None]) -> list[str]:
+    found = []
+    for secret in secrets:
+        if isinstance(secret, bytes):
+            secret = secret.decode(errors="replace")
+        if secret and len(secret.strip()) >= MIN_SECRET_CHARS:
+            found.append(secret.strip())
+    return found
 
 
 def _replacement(match: re.Match[str]) -> str:
@@ -118,6 +143,12 @@ REDACT = Redactor()
 def add_secret(*secrets: str | bytes | None) -> None:
     """A secret learnt while running: from now on it is redacted from every log line."""
     REDACT.add(*secrets)
+
+
+def add_passing_secret(*secrets: str | bytes | None) -> None:
+    """A short-lived secret that came with a request (Slack's OAuth code): redacted from
+    every log line from now on, while it is among the latest PASSING_SECRETS."""
+    REDACT.add_passing(*secrets)
 
 
 def redact(text: str) -> str:
@@ -291,8 +322,6 @@ def configure(
 
 def _add_stored_secret(settings: Settings) -> None:
     """The dashboard's key, when it was made earlier and kept in WHOKNOWS_HOME."""
-    from bot.signing import SECRET_FILE
-
     # Not made yet: whoever makes it adds it (add_secret).
     with contextlib.suppress(OSError):
         add_secret((settings.home / SECRET_FILE).read_bytes().strip())

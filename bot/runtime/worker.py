@@ -1,5 +1,5 @@
 """The background worker of a server process: fire due jobs, deliver the outbox,
-take over requests whose process died after acking them (bot/inbox.py).
+take over requests whose process died after acking them (bot/runtime/inbox.py).
 
 It wakes every `interval` seconds, or at once when a request has just written
 something to deliver (`kick`). Several processes may run one each: jobs and
@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
-from bot import inbox, jobs, outbox, retention
-from bot.ports import Messenger
+from bot.runtime import inbox, jobs, outbox, retention
+from bot.runtime.ports import Messenger
 from bot.services import Services
 
 log = logging.getLogger(__name__)

@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from bot import codec
 from bot.db import Database
 from bot.db.engine import insert_for
 from bot.db.models import Inbound, InboundState
 from bot.db.retry import retrying
+from bot.runtime import codec
 from bot.types import Reply
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,9 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import heap, matching, messages, outbox
+from bot import matching, messages
 from bot.config import Settings, redact_url
-from bot.db import open_database
-from bot.db.models import Person
-from bot.matching.vectors import index_all, index_tags
-from bot.services import Services, accounts, analytics, forgetting, people
-from bot.transfer import (
+from bot.data.transfer import (
     ImportReport,
     Progress,
     export_knowledge,
@@ -30,6 +26,13 @@ from bot.transfer import (
     import_people,
     spreadsheet_row,
 )
+from bot.db import open_database
+from bot.db.models import Person
+from bot.matching.vectors import index_all
+from bot.ops import heap
+from bot.runtime import outbox
+from bot.services import Services, accounts, analytics, forgetting, people
+from bot.services.permissions import Operator
 from bot.types import Reply, Text
 
 DEMO_DEFAULT_HANDLE = "alex"
@@ -63,9 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("kind", choices=["people", "kb"])
     imp.add_argument("file", type=Path)
     imp.add_argument(
-        "--no-index",
-        action="store_true",
-        help="leave sentence vectors (of new tags and entries) for `whoknows index`",
+        "--no-index", action="store_true", help="leave sentence vectors for `whoknows index`"
     )
 
     exp = commands.add_parser("export", help="export people or knowledge")
@@ -133,7 +134,7 @@ def _services(settings: Settings) -> Services:
 
 
 def _seed_if_empty(services: Services) -> bool:
-    from bot.demo import seed_demo
+    from bot.data.demo import seed_demo
 
     with services.db.unit_of_work() as session:
         if people.count_people(session):
@@ -159,7 +160,7 @@ def _chat(services: Services, handle: str | None, demo: bool) -> int:
 
 def _serve(services: Services, args: argparse.Namespace) -> int:
     from adapters.server import serve
-    from bot import logs
+    from bot.ops import logs
     from skills import build_router
 
     logs.configure(services.settings)
@@ -197,16 +198,15 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     heap.settle()  # what this process holds now, it holds to its end: out of the collector's way
     report: ImportReport
     if kind == "people":
-        report = import_people(services.db, path, services.clock(), progress)
+        operator = Operator(f"cli:{getpass.getuser() or 'operator'}")
+        report = import_people(services.db, path, services.clock(), progress, by=operator)
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())
-    if index and report.landed and services.matcher.encoder is not None:
-        if kind == "kb":
-            _index(services)
-        else:
-            # The new tags' vectors now, rather than in the first question after.
-            index_tags(services.db, services.matcher.encoder)
+    # People: no model here (it would triple the import's memory). New tags' vectors are
+    # stored where the index is built, off the request path (bot.matching.index).
+    if index and kind == "kb" and report.landed and services.matcher.encoder is not None:
+        _index(services)
     return 0 if report.ok else 1
 
 
@@ -331,7 +331,11 @@ def _upgrade(services: Services) -> int:
 def _forget(services: Services, handle: str) -> int:
     operator = getpass.getuser() or "operator"
     with services.db.unit_of_work() as session:
-        person = session.scalar(select(Person).where(Person.key == people.normal_key(handle)))
+        try:
+            key = people.person_key(handle)
+        except ValueError:  # no handle holds a control character
+            key = None
+        person = session.scalar(select(Person).where(Person.key == key)) if key else None
         if person is None:
             print(f"whoknows: nobody has the handle {handle!r}", file=sys.stderr)
             return 1

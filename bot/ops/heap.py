@@ -26,8 +26,7 @@ def settle() -> None:
 @contextmanager
 def paused() -> Iterator[None]:
     """No collection while many objects that will live on are made at once (an index
-    load): each one would walk them all again, for garbage there is none of. An index
-    of 100,000 entries loaded in 2.3 s this way, and in 2.8 s with collections."""
+    load): each one would walk them all again, for garbage there is none of."""
     enabled = gc.isenabled()
     gc.disable()
     try:

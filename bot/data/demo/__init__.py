@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.data.demo import data
 from bot.db.models import Person, Role, Skill, SkillSource, Status, TagAlias, Team
-from bot.demo import data
 from bot.services import accounts, knowledge, people, presence
 from bot.services.expertise import ensure_tag, find_tag
 

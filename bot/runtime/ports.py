@@ -2,7 +2,7 @@
 
 Each adapter implements it with its platform's API; the core never imports one.
 The core writes what to deliver to the outbox in the same transaction as the
-change it reports (`bot.outbox`), and a worker hands it to the platform's
+change it reports (`bot.runtime.outbox`), and a worker hands it to the platform's
 Messenger after the commit. People to notify are `Mention` elements in the
 reply, their platform handles filled in before delivery: a renderer turns
 those, and only those, into pings.
