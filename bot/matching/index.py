@@ -6,6 +6,7 @@ revision counters say another writer changed it. Safe to lose: it is a cache.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -67,6 +68,9 @@ class PeopleIndex:
     # Derived from tag_vectors on first use (see `Matcher`): for ranking, not confidence.
     distinct_vectors: np.ndarray | None = None
     hubness: np.ndarray | None = None
+    # Tags without a stored vector, too many to encode in a question (an import's new
+    # ones): matched by name until `IndexCache` has encoded them beside.
+    tags_without_vectors: int = 0
 
 
 @dataclass
@@ -115,7 +119,9 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
         dict(held),
     )
     if encoder is not None and names:
-        index.tag_ids, index.tag_vectors = vectors.tag_vectors(session, encoder, names)
+        index.tag_ids, index.tag_vectors, index.tags_without_vectors = vectors.tag_vectors(
+            session, encoder, names
+        )
     return index
 
 
@@ -178,6 +184,10 @@ class IndexCache:
     A large knowledge index is rebuilt on a thread of its own, with its own
     read-only snapshot (`reading`), while questions go on using the one it
     replaces: a question asked in those seconds misses only the newest change.
+    Tags found without vectors, more than a question encodes (an import makes
+    them, and imports load no model), are encoded on a thread of their own too,
+    by the process that answers questions and holds the model already; the
+    people index is reloaded with them once they are stored.
     """
 
     def __init__(
@@ -192,29 +202,71 @@ class IndexCache:
         self.reading = reading
         self.rebuild_beside_from = rebuild_beside_from
         self._rebuilding: threading.Thread | None = None
+        self._encoding: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
         revs = revision.current(session)
         people_rev, knowledge_rev = revs.get(revision.PEOPLE, 0), revs.get(revision.KNOWLEDGE, 0)
-        if self.people is None or self.people.revision != people_rev:
+        people = self.people
+        if people is None or people.revision != people_rev:
             with heap.paused():
-                self.people = load_people(session, people_rev, self.encoder)
+                people = self.people = load_people(session, people_rev, self.encoder)
+            if people.tags_without_vectors:
+                self._encode_tags_beside()
         current = self.knowledge
         if current is None or current.revision != knowledge_rev:
             large = current is not None and len(current.fulltext) >= self.rebuild_beside_from
             if large and self.reading is not None:
                 self._rebuild_beside(now)
                 assert current is not None
-                return self.people, current  # this question: the index it found
+                return people, current  # this question: the index it found
             current = self.knowledge = self._load_knowledge(session, knowledge_rev, now)
-        return self.people, current
+        return people, current
 
     def wait(self) -> None:
-        """Until a rebuild under way is done (for tests and benches)."""
-        rebuilding = self._rebuilding
-        if rebuilding is not None:
-            rebuilding.join()
+        """Until a rebuild or an encoding under way is done (for tests and benches)."""
+        for thread in (self._rebuilding, self._encoding):
+            if thread is not None:
+                thread.join()
+
+    def _encode_tags_beside(self) -> None:
+        if self.encoder is None or self.reading is None:
+            return  # `whoknows index` stores them
+        with self._lock:
+            if self._encoding is not None and self._encoding.is_alive():
+                return  # it stores every tag without a vector, new ones too
+            self._encoding = threading.Thread(
+                target=self._encode_tags, name="tag-vectors", daemon=True
+            )
+            self._encoding.start()
+
+    def _encode_tags(self) -> None:
+        assert self.encoder is not None and self.reading is not None
+        started = time.perf_counter()
+        try:
+            added = vectors.encode_tags_beside(self.reading, self.encoder)
+            current = self.people
+            if current is None:
+                return
+            with self.reading() as session:  # stored now: loaded, none encoded here
+                ids, matrix, left = vectors.tag_vectors(
+                    session, self.encoder, current.names, limit=0
+                )
+        except Exception:
+            log.exception("could not encode the tags without vectors; the next load tries again")
+            return
+        log.info("%d tag vectors stored, %.1f s", added, time.perf_counter() - started)
+        with self._lock:
+            if self.people is current:  # else a newer load has them already
+                self.people = dataclasses.replace(
+                    current,
+                    tag_ids=ids,
+                    tag_vectors=matrix,
+                    distinct_vectors=None,
+                    hubness=None,
+                    tags_without_vectors=left,
+                )
 
     def _rebuild_beside(self, now: datetime) -> None:
         with self._lock:
