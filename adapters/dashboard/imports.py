@@ -117,7 +117,7 @@ def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> I
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "people.csv"
         path.write_text(text, encoding="utf-8", newline="")
-        report = import_people(services.db, path, now, by=actor_id)
+        report = import_people(services.db, path, now, by=actor_id, per_line=True)
     for line, (key, outcome) in report.landed.items():
         result.rows.append(RowResult(line, key, outcome, outcome))
     for line, message in report.errors:
