@@ -410,7 +410,7 @@ def test_a_utf8_file_with_one_latin1_row_imports_nothing_and_names_that_line(
     source = tmp_path / "mixed.csv"
     source.write_bytes(data)
     report = import_people(services.db, source, NOW)
-    assert not report.landed and (report.created, report.updated) == (0, 0)
+    assert not report.written and (report.created, report.updated) == (0, 0)
     assert report.errors == [
         (
             1_203,
@@ -454,7 +454,7 @@ def test_a_value_over_the_csv_limit_imports_nothing_and_says_where(
     huge = ";".join(f"tag{n}:3" for n in range(20_000))  # 160,000 characters
     text = HEADER + good_rows(10) + f"big,Big,,UTC,{huge},,,\n" + good_rows(20, 10)
     report = import_people(services.db, write(tmp_path / "huge.csv", text), NOW)
-    assert not report.landed
+    assert not report.written
     assert report.errors == [(12, "a value is longer than 131,072 characters")]
     assert count(services.db, Person) == 0 and count(services.db, Tag) == 0
 
@@ -464,7 +464,7 @@ def test_a_file_cut_short_inside_a_quoted_value_imports_nothing(
 ) -> None:
     text = HEADER + good_rows(600) + 'cut,"Cut Sho'  # the quote opened on line 602
     report = import_people(services.db, write(tmp_path / "cut.csv", text), NOW)
-    assert not report.landed
+    assert not report.written
     assert report.errors == [
         (602, "a quoted value is not closed before the end of the file (is the file cut short?)")
     ]
@@ -476,7 +476,7 @@ def test_a_quote_in_the_middle_of_a_value_is_reported_not_guessed(
 ) -> None:
     text = HEADER + 'ana,"Ana" Lima,,UTC,,,,\n'
     report = import_people(services.db, write(tmp_path / "quote.csv", text), NOW)
-    assert not report.landed and report.errors[0][0] == 2
+    assert not report.written and report.errors[0][0] == 2
     assert "quote the whole value" in report.errors[0][1]
 
 
