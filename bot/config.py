@@ -31,6 +31,10 @@ class Settings:
     huddle_observers: int = 1
     # An open huddle with no activity for this long expires.
     huddle_expiry_s: int = 8 * 3600
+    # Per person, in any ten minutes (bot.services.limits): huddle threads opened, and
+    # colleagues those threads invited (each one messaged).
+    huddle_limit: int = 5
+    invite_limit: int = 15
     # Who-knows questions are kept this long (gap reports and KPIs), then deleted.
     query_log_days: int = 180
     # A request acked but not answered after this long is taken over by another worker.
@@ -64,6 +68,8 @@ class Settings:
             huddle_experts=int(env.get("WHOKNOWS_HUDDLE_EXPERTS", "2")),
             huddle_observers=int(env.get("WHOKNOWS_HUDDLE_OBSERVERS", "1")),
             huddle_expiry_s=int(env.get("WHOKNOWS_HUDDLE_EXPIRY", str(8 * 3600))),
+            huddle_limit=int(env.get("WHOKNOWS_HUDDLE_LIMIT", "5")),
+            invite_limit=int(env.get("WHOKNOWS_INVITE_LIMIT", "15")),
             query_log_days=int(env.get("WHOKNOWS_QUERY_LOG_DAYS", "180")),
             request_lease_s=int(env.get("WHOKNOWS_REQUEST_LEASE", "60")),
             drain_timeout_s=int(env.get("WHOKNOWS_DRAIN_TIMEOUT", "20")),

@@ -480,6 +480,59 @@ GROWTH_EVENTS = {
     "mentor": "paired with a mentor",
 }
 
+# Limits: what one person can make the system do
+TOO_MANY_SKILLS = "{name} already holds {limit} skills, the most one person may: untag one first."
+TOO_MANY_SPECS = "At most {limit} skills at a time."
+KB_TOO_LONG = (
+    "An answer is at most {limit:,} characters (this one has {length:,}): shorten it, "
+    "or split it into several entries."
+)
+HUDDLE_TOO_MANY_EXPERTS = (
+    "Name at most {limit} colleagues for one huddle thread (you named {count}); "
+    "leave names out and I invite the fewest who cover it."
+)
+HUDDLE_TOO_MANY_OPENED = (
+    "You have opened {count} huddle threads in the last {minutes} minutes, the most I open "
+    "for one person: wait a few minutes, or add to one you have (`huddle list`)."
+)
+HUDDLE_TOO_MANY_INVITED = (
+    "Your huddle threads have asked {count} colleagues in the last {minutes} minutes, the most "
+    "I message for one person: wait a few minutes, or name fewer."
+)
+
+# Imports and exports (the command line and the dashboard)
+IMPORT_NOTHING = "nothing imported: fix what is below and import the file again"
+IMPORT_ENCODING_NOTE = "(read as {encoding}: the file is not UTF-8)"
+IMPORT_MIXED_ENCODING = (
+    "not UTF-8 (byte 0x{byte:02X}), though other lines are: save the file as UTF-8 "
+    "(in Excel: CSV UTF-8) and import it again"
+)
+IMPORT_BAD_UTF16 = "not UTF-16 text, though the file starts as UTF-16: save it as UTF-8"
+IMPORT_OPEN_QUOTE = (
+    "a quoted value is not closed before the end of the file (is the file cut short?)"
+)
+IMPORT_FIELD_TOO_LONG = "a value is longer than {limit:,} characters"
+IMPORT_STRAY_QUOTE = (
+    'a quote inside a value: quote the whole value and double the quote ("like ""this""")'
+)
+IMPORT_CSV_ERROR = "the line cannot be read as CSV ({reason})"
+IMPORT_CANNOT_READ = "cannot read the file ({reason})"
+IMPORT_DATABASE_ERROR = "the database refused the import ({error}): nothing was imported"
+IMPORT_DUPLICATE = (
+    "the id '{id}' is also on line {line} (ids are matched without case): one row a person"
+)
+IMPORT_TOO_MANY_SKILLS = "{count:,} skills: at most {limit} a person"
+IMPORT_WOULD_HOLD = "'{id}' would hold {count} skills with these, at most {limit}: untag some first"
+IMPORT_UPLOAD_TOO_LARGE = (
+    "the file is larger than 1 MB: split it, or import it from the command line"
+)
+EXPORT_EXISTS = "{path} exists: add --force to write over it"
+EXPORT_CANNOT_WRITE = "cannot write {path}: {reason}"
+FORGOT = (
+    "forgot {handle}: profile, e-mail, accounts, skills, presence, questions and messages "
+    "about them removed; what they wrote for the team stays, credited to {anonymous}"
+)
+
 # Workspaces and tenants whoknows does not serve (bot/services/tenants.py)
 SLACK_NOT_SERVED = (
     "Sorry, whoknows works only in the Slack workspaces it was set up for, and this is not "

@@ -9,6 +9,7 @@ conjunct or a letter with its marks in two, and keep up as Unicode adds more.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import regex
 
@@ -82,6 +83,36 @@ def clean_text(text: str) -> str:
 
     Neither database stores a lone surrogate either: those become U+FFFD."""
     return well_formed(text).replace("\x00", "")
+
+
+# Characters that show nothing, or reorder what follows: a tag `re\u200bfunds` beside
+# `refunds`, or a name with a right-to-left override, looks like another one.
+_INVISIBLE = "\u00ad\u180e\u200b\u2060\u2061\u2062\u2063\u2064\ufeff"
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Joiners shape Persian, Indic scripts and emoji sequences in names; a tag or a key
+# (matched by what it spells) has no use for them.
+_JOINERS = "\u200c\u200d"
+_NAME_DROPS = str.maketrans("", "", _INVISIBLE + _BIDI + "\x00")
+_KEY_DROPS = str.maketrans("", "", _INVISIBLE + _BIDI + _JOINERS + "\x00")
+
+
+def clean_name(text: str) -> str:
+    """A name as it reads: NFKC (full-width letters, ligatures and the like become the
+    plain ones), without invisible or direction-changing characters, on one line with
+    single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", well_formed(text)).translate(_NAME_DROPS).split())
+
+
+def clean_key(text: str) -> str:
+    """A tag name or a person's id as typed: `clean_name`, without joiners either."""
+    return clean_name(text).translate(_KEY_DROPS)
+
+
+def ascii_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (`4`), else None: `str.isdigit` takes `²`
+    and `٤` too, which are not what anyone types for a level."""
+    text = text.strip()
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) < 10 else None
 
 
 # Every id column is PostgreSQL's `integer`: a larger number is no row, and an error there.

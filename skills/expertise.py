@@ -37,6 +37,8 @@ def _specs(text: str) -> list[SkillSpec]:
     parts = [part for part in _SKILL_SEPARATOR.split(text) if part.strip()]
     if not parts:
         raise UsageError(messages.EXPERTISE_USAGE)
+    if len(parts) > expertise.MAX_SKILLS:
+        raise UsageError(messages.TOO_MANY_SPECS.format(limit=expertise.MAX_SKILLS))
     try:
         return [expertise.parse_skill_spec(part) for part in parts]
     except ValueError as error:
@@ -207,7 +209,7 @@ def manage_expertise(ctx: Context) -> Reply:
             )
     except UnknownTag as error:
         raise _unknown_tag(error) from None
-    except LookupError as error:
+    except (LookupError, expertise.TooManySkills) as error:
         raise UsageError(str(error)) from None
     raise UsageError(messages.EXPERTISE_USAGE)
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from bot import messages
 from bot.db.models import Person
 from bot.router import Context, Router, UsageError
-from bot.services import accounts, expertise, huddles, permissions
+from bot.services import accounts, expertise, huddles, limits, permissions
 from bot.text import MAX_ID, parse_id
 from bot.types import Form, FormField, Reply, Text
 
@@ -95,6 +95,9 @@ def _open(ctx: Context, text: str) -> Reply:
             named.append(person)
         else:
             topic_words.append(token)
+    with _friendly():
+        others = {p.id for p in named} - {ctx.command.person_id}
+        limits.require_few_named(len(others))
     return _open_with(ctx, " ".join(topic_words), named or None)
 
 
@@ -124,7 +127,9 @@ def start_from_button(ctx: Context) -> Reply:
     picked = ctx.command.values.get("experts")
     if picked:
         ids = [n for i in picked.split(",") if (n := parse_id(i)) is not None]
-    ids = [i for i in ids if 0 <= i <= MAX_ID]
+    ids = list(dict.fromkeys(i for i in ids if 0 <= i <= MAX_ID))
+    with _friendly():  # a forged value may name anyone: no more than one typed may
+        limits.require_few_named(len(set(ids) - {ctx.command.person_id}))
     experts = [p for i in ids if (p := ctx.session.get(Person, i)) and p.deleted_at is None]
     huddles.require_suggested(ctx.services, ctx.session, ctx.actor(), topic, experts)
     return _open_with(ctx, topic, experts or None)

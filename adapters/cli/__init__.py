@@ -15,7 +15,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import matching
+from bot import matching, messages
 from bot.config import Settings, redact_url
 from bot.data.transfer import (
     ImportReport,
@@ -24,12 +24,14 @@ from bot.data.transfer import (
     export_people,
     import_knowledge,
     import_people,
+    spreadsheet_row,
 )
 from bot.db import open_database
 from bot.db.models import Person, Team
 from bot.matching.vectors import index_all
+from bot.ops import heap
 from bot.runtime import outbox
-from bot.services import Services, accounts, analytics, people
+from bot.services import Services, accounts, analytics, forgetting, people
 from bot.services.permissions import Operator
 from bot.types import Reply, Text
 
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("kind", choices=["people", "kb"])
     exp.add_argument("--format", choices=["csv", "jsonl"], help="people: csv (default) or jsonl")
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    exp.add_argument("--force", action="store_true", help="write over an existing --output file")
 
     ask = commands.add_parser("ask", help="ask who knows about a topic")
     ask.add_argument("text", nargs="?", help="the question")
@@ -206,6 +209,7 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
         print(f"whoknows: no such file: {path}", file=sys.stderr)
         return 2
     progress = progress_bar(f"importing {path.name}", sys.stderr)
+    heap.settle()  # what this process holds now, it holds to its end: out of the collector's way
     report: ImportReport
     if kind == "people":
         operator = Operator(f"cli:{getpass.getuser() or 'operator'}")
@@ -213,22 +217,45 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())
-    if index and kind == "kb" and services.matcher.encoder is not None:
+    # People: no model here (it would triple the import's memory). New tags' vectors are
+    # stored where the index is built, off the request path (bot.matching.index).
+    if index and kind == "kb" and report.landed and services.matcher.encoder is not None:
         _index(services)
     return 0 if report.ok else 1
 
 
-def _export(services: Services, kind: str, fmt: str | None, output: Path | None) -> int:
-    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+def _export(
+    services: Services, kind: str, fmt: str | None, output: Path | None, force: bool
+) -> int:
+    if output is None:
+        return _export_to(services, kind, fmt, sys.stdout)
+    if output.exists() and not force:
+        print(f"whoknows: {messages.EXPORT_EXISTS.format(path=output)}", file=sys.stderr)
+        return 2
+    # Written beside the target and moved over it once complete: a failed export
+    # leaves no half file, and an existing one as it was.
+    partial = output.with_name(f".{output.name}.partial")
     try:
-        with services.db.unit_of_work() as session:
-            if kind == "people":
-                export_people(session, out, fmt or "csv")
-            else:
-                export_knowledge(session, out)
-    finally:
-        if output:
-            out.close()
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            _export_to(services, kind, fmt, out)
+        partial.replace(output)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        reason = error.strerror or type(error).__name__
+        print(
+            f"whoknows: {messages.EXPORT_CANNOT_WRITE.format(path=output, reason=reason)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _export_to(services: Services, kind: str, fmt: str | None, out: TextIO) -> int:
+    with services.db.reading() as session:
+        if kind == "people":
+            export_people(session, out, fmt or "csv")
+        else:
+            export_knowledge(session, out)
     return 0
 
 
@@ -325,12 +352,16 @@ def _upgrade(services: Services) -> int:
 def _forget(services: Services, handle: str) -> int:
     operator = getpass.getuser() or "operator"
     with services.db.unit_of_work() as session:
-        person = session.scalar(select(Person).where(Person.key == handle.strip().lower()))
+        try:
+            key = people.person_key(handle)
+        except ValueError:  # no handle holds a control character
+            key = None
+        person = session.scalar(select(Person).where(Person.key == key)) if key else None
         if person is None:
             print(f"whoknows: nobody has the handle {handle!r}", file=sys.stderr)
             return 1
-        anonymous = people.forget(session, person, services.clock(), f"cli:{operator}")
-    print(f"forgot {handle}: profile, identities, skills and presence removed; now {anonymous}")
+        anonymous = forgetting.forget(session, person, services.clock(), f"cli:{operator}")
+    print(messages.FORGOT.format(handle=handle, anonymous=anonymous))
     return 0
 
 
@@ -475,7 +506,8 @@ def _report(services: Services, args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["period_start", "period_end", "section", "subject", "metric", "value"])
         for row in analytics.report_rows(kpis):
-            writer.writerow([start.isoformat("T", "seconds"), end.isoformat("T", "seconds"), *row])
+            period = [start.isoformat("T", "seconds"), end.isoformat("T", "seconds")]
+            writer.writerow(spreadsheet_row([*period, *row]))  # names are anyone's text
     else:
         print(text)
     if args.post:
@@ -504,7 +536,9 @@ RUNNERS = {
     "chat": lambda services, args: _chat(services, args.handle, demo=not args.no_demo),
     "db": lambda services, args: _upgrade(services),
     "import": lambda services, args: _import(services, args.kind, args.file, not args.no_index),
-    "export": lambda services, args: _export(services, args.kind, args.format, args.output),
+    "export": lambda services, args: _export(
+        services, args.kind, args.format, args.output, args.force
+    ),
     "ask": _ask,
     "index": lambda services, args: _index(services),
     "demo": lambda services, args: _demo(services),

@@ -23,10 +23,8 @@ from bot.db.models import Person
 from bot.services import accounts, earned, expertise, knowledge, people
 from bot.services.expertise import SkillSpec
 
-MAX_UPLOAD_TEXT = 1024**2
 LEVEL_SET = "{name}: {skills}."
 NO_FILE = auth.Reason("No file", "Choose a CSV file to import.", 400)
-NOT_UTF8 = auth.Reason("Not a CSV file", "The file is not UTF-8 text: save it as CSV UTF-8.", 400)
 
 
 def _local(path: str, fallback: str) -> str:
@@ -54,9 +52,10 @@ async def _apply(
 
 
 def _level(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 5:
-        raise ChangeError(messages.BAD_LEVEL.format(level=text.strip()[:10]))
-    return int(text)
+    try:
+        return expertise.parse_level(text)  # ASCII digits: `²` is not a level
+    except ValueError as error:
+        raise ChangeError(str(error)) from None
 
 
 def _person(session: Session, key: str) -> Person:
@@ -263,13 +262,9 @@ async def import_people(request: web.Request) -> web.Response:
     upload = (await request.post()).get("file")
     if not isinstance(upload, web.FileField):
         raise Refusal(NO_FILE)
-    raw = upload.file.read(MAX_UPLOAD_TEXT + 1)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Refusal(NOT_UTF8) from None
+    raw = upload.file.read(imports.MAX_UPLOAD_BYTES + 1)
     result = await asyncio.to_thread(
-        imports.import_csv, dashboard.services, viewer.id, text, dashboard.services.clock()
+        imports.import_upload, dashboard.services, viewer.id, raw, dashboard.services.clock()
     )
     return page(request, "import_report.html", title=f"Import of {upload.filename}", report=result)
 

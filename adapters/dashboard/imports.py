@@ -6,11 +6,15 @@ against the person it changes, by the rules every other path asks
 (`bot.services.permissions`). An admin imports anyone; a lead imports the people of
 their own team only, as agents, and verifies nobody's expertise but their team's
 (never their own). A refused row is reported on its own line and audited.
+
+An upload is read by the importer's rules (UTF-8, UTF-16 or a single-byte Windows
+encoding; strict CSV), up to 1 MB: a file it cannot read is refused whole, at the
+line where it stops being readable, and that attempt is audited too. Like every
+import, the file lands whole or not at all.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from dataclasses import dataclass, field
@@ -19,12 +23,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot import messages
+from bot.data import transfer
 from bot.data.transfer import import_people
 from bot.db.models import Person
 from bot.services import Services
 from bot.services.audit import record
 
 MAX_ROWS = 5000
+MAX_UPLOAD_BYTES = 1024**2
 
 
 @dataclass(frozen=True)
@@ -56,32 +63,34 @@ class ImportResult:
 
 
 def _too_big(text: str) -> str | None:
-    """Why the file is not imported at all, if it is not (more rows than a form takes)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = sum(1 for _ in reader) - 1
+    """Why the file is not imported at all, if it is not (more rows than a form takes);
+    `transfer.FileError` where it cannot be read as CSV (read as the importer reads it)."""
+    rows = sum(1 for _ in transfer.csv_records(io.StringIO(text, newline=""))) - 1
     if rows > MAX_ROWS:
         return f"at most {MAX_ROWS:,} rows at a time: split the file"
     return None
 
 
-def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> ImportResult:
-    result = ImportResult()
+def import_upload(services: Services, actor_id: int, raw: bytes, now: datetime) -> ImportResult:
+    """An uploaded file, in any encoding the importer reads (`transfer.decode_upload`);
+    read up to one byte past MAX_UPLOAD_BYTES, so a larger one is refused, not cut."""
+    if len(raw) > MAX_UPLOAD_BYTES:
+        return _unreadable(services, actor_id, 0, messages.IMPORT_UPLOAD_TOO_LARGE)
     try:
-        refusal = _too_big(text)
-    except csv.Error as error:
-        refusal = f"not a CSV file ({error})"
-    if refusal is not None:
-        result.rows.append(RowResult(1, "", "failed", refusal))
-        return result
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "people.csv"
-        path.write_text(text, encoding="utf-8", newline="")
-        report = import_people(services.db, path, now, by=actor_id)
-    for line, (key, outcome) in report.landed.items():
-        result.rows.append(RowResult(line, key, outcome, outcome))
-    for line, message in report.errors:
-        result.rows.append(RowResult(line, report.ids.get(line, ""), "failed", message))
-    result.rows.sort(key=lambda row: row.line)
+        text, _ = transfer.decode_upload(raw)
+    except transfer.FileError as error:
+        return _unreadable(services, actor_id, error.line, error.message)
+    return import_csv(services, actor_id, text, now)
+
+
+def _unreadable(services: Services, actor_id: int, line: int, message: str) -> ImportResult:
+    """A file refused whole: the reason at its line, and the attempt audited."""
+    result = ImportResult([RowResult(line, "", "failed", message)])
+    _audit(services, actor_id, result, imported=False, error=f"line {line}: {message}")
+    return result
+
+
+def _audit(services: Services, actor_id: int, result: ImportResult, **more: object) -> None:
     with services.db.unit_of_work() as session:
         actor = session.scalar(select(Person).where(Person.id == actor_id))
         record(
@@ -93,5 +102,29 @@ def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> I
             created=result.created,
             updated=result.updated,
             failed=result.failed,
+            **more,
         )
+
+
+def import_csv(services: Services, actor_id: int, text: str, now: datetime) -> ImportResult:
+    result = ImportResult()
+    try:
+        refusal = _too_big(text)
+    except transfer.FileError as error:
+        return _unreadable(services, actor_id, error.line, error.message)
+    if refusal is not None:
+        return _unreadable(services, actor_id, 1, refusal)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "people.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        report = import_people(services.db, path, now, by=actor_id, per_line=True)
+    for line, (key, outcome) in report.landed.items():
+        result.rows.append(RowResult(line, key, outcome, outcome))
+    for line, message in report.errors:
+        result.rows.append(RowResult(line, report.ids.get(line, ""), "failed", message))
+    result.rows.sort(key=lambda row: row.line)
+    if report.written:
+        _audit(services, actor_id, result)
+    else:  # nothing of it was written (the database refused it)
+        _audit(services, actor_id, result, imported=False)
     return result

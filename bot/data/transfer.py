@@ -1,9 +1,14 @@
-"""Import and export of people and knowledge (CSV and JSONL), idempotent and row-safe.
+"""Import and export of people and knowledge (CSV and JSONL), idempotent and atomic.
 
-Every row is checked before anything is written: one that fails is reported with
-its line number and the others land. Rows are written in batches, a few
-statements for each, so a large file shows progress and a crash loses at most
-one batch.
+A file lands whole or not at all: its rows are written a batch at a time (a few
+statements each, so a large file shows progress) in one transaction, committed
+with the import's audit row at the end, so a crash or a kill part-way leaves
+nothing. A row that fails its checks (a bad time zone, an id the file already
+named, an e-mail someone else has, a change its importer may not make) is
+reported with its line number and left out; the others land. A file that cannot
+be read (not in an encoding it could be, a quote left open, a value over the CSV
+module's limit, no id or name column) imports nothing, says at which line, and
+is audited too.
 
 People are imported by someone: the operator at the command line (who may do
 what an admin may), or a lead or an admin on the dashboard. Each row is checked
@@ -12,20 +17,35 @@ against the person it would change, by the rules every other path asks
 will be written: ids are cleaned once, when the row is read, and one with a
 control character is refused rather than cleaned. Each changed role and each
 verification given or taken away is an audit row of its own, naming who did it.
+
+Exports write what imports read, so import → export → import is lossless. A CSV
+cell that a spreadsheet would run as a formula (starting with =, +, -, @, a tab
+or a carriage return: OWASP's CSV-injection rule) is written with a ' before it,
+and the importer takes that ' off again.
+
+Importing computes no sentence vectors (the model would triple its memory): new
+tags get theirs where the matching index is built (`bot.matching.index`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
+import gc
+import io
+import itertools
 import json
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
+import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from bot import messages
@@ -45,10 +65,10 @@ from bot.db.models import (
 )
 from bot.services import accounts, audit, knowledge, permissions, presence
 from bot.services.audit import Denied, record, record_many
-from bot.services.expertise import normalise_tag, parse_skill_spec, valid_tag_name
+from bot.services.expertise import MAX_SKILLS, normalise_tag, parse_skill_spec, valid_tag_name
 from bot.services.people import clean_id
 from bot.services.permissions import Operator
-from bot.text import clean_text
+from bot.text import clean_name, clean_text
 
 BATCH = 500
 KNOWLEDGE_BATCH = 2_000
@@ -70,10 +90,19 @@ ACCOUNT_COLUMNS = ("slack", "teams")
 # Who imports at the command line (the audit log's name for them).
 OPERATOR = Operator("import")
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 class RowError(ValueError):
     pass
+
+
+class FileError(ValueError):
+    """The file cannot be read as a whole, from `line` on: nothing of it is imported."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
 
 
 @dataclass
@@ -81,18 +110,40 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # False when the file was refused whole (`FileError`) or the database refused it:
+    # then nothing of it was written.
+    written: bool = True
+    encoding: str = "UTF-8"
+    # Whether to keep `landed` and `ids`: a result on every row, for a form's few
+    # thousand rows (a file of 100,000 held 20 MB more for them).
+    per_line: bool = False
     # Line → (the id as written, created or updated), for a result on every row.
     landed: dict[int, tuple[str, str]] = field(default_factory=dict)
     # Line → the id as written, for each row that was read (failed ones too).
     ids: dict[int, str] = field(default_factory=dict)
+    # The audit rows of refused rows: kept again when the file as a whole is refused.
+    refusals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return self.written and not self.errors
+
+    def read(self, line: int, given: str) -> None:
+        if self.per_line:
+            self.ids[line] = given
+
+    def wrote(self, line: int, given: str, outcome: str) -> None:
+        if self.per_line:
+            self.landed[line] = (given, outcome)
 
     def summary(self) -> str:
-        lines = [f"{self.created} created, {self.updated} updated, {len(self.errors)} failed"]
-        lines += [f"  line {line}: {message}" for line, message in self.errors]
+        if self.written:
+            head = f"{self.created} created, {self.updated} updated, {len(self.errors)} failed"
+            if self.encoding != "UTF-8":
+                head += " " + messages.IMPORT_ENCODING_NOTE.format(encoding=self.encoding)
+        else:
+            head = messages.IMPORT_NOTHING
+        lines = [head] + [f"  line {line}: {message}" for line, message in self.errors]
         return "\n".join(lines)
 
 
@@ -112,12 +163,100 @@ class PersonRow:
     accounts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------- reading rows
+# ---------------------------------------------------------------- reading files
+
+# What a spreadsheet runs as a formula when a cell starts with it (OWASP).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def _count_lines(path: Path) -> int:
+def guard_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a ' before one that starts like a formula
+    (and before one that already starts with ' then a formula, so `unguard_cell` gives
+    every value back exactly)."""
+    first = value.lstrip("'")[:1]
+    return "'" + value if first and first in FORMULA_STARTS else value
+
+
+def unguard_cell(value: str) -> str:
+    """The value `guard_cell` was given."""
+    if value.startswith("'"):
+        first = value[1:].lstrip("'")[:1]
+        if first and first in FORMULA_STARTS:
+            return value[1:]
+    return value
+
+
+def spreadsheet_row(values: Iterable[object]) -> list[object]:
+    """A row for csv.writer with every text cell guarded (numbers are ours, not formulas)."""
+    return [guard_cell(v) if isinstance(v, str) else v for v in values]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    codec: str  # Python's name for it
+    label: str  # as said to people
+    lines: int  # physical lines, for progress
+
+
+def _encoding(handle: IO[bytes]) -> Encoding:
+    """How the file is encoded: UTF-8 (with or without a BOM), UTF-16 with a BOM, or a
+    file wholly in one single-byte encoding (Windows-1252, else Latin-1: what Excel
+    writes as "CSV" on Windows). A file partly UTF-8 and partly not is refused, at the
+    first line that is not."""
+    start = handle.read(4)
+    handle.seek(0)
+    if start.startswith(UTF16_BOMS):
+        return _utf16(handle)
+    lines = 0
+    utf8 = False  # a line with UTF-8's multi-byte characters
+    bad: tuple[int, int] | None = None  # the first line that is not UTF-8, and its byte
+    cp1252 = True
+    for lines, raw in enumerate(handle, start=1):
+        if lines == 1 and b"\x00" in raw:
+            raise FileError(1, messages.IMPORT_BAD_UTF16)
+        if raw.isascii():
+            continue
+        try:
+            raw.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError as error:
+            if bad is None:
+                bad = (lines, raw[error.start])
+            if cp1252:
+                try:
+                    raw.decode("cp1252")
+                except UnicodeDecodeError:
+                    cp1252 = False
+    if bad is None:
+        return Encoding("utf-8-sig", "UTF-8", lines)
+    if utf8:
+        raise FileError(bad[0], messages.IMPORT_MIXED_ENCODING.format(byte=bad[1]))
+    if cp1252:
+        return Encoding("cp1252", "Windows-1252 (Latin-1)", lines)
+    return Encoding("latin-1", "Latin-1", lines)
+
+
+def _utf16(handle: IO[bytes]) -> Encoding:
+    data = handle.read()  # a rare encoding for these files: read whole to check it
+    handle.seek(0)
+    try:
+        text = data.decode("utf-16")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].decode("utf-16", "replace").count("\n") + 1
+        raise FileError(line, messages.IMPORT_BAD_UTF16) from None
+    return Encoding("utf-16", "UTF-16", text.count("\n") + (not text.endswith("\n")))
+
+
+def file_encoding(path: Path) -> Encoding:
     with path.open("rb") as handle:
-        return sum(1 for _ in handle)
+        return _encoding(handle)
+
+
+def decode_upload(raw: bytes) -> tuple[str, Encoding]:
+    """An uploaded file's text, by the rules files are read by; FileError if it has none."""
+    encoding = _encoding(io.BytesIO(raw))
+    return raw.decode(encoding.codec), encoding
 
 
 def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
@@ -132,19 +271,53 @@ def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError
         yield number, row if isinstance(row, dict) else RowError("expected a JSON object")
 
 
+def csv_error(error: csv.Error) -> str:
+    """What the CSV module's error means, said for the person who made the file."""
+    reason = str(error)
+    if "unexpected end of data" in reason:
+        return messages.IMPORT_OPEN_QUOTE
+    if "field larger than field limit" in reason:
+        return messages.IMPORT_FIELD_TOO_LONG.format(limit=csv.field_size_limit())
+    if "expected after" in reason:
+        return messages.IMPORT_STRAY_QUOTE
+    return messages.IMPORT_CSV_ERROR.format(reason=reason)
+
+
+def csv_records(handle: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it ends on; FileError, with the line the record
+    starts on, where the file stops being CSV (strictly: a quote left open at the end
+    of a cut-short file is an error, not the rest of the file in one value). Values
+    are separated by commas, or by tabs when the header has tabs and no comma (Excel's
+    "Unicode text", which is UTF-16)."""
+    lines = iter(handle)
+    first = next(lines, "")
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+    ended = 0
+    try:
+        for record in reader:
+            yield reader.line_num, record
+            ended = reader.line_num
+    except csv.Error as error:
+        raise FileError(ended + 1, csv_error(error)) from None
+
+
 def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    reader = csv.DictReader(handle)
-    header = [name.strip().lower() for name in reader.fieldnames or []]
+    records = csv_records(handle)
+    first = next(records, None)
+    header = [name.strip().lower() for name in (first[1] if first else [])]
     missing = {"id", "name"} - set(header)
     if missing:
-        yield 1, RowError(f"the header needs the columns {', '.join(sorted(missing))}")
-        return
-    reader.fieldnames = header
-    for row in reader:
-        if None in row:
-            yield reader.line_num, RowError("more values than columns (is a comma unquoted?)")
+        raise FileError(1, f"the header needs the columns {', '.join(sorted(missing))}")
+    width = len(header)
+    for line, cells in records:
+        if not cells:
+            continue  # a blank line
+        if len(cells) > width:
+            yield line, RowError("more values than columns (is a comma unquoted?)")
             continue
-        yield reader.line_num, row
+        values = [unguard_cell(value) for value in cells]
+        yield line, dict(zip(header, values + [None] * (width - len(values)), strict=True))
 
 
 def _text(
@@ -153,7 +326,7 @@ def _text(
     *,
     required: bool = False,
     limit: int = 200,
-    clean: Callable[[str], str] = lambda value: clean_text(value).strip(),
+    clean: Callable[[str], str] = clean_text,
 ) -> str:
     value = row.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -162,13 +335,58 @@ def _text(
         return ""
     if not isinstance(value, str):
         raise RowError(f"'{name}' must be text")
+    if len(value) > 2 * limit:  # before cleaning it: a long value costs nothing more
+        raise RowError(f"'{name}' is longer than {limit} characters")
     try:
-        value = clean(value)
+        value = clean(value).strip()
     except ValueError as error:
         raise RowError(str(error)) from None
+    if required and not value:
+        raise RowError(f"'{name}' is empty")
     if len(value) > limit:
         raise RowError(f"'{name}' is longer than {limit} characters")
     return value
+
+
+class FirstLines:
+    """The line each id was first seen on, for the hundreds of thousands of a large file
+    in a few megabytes (a dict of the ids took 13 MB for 100,000): their hashes, sorted,
+    beside their lines in two arrays, and the latest few thousand in a dict. Two ids of
+    one file sharing a 64-bit hash (about 1 in 10^9 for a million ids) would be taken
+    for one."""
+
+    FOLD = 4_096
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, dtype=np.int64)
+        self._lines = np.empty(0, dtype=np.int32)
+        self._recent: dict[int, int] = {}
+
+    def first(self, key: str, line: int) -> int:
+        """The line `key` was first seen on: `line` when this is the first time."""
+        digest = hash(key)
+        found = self._recent.get(digest)
+        if found is not None:
+            return found
+        at = int(np.searchsorted(self._hashes, digest))
+        if at < len(self._hashes) and self._hashes[at] == digest:
+            return int(self._lines[at])
+        self._recent[digest] = line
+        if len(self._recent) >= self.FOLD:
+            self._fold()
+        return line
+
+    def _fold(self) -> None:
+        """The latest into the sorted arrays: inserted in place of a sort of them all,
+        so a fold needs little more memory than the arrays themselves."""
+        hashes = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        lines = np.fromiter(self._recent.values(), dtype=np.int32, count=len(self._recent))
+        order = np.argsort(hashes)
+        hashes, lines = hashes[order], lines[order]
+        at = np.searchsorted(self._hashes, hashes)
+        self._hashes = np.insert(self._hashes, at, hashes)
+        self._lines = np.insert(self._lines, at, lines)
+        self._recent = {}
 
 
 def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 120) -> str:
@@ -179,10 +397,14 @@ def _id(row: dict[str, Any], name: str, *, required: bool = False, limit: int = 
     )
 
 
-def _person_row(line: int, row: dict[str, Any], jsonl: bool) -> PersonRow:
+def _person_row(line: int, row: dict[str, Any], jsonl: bool, seen: FirstLines) -> PersonRow:
     given = _id(row, "id", required=True, limit=120)
     key = given.lower()
-    name = _text(row, "name", required=True)
+    # One row a person: a second row for the same id is an error, not a merge.
+    first = seen.first(key, line)
+    if first != line:
+        raise RowError(messages.IMPORT_DUPLICATE.format(id=given, line=first))
+    name = _text(row, "name", required=True, clean=clean_name)
     email = _id(row, "email", limit=accounts.MAX_EMAIL_CHARS) or None
     if email is not None:
         try:
@@ -238,10 +460,11 @@ def _account_ids(value: Any, platform: str) -> tuple[str, ...]:
 def _csv_skills(row: dict[str, Any]) -> list[tuple[str, int, bool | None]]:
     verified_column = row.get("verified")
     verified = {normalise_tag(part) for part in (verified_column or "").split(";") if part.strip()}
+    parts = [part for part in (row.get("skills") or "").split(";") if part.strip()]
+    if len(parts) > MAX_SKILLS:
+        raise RowError(messages.IMPORT_TOO_MANY_SKILLS.format(count=len(parts), limit=MAX_SKILLS))
     skills = []
-    for part in (row.get("skills") or "").split(";"):
-        if not part.strip():
-            continue
+    for part in parts:
         try:
             spec = parse_skill_spec(part)
         except ValueError as error:
@@ -256,6 +479,8 @@ def _jsonl_skills(value: Any) -> list[tuple[str, int, bool | None]]:
         return []
     if not isinstance(value, list):
         raise RowError('\'skills\' must be a list of {"tag", "level", "verified"}')
+    if len(value) > MAX_SKILLS:
+        raise RowError(messages.IMPORT_TOO_MANY_SKILLS.format(count=len(value), limit=MAX_SKILLS))
     skills = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("tag"), str):
@@ -277,8 +502,8 @@ def _jsonl_skills(value: Any) -> list[tuple[str, int, bool | None]]:
 # ---------------------------------------------------------------- importing
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+def _rows(path: Path, encoding: Encoding) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    with path.open(encoding=encoding.codec, newline="") as handle:
         if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
             yield from _jsonl_rows(handle)
         else:
@@ -286,7 +511,12 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
 
 
 def _audit(
-    session: Session, action: str, path: Path, report: ImportReport, by: Operator | int
+    session: Session,
+    action: str,
+    path: Path,
+    report: ImportReport,
+    by: Operator | int,
+    **more: Any,
 ) -> None:
     actor = session.get(Person, by) if isinstance(by, int) else None
     record(
@@ -298,7 +528,34 @@ def _audit(
         created=report.created,
         updated=report.updated,
         failed=len(report.errors),
+        **more,
     )
+
+
+def _batches(
+    rows: Iterator[tuple[int, dict[str, Any] | RowError]],
+    parse: Callable[[int, dict[str, Any]], Any],
+    report: ImportReport,
+    size: int,
+    progress: Progress | None,
+    total: int,
+) -> Iterator[list[Any]]:
+    """The rows that pass their checks, `size` at a time; the others in `report`."""
+    batch: list[Any] = []
+    for line, raw in rows:
+        try:
+            if isinstance(raw, RowError):
+                raise raw
+            batch.append(parse(line, raw))
+        except RowError as error:
+            report.errors.append((line, str(error)))
+        if progress is not None:
+            progress(line, total)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _import_batches(
@@ -310,33 +567,62 @@ def _import_batches(
     action: str,
     progress: Progress | None,
     by: Operator | int = OPERATOR,
+    per_line: bool = False,
 ) -> ImportReport:
-    """Rows parsed one by one (a bad one reported with its line), written a batch to a
-    transaction; a crash loses at most the batch under way."""
-    report = ImportReport()
-    total = _count_lines(path)
-    rows = _rows(path)
-    while True:
-        batch: list[Any] = []
-        for line, raw in rows:
-            try:
-                if isinstance(raw, RowError):
-                    raise raw
-                batch.append(parse(line, raw))
-            except RowError as error:
-                report.errors.append((line, str(error)))
-            if progress is not None:
-                progress(line, total)
-            if len(batch) == size:
-                break
-        if batch:
-            with db.unit_of_work() as session:
+    """Rows parsed one by one (a bad one reported with its line), written a batch at a
+    time, all in one transaction with the audit row: the file lands whole, or nothing
+    of it does (a refused file is audited in a transaction of its own)."""
+    report = ImportReport(per_line=per_line)
+    try:
+        encoding = file_encoding(path)
+        report.encoding = encoding.label
+        with db.unit_of_work() as session:
+            for batch in _batches(
+                _rows(path, encoding), parse, report, size, progress, encoding.lines
+            ):
                 write(session, batch, report)
-        if len(batch) < size:
-            break
-    report.errors.sort()
-    with db.unit_of_work() as session:
-        _audit(session, action, path, report, by)
+                session.flush()
+                # Written, and no longer needed in memory: the transaction goes on. The
+                # batch's objects are cycles (a person and their skills): collected now,
+                # not after several batches more, they keep the import's peak as it was
+                # with a transaction per batch (bench/imports.py).
+                session.expunge_all()
+                gc.collect()
+            report.errors.sort()
+            _audit(session, action, path, report, by)
+    except FileError as error:
+        return _refused(db, path, action, report, by, error.line, error.message)
+    except SQLAlchemyError as error:
+        message = messages.IMPORT_DATABASE_ERROR.format(error=type(error).__name__)
+        return _refused(db, path, action, report, by, 0, message)
+    except OSError as error:  # not allowed to read it, or it went away
+        reason = error.strerror or type(error).__name__
+        message = messages.IMPORT_CANNOT_READ.format(reason=reason)
+        return _refused(db, path, action, report, by, 0, message)
+    return report
+
+
+def _refused(
+    db: Database,
+    path: Path,
+    action: str,
+    report: ImportReport,
+    by: Operator | int,
+    line: int,
+    message: str,
+) -> ImportReport:
+    """Nothing of the file was written: say why (and what else was wrong so far), and
+    audit the attempt."""
+    report.written, report.created, report.updated = False, 0, 0
+    report.landed = {}
+    report.errors = sorted([*report.errors, (line, message)])
+    where = f"line {line}: {message}"
+    try:
+        with db.unit_of_work() as session:
+            record_many(session, report.refusals)  # refused rows stay refused attempts
+            _audit(session, action, path, report, by, imported=False, error=where)
+    except SQLAlchemyError as error:  # the database that refused the import refuses this too
+        log.warning("could not audit the refused import of %s: %s", path.name, error)
     return report
 
 
@@ -456,13 +742,14 @@ class _PeopleWriter:
         audits: list[dict[str, Any]] = []
         accepted: list[PersonRow] = []
         for row in rows:
-            report.ids[row.line] = row.given_id or row.key
+            report.read(row.line, row.given_id or row.key)
             row = rules.with_default_team(row)
             try:
                 rules.check(row, persons.get(row.key), tags)
             except Denied as refused:
                 report.errors.append((row.line, refused.message))
                 audits.append(rules.refused(refused, row))
+                report.refusals.append(audits[-1])
                 continue
             accepted.append(row)
         consoles = {
@@ -478,7 +765,8 @@ class _PeopleWriter:
         teams = self._teams(session, [row.team for row in accepted if row.team])
         for row in accepted:
             person = persons.get(row.key)
-            refusal = claims.refusal(row, person)
+            too_many = self._too_many_skills(person, row, tags)
+            refusal = too_many or claims.refusal(row, person)
             if refusal is not None:
                 report.errors.append((row.line, refusal))
                 continue
@@ -489,10 +777,10 @@ class _PeopleWriter:
                 session.add(person)
                 persons[row.key] = person
                 report.created += 1
-                report.landed[row.line] = (row.given_id or row.key, "created")
+                report.wrote(row.line, row.given_id or row.key, "created")
             else:
                 report.updated += 1
-                report.landed[row.line] = (row.given_id or row.key, "updated")
+                report.wrote(row.line, row.given_id or row.key, "updated")
             person.given_id = row.given_id
             person.display_name = row.name
             person.team = teams[row.team.lower()] if row.team else None
@@ -527,6 +815,19 @@ class _PeopleWriter:
         session.flush()
         claims.record_refusals()
         record_many(session, audits)
+
+    @staticmethod
+    def _too_many_skills(person: Person | None, row: PersonRow, tags: dict[str, Tag]) -> str | None:
+        """Why the row would give its person more than MAX_SKILLS skills, if it would."""
+        if person is None or len(person.skills) + len(row.skills) <= MAX_SKILLS:
+            return None
+        held = {_tag_of(skill) for skill in person.skills}
+        for name, _, _ in row.skills:
+            tag = tags[name]
+            held.add(tag.id if tag.id is not None else id(tag))
+        if len(held) <= MAX_SKILLS:
+            return None
+        return messages.IMPORT_WOULD_HOLD.format(id=row.key, count=len(held), limit=MAX_SKILLS)
 
     def _skills(
         self, person: Person, row: PersonRow, tags: dict[str, Tag], verifier: Person | None
@@ -767,20 +1068,24 @@ def import_people(
     progress: Progress | None = None,
     *,
     by: Operator | int = OPERATOR,
+    per_line: bool = False,
 ) -> ImportReport:
     """`by`: the operator at the command line, or the id of the person importing (a lead
-    or an admin on the dashboard), whose rights each row is checked against."""
+    or an admin on the dashboard), whose rights each row is checked against. `per_line`:
+    the report says what became of every row (`landed`, `ids`), not only of failed ones."""
     jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
     writer = _PeopleWriter(now, by)
+    seen = FirstLines()
     return _import_batches(
         db,
         path,
-        lambda line, raw: _person_row(line, raw, jsonl),
+        lambda line, raw: _person_row(line, raw, jsonl, seen),
         writer.write,
         BATCH,
         "import.people",
         progress,
         by,
+        per_line,
     )
 
 
@@ -802,7 +1107,7 @@ def _names(row: dict[str, Any], field_name: str, what: str) -> tuple[str, ...]:
 
 def _entry_row(line: int, row: dict[str, Any]) -> EntryRow:
     title = _text(row, "title", required=True, limit=500)
-    body = _text(row, "body", required=True, limit=100_000)
+    body = _text(row, "body", required=True, limit=knowledge.MAX_BODY_CHARS)
     try:
         tags = tuple(valid_tag_name(t) for t in _names(row, "tags", "tag names"))
     except ValueError as error:
@@ -943,18 +1248,20 @@ def export_people(session: Session, out: TextIO, fmt: str) -> int:
         }
         if writer is not None:
             writer.writerow(
-                [
-                    person.given_id or person.key,
-                    person.display_name,
-                    team,
-                    person.timezone,
-                    ";".join(f"{s.tag.name}:{s.level}" for s in skills),
-                    person.role.value,
-                    _hours(person),
-                    ";".join(s.tag.name for s in skills if s.verified),
-                    person.email or "",
-                    *(";".join(ids[platform]) for platform in ACCOUNT_COLUMNS),
-                ]
+                spreadsheet_row(
+                    [
+                        person.given_id or person.key,
+                        person.display_name,
+                        team,
+                        person.timezone,
+                        ";".join(f"{s.tag.name}:{s.level}" for s in skills),
+                        person.role.value,
+                        _hours(person),
+                        ";".join(s.tag.name for s in skills if s.verified),
+                        person.email or "",
+                        *(";".join(ids[platform]) for platform in ACCOUNT_COLUMNS),
+                    ]
+                )
             )
             continue
         row: dict[str, Any] = {

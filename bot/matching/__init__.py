@@ -98,6 +98,10 @@ PROFICIENCY = 0.02  # level 5 over level 1; half as much again for a lead's veri
 STALE_SHARE = 0.9
 STALE_AFTER = timedelta(days=180)
 TOP_BAND = 0.3  # share of the best relevance that puts someone in the top band
+# A question that is a tag's name, and nothing more, is about that tag: its holders come
+# before everyone else, whatever neighbouring tags or answers say. Its relevance is
+# raised this far above what anyone else could score (below TOP_BAND of it).
+EXACT_LEAD = 1.1
 SHORTLIST = 6  # candidates looked at closely (presence, load), per expert shown
 
 # When to say "I am not sure" (cosines of all-MiniLM-L6-v2; see bench/routing.py).
@@ -314,7 +318,22 @@ def _tag_signals(
             how = next((h for h in EXPLAINED_FIRST if h in contributions), "")
             how = how or max(contributions, key=lambda h: contributions[h])
         signals[tag_id] = TagSignal(tag_id, names[tag_id], relevance, how)
+    exact = people.terms.whole(query)
+    if exact in signals:
+        _lead_exact(signals, exact, votes)
     return signals, named_max, similarity_max
+
+
+def _lead_exact(signals: dict[int, TagSignal], exact: int, votes: dict[int, float]) -> None:
+    """The question is the tag `exact`'s name: raise it so that its least holder scores
+    more than anyone else could (another tag at its best proficiency, plus the most
+    answer evidence anyone has) over TOP_BAND, leaving them out of the top band."""
+    others = max((s.relevance for t, s in signals.items() if t != exact), default=0.0)
+    ceiling = proficiency(Holding(0, 0, 5, True))
+    best_other = others * ceiling + WEIGHTS["own_evidence"] * max(votes.values(), default=0.0)
+    wanted = EXACT_LEAD * best_other / TOP_BAND
+    if signals[exact].relevance < wanted:
+        signals[exact] = signals[exact]._replace(relevance=wanted)
 
 
 def _distinct_tags(people: PeopleIndex) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ a cache.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -73,6 +74,9 @@ class PeopleIndex:
     # Derived from tag_vectors on first use (see `Matcher`): for ranking, not confidence.
     distinct_vectors: np.ndarray | None = None
     hubness: np.ndarray | None = None
+    # Tags without a stored vector, too many to encode in a question (an import's new
+    # ones): matched by name until `IndexCache` has encoded them beside.
+    tags_without_vectors: int = 0
 
 
 @dataclass
@@ -224,7 +228,9 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
         dict(held),
     )
     if encoder is not None and names:
-        index.tag_ids, index.tag_vectors = vectors.tag_vectors(session, encoder, names)
+        index.tag_ids, index.tag_vectors, index.tags_without_vectors = vectors.tag_vectors(
+            session, encoder, names
+        )
     return index
 
 
@@ -341,6 +347,10 @@ class IndexCache:
     named, a large knowledge index is rebuilt on that thread, with its own
     read-only snapshot (`reading`): a question asked in those seconds misses only
     the newest change.
+    Tags found without vectors, more than a question encodes (an import makes
+    them, and imports load no model), are encoded on a thread of their own too,
+    by the process that answers questions and holds the model already; the
+    people index is reloaded with them once they are stored.
     """
 
     def __init__(
@@ -358,19 +368,23 @@ class IndexCache:
         self._rebuilding: threading.Thread | None = None
         self._compacting: threading.Thread | None = None
         self._compacted: tuple[KnowledgeIndex, KnowledgeIndex] | None = None  # (from, to)
+        self._encoding: threading.Thread | None = None
         self._lock = threading.Lock()
         self._applying = threading.Lock()
 
     def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
         revs = revision.current(session)
         people_rev, knowledge_rev = revs.get(revision.PEOPLE, 0), revs.get(revision.KNOWLEDGE, 0)
-        if self.people is None or self.people.revision != people_rev:
+        people = self.people
+        if people is None or people.revision != people_rev:
             with heap.paused():
-                self.people = load_people(session, people_rev, self.encoder)
+                people = self.people = load_people(session, people_rev, self.encoder)
+            if people.tags_without_vectors:
+                self._encode_tags_beside()
         current = self._swap_compacted()
         if current is None or current.revision != knowledge_rev:
             current = self._catch_up(session, current, knowledge_rev, now)
-        return self.people, current
+        return people, current
 
     def _swap_compacted(self) -> KnowledgeIndex | None:
         done = self._compacted
@@ -443,10 +457,48 @@ class IndexCache:
         )
 
     def wait(self) -> None:
-        """Until a rebuild or compaction under way is done (for tests and benches)."""
-        for thread in (self._rebuilding, self._compacting):
+        """Until a rebuild, compaction or encoding under way is done (for tests and benches)."""
+        for thread in (self._rebuilding, self._compacting, self._encoding):
             if thread is not None:
                 thread.join()
+
+    def _encode_tags_beside(self) -> None:
+        if self.encoder is None or self.reading is None:
+            return  # `whoknows index` stores them
+        with self._lock:
+            if self._encoding is not None and self._encoding.is_alive():
+                return  # it stores every tag without a vector, new ones too
+            self._encoding = threading.Thread(
+                target=self._encode_tags, name="tag-vectors", daemon=True
+            )
+            self._encoding.start()
+
+    def _encode_tags(self) -> None:
+        assert self.encoder is not None and self.reading is not None
+        started = time.perf_counter()
+        try:
+            added = vectors.encode_tags_beside(self.reading, self.encoder)
+            current = self.people
+            if current is None:
+                return
+            with self.reading() as session:  # stored now: loaded, none encoded here
+                ids, matrix, left = vectors.tag_vectors(
+                    session, self.encoder, current.names, limit=0
+                )
+        except Exception:
+            log.exception("could not encode the tags without vectors; the next load tries again")
+            return
+        log.info("%d tag vectors stored, %.1f s", added, time.perf_counter() - started)
+        with self._lock:
+            if self.people is current:  # else a newer load has them already
+                self.people = dataclasses.replace(
+                    current,
+                    tag_ids=ids,
+                    tag_vectors=matrix,
+                    distinct_vectors=None,
+                    hubness=None,
+                    tags_without_vectors=left,
+                )
 
     def _rebuild_beside(self, now: datetime) -> None:
         with self._lock:

@@ -59,6 +59,8 @@ class TermIndex:
         self._words: dict[str, None] = {}  # every stem of every term, in order
         # A term is named only when all its words are, so its first word alone finds it.
         self._by_first: dict[str, list[int]] = defaultdict(list)
+        # The words of each name or alias, in any order → its tag (a name before an alias).
+        self._whole: dict[frozenset[str], int] = {}
         for tag_id, phrase, alias in entries:
             stems = tuple(stem(word) for word in terms(phrase))
             if not stems:
@@ -66,7 +68,15 @@ class TermIndex:
             self._words.update(dict.fromkeys(stems))
             self._by_first[stems[0]].append(len(self.terms))
             self.terms.append(Term(tag_id, stems, alias))
+            if not alias or frozenset(stems) not in self._whole:
+                self._whole[frozenset(stems)] = tag_id
         self._vocabulary = list(self._words)
+
+    def whole(self, query: str) -> int | None:
+        """The tag whose name (or an alias) is the whole question, as `refunds` or
+        `Refund?` is for the tag "refunds"; None when the question says more or less."""
+        words = frozenset(stem(w) for w in terms(query))
+        return self._whole.get(words) if words else None
 
     def match(self, query: str) -> dict[int, tuple[float, bool]]:
         """tag id → (strength 0..1, through an alias) for every tag the question names."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ def _model() -> str:
     return MODEL_ID
 
 
-def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> None:
+def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> bool:
     """Keep vectors for every later load, by every worker.
 
     A question ranks in a read-only snapshot (`Database.reading`), whose writes
@@ -66,7 +67,7 @@ def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> N
     the same ones meanwhile; theirs stand.
     """
     if not ids:
-        return
+        return True
     rows = [
         {"kind": kind, "item_id": item, "model": _model(), "vector": row.tobytes()}
         for item, row in zip(ids, matrix, strict=True)
@@ -75,12 +76,14 @@ def _store(session: Session, kind: str, ids: list[int], matrix: np.ndarray) -> N
     statement = insert_for(session.get_bind().dialect.name)(Embedding).on_conflict_do_nothing()
     if not session.connection().get_execution_options().get(READING, False):
         session.execute(statement, rows)
-        return
+        return True
     try:
         with Session(session.get_bind()) as writer, writer.begin():
             writer.execute(statement, rows)
     except SQLAlchemyError as error:  # used from memory now; the next load tries again
         log.warning("could not store %d %s vectors: %s", len(rows), kind, type(error).__name__)
+        return False
+    return True
 
 
 def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
@@ -108,19 +111,60 @@ def _load(session: Session, kind: str) -> tuple[list[int], np.ndarray]:
 
 
 def tag_vectors(
-    session: Session, encoder: Encoder, names: dict[int, str]
-) -> tuple[list[int], np.ndarray]:
+    session: Session, encoder: Encoder, names: dict[int, str], limit: int | None = INLINE_LIMIT
+) -> tuple[list[int], np.ndarray, int]:
+    """The vectors of the tags named, in one matrix, and how many tags have none yet. Up
+    to `limit` missing ones are encoded on the spot (a tag or two made since); more is a
+    bulk job, not for someone's question (10,000 new tags took 19 s): the index encodes
+    them beside (`encode_tags_beside`), and until then those tags are matched by name."""
     import numpy as np
 
     ids, matrix = _load(session, TAG)
     known = set(ids)
     missing = [tag_id for tag_id in names if tag_id not in known]
-    if missing:
+    if missing and (limit is None or len(missing) <= limit):
         fresh = encoder.encode([names[tag_id] for tag_id in missing])
         _store(session, TAG, missing, fresh)
         ids, matrix = ids + missing, np.vstack([matrix, fresh])
+        missing = []
     keep = [i for i, tag_id in enumerate(ids) if tag_id in names]
-    return [ids[i] for i in keep], matrix[keep]
+    return [ids[i] for i in keep], matrix[keep], len(missing)
+
+
+def _tags_without_vectors(session: Session, limit: int | None) -> list[tuple[int, str]]:
+    from bot.db.models import Tag
+
+    stored = select(Embedding.item_id).where(Embedding.kind == TAG, Embedding.model == _model())
+    query = select(Tag.id, Tag.name).where(Tag.id.not_in(stored)).order_by(Tag.id)
+    return [tuple(row) for row in session.execute(query.limit(limit)).all()]  # type: ignore[misc]
+
+
+def encode_tags_beside(
+    reading: Callable[[], AbstractContextManager[Session]], encoder: Encoder
+) -> int:
+    """Store the vectors of every tag without one, BATCH at a time, each in a short
+    transaction of its own: what the index asks for on a thread of its own when an
+    import made more tags than a question should encode. Returns how many."""
+    done = 0
+    while True:
+        with reading() as session:
+            batch = _tags_without_vectors(session, BATCH)
+        if not batch:
+            return done
+        fresh = encoder.encode([name for _, name in batch])  # no transaction open meanwhile
+        with reading() as session:
+            if not _store(session, TAG, [tag_id for tag_id, _ in batch], fresh):
+                return done  # the next index load tries again
+        done += len(batch)
+
+
+def index_tags(db: Database, encoder: Encoder) -> None:
+    """Compute and store the vectors every tag lacks (`whoknows index`)."""
+    from bot.db.models import Tag
+
+    with db.unit_of_work() as session:
+        names = dict(session.execute(select(Tag.id, Tag.name)).all())
+        tag_vectors(session, encoder, names, limit=None)
 
 
 def _entries_without_vectors(session: Session, limit: int | None) -> list[tuple[int, str, str]]:
@@ -173,10 +217,7 @@ def index_all(
     db: Database, encoder: Encoder, progress: Callable[[int, int], None] | None = None
 ) -> int:
     """Vectors for every tag and knowledge entry that lacks one."""
-    from bot.db.models import Tag
-
-    with db.unit_of_work() as session:
-        tag_vectors(session, encoder, dict(session.execute(select(Tag.id, Tag.name)).all()))
+    index_tags(db, encoder)
     return index_knowledge(db, encoder, progress)
 
 

@@ -1,10 +1,14 @@
-"""What is kept, and for how long: old questions and spent event keys are deleted.
+"""What is kept, and for how long: old questions, delivered messages and spent event
+keys are deleted.
 
 The query log holds what agents asked (personal data in their own words): it
 is kept `query_log_days` (WHOKNOWS_QUERY_LOG_DAYS) for gap reports and KPIs.
 Event keys only need to outlive the platforms' retries (Slack's last comes
 after five minutes; dashboard links live ten), so a week is plenty; so do
-finished inbound requests (their content is dropped as soon as they finish).
+finished inbound requests (their content is dropped as soon as they finish),
+and delivered outbox messages (names and what people wrote in threads, already
+on the platform): a week leaves time to look into a delivery. Messages not yet
+delivered, or that failed (the asker was told), stay.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from bot.db.models import PlatformEvent, QueryLog
+from bot.db.models import DeliveryState, Outbox, PlatformEvent, QueryLog
 from bot.runtime import inbox
 from bot.services import Services
 
 EVENT_KEYS_KEPT = timedelta(days=7)
+DELIVERED_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Pruned:
     questions: int
     event_keys: int
     requests: int = 0
+    messages: int = 0
 
 
 def prune(services: Services) -> Pruned:
@@ -40,4 +46,9 @@ def prune(services: Services) -> Pruned:
             delete(PlatformEvent).where(PlatformEvent.received_at < now - EVENT_KEYS_KEPT)
         ).rowcount
         requests = inbox.prune(session, now - EVENT_KEYS_KEPT)
-    return Pruned(questions or 0, event_keys or 0, requests)
+        delivered = session.execute(
+            delete(Outbox).where(
+                Outbox.state == DeliveryState.SENT, Outbox.sent_at < now - DELIVERED_KEPT
+            )
+        ).rowcount
+    return Pruned(questions or 0, event_keys or 0, requests, delivered or 0)

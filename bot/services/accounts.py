@@ -42,6 +42,7 @@ from bot.services import permissions
 from bot.services.audit import Denied, record
 from bot.services.people import free_key
 from bot.services.presence import valid_timezone
+from bot.text import clean_name
 
 # Chat platforms: an account there is a way to reach the person. The console's
 # identities (one per imported person) are the local chat's, not a reachable account.
@@ -242,7 +243,7 @@ def _changes(person: Person, account: Account, now: datetime) -> dict[str, Any]:
     """
     changes: dict[str, Any] = {}
     if person.origin in (None, account.platform):
-        name = " ".join(account.name.split())[:200]
+        name = clean_name(account.name)[:200]
         if name and person.display_name != name:
             changes["display_name"] = name
         if (
@@ -370,7 +371,7 @@ def _link_or_create(
             return holder
     person = Person(
         key=keys.free(_key_hint(account)),
-        display_name=" ".join(account.name.split())[:200] or account.external_id,
+        display_name=clean_name(account.name)[:200] or account.external_id,
         origin=account.platform,
     )
     if account.timezone and valid_timezone(account.timezone):

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot import messages
 from bot.db.models import Person, Skill, SkillSource, Tag, TagAlias
 from bot.services import permissions
 from bot.services.audit import record
+from bot.text import ascii_number, clean_key
 
 DEFAULT_LEVEL = 3
 MAX_TAG_CHARS = 120
-_SPACES = re.compile(r"\s+")
+# Skills one person holds, and so skills one import row or one command may give: each
+# is a tag of the vocabulary every question is matched against.
+MAX_SKILLS = 50
 
 
 class UnknownTag(LookupError):
@@ -35,7 +37,8 @@ class SkillSpec:
 
 
 def normalise_tag(name: str) -> str:
-    return _SPACES.sub(" ", name.replace("\x00", "").replace("_", " ").strip().lower())
+    """A tag name as it reads (`bot.text.clean_key`), lower-case, `_` as a space."""
+    return clean_key(name.replace("_", " ")).lower()
 
 
 def valid_tag_name(text: str) -> str:
@@ -56,9 +59,15 @@ def parse_skill_spec(text: str) -> SkillSpec:
     name = valid_tag_name(name)
     if not level_text.strip():
         return SkillSpec(name)
-    if not level_text.strip().isdigit() or not 1 <= int(level_text) <= 5:
-        raise ValueError(messages.BAD_LEVEL.format(level=level_text.strip()))
-    return SkillSpec(name, int(level_text))
+    return SkillSpec(name, parse_level(level_text))
+
+
+def parse_level(text: str) -> int:
+    """A level as typed: an ASCII digit from 1 to 5; raises ValueError with a reason."""
+    level = ascii_number(text)
+    if level is None or not 1 <= level <= 5:
+        raise ValueError(messages.BAD_LEVEL.format(level=text.strip()[:10]))
+    return level
 
 
 def find_tag(session: Session, name: str) -> Tag | None:
@@ -118,6 +127,7 @@ def tag_person(
         permissions.require_verifier(actor, target)
     skill = _skill(session, target, tag)
     if skill is None:
+        require_room_for_skill(session, target)
         skill = Skill(person=target, tag=tag, source=SkillSource.SELF)
         session.add(skill)
     elif own and spec.level > skill.level and skill.verified:
@@ -138,6 +148,20 @@ def tag_person(
         verified=skill.verified_at is not None,
     )
     return skill
+
+
+class TooManySkills(ValueError):
+    """A person would hold more than MAX_SKILLS skills."""
+
+
+def require_room_for_skill(session: Session, person: Person) -> None:
+    held = session.scalar(
+        select(func.count()).select_from(Skill).where(Skill.person_id == person.id)
+    )
+    if (held or 0) >= MAX_SKILLS:
+        raise TooManySkills(
+            messages.TOO_MANY_SKILLS.format(name=person.display_name, limit=MAX_SKILLS)
+        )
 
 
 def untag_person(session: Session, actor: Person, target: Person, tag_name: str) -> Tag:

@@ -30,7 +30,7 @@ from bot.db.models import (
 from bot.matching import Ranking
 from bot.ops import metrics
 from bot.runtime import jobs, outbox
-from bot.services import Services, accounts, knowledge, learning_goals, permissions
+from bot.services import Services, accounts, knowledge, learning_goals, limits, permissions
 from bot.text import clean_text
 from bot.types import Actions, Button, Line, Mention, Notice, Reply, Text, Where
 
@@ -370,6 +370,7 @@ def open_huddle(
         experts is None or {p.id for p in invited} == {p.id for p in chosen}
     ):
         return Opened(twin, invited)
+    limits.require_room_for_huddle(session, services.settings, requester, now, len(chosen))
     team = requester.team
     channel = (
         (team.huddle_channel if team else None) or services.settings.huddle_channel or where.channel

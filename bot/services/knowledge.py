@@ -21,6 +21,9 @@ from bot.types import Article
 
 CANDIDATES = 50
 MAX_TITLE_CHARS = 500
+# The longest answer, however it arrives (chat, a huddle's resolution, the dashboard,
+# an import): every later question reads every entry's words.
+MAX_BODY_CHARS = 100_000
 SNIPPET_CHARS = 240
 
 
@@ -87,11 +90,18 @@ def get(session: Session, entry_id: int) -> KnowledgeEntry | None:
     return session.get(KnowledgeEntry, entry_id)
 
 
+def require_body_fits(body: str) -> None:
+    """ValueError, saying the limit, for an answer longer than MAX_BODY_CHARS."""
+    if len(body) > MAX_BODY_CHARS:
+        raise ValueError(messages.KB_TOO_LONG.format(limit=MAX_BODY_CHARS, length=len(body)))
+
+
 def add_entry(
     session: Session, title: str, body: str, tags: list[Tag], authors: list[Person]
 ) -> tuple[KnowledgeEntry, bool]:
     """Create an entry, or update the one with the same content; True when created."""
     title, body = clean_text(title).strip(), clean_text(body).strip()
+    require_body_fits(body)
     key = content_key(title, body)
     entry = session.scalar(select(KnowledgeEntry).where(KnowledgeEntry.content_key == key))
     created = entry is None
@@ -118,6 +128,7 @@ def edit(
     title, body = " ".join(clean_text(title).split())[:MAX_TITLE_CHARS], clean_text(body).strip()
     if not title or not body:
         raise ValueError(messages.KB_EDIT_USAGE)
+    require_body_fits(body)
     key = content_key(title, body)
     same = session.scalar(
         select(KnowledgeEntry.id).where(

@@ -6,26 +6,17 @@ import getpass
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot import messages
 from bot.db.models import (
-    AuditEntry,
     Identity,
-    LearningGoal,
-    Mentorship,
-    Outbox,
     Person,
-    Presence,
-    QueryLog,
     Role,
-    Skill,
     Team,
 )
-from bot.services.audit import record
 from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -38,7 +29,8 @@ def clean_id(text: str, what: str = "id") -> str:
     """An id as written (a person's, an account's, an author's), trimmed: what every check
     and every write sees. One with a control or invisible character is refused, never
     cleaned, so the id a check looks up is the id that is written (ValueError, naming the
-    character and where it is)."""
+    character and where it is). What passes is read as it looks: NFKC, so a full-width
+    `ｍａｒｉａ` is `maria`."""
     value = text.strip()
     for position, char in enumerate(value, start=1):
         if unicodedata.category(char) in _NOT_IN_IDS:
@@ -47,7 +39,7 @@ def clean_id(text: str, what: str = "id") -> str:
                     what=what, char=f"U+{ord(char):04X}", position=position
                 )
             )
-    return value
+    return unicodedata.normalize("NFKC", value).strip()
 
 
 def person_key(text: str) -> str:
@@ -160,46 +152,3 @@ def free_key(session: Session, hint: str) -> str:
         n += 1
         key = f"{base}{n}"
     return key
-
-
-FORGOTTEN_NAME = "Former colleague"
-
-
-def forget(session: Session, person: Person, now: datetime, actor_label: str) -> str:
-    """Remove a person's profile, identities and presence; anonymise what stays.
-
-    Answers they wrote and huddles they took part in stay (the team's
-    knowledge), credited to an anonymous former colleague; the questions they
-    asked lose their name; the audit log keeps the fact, not the person.
-    Returns the anonymous handle.
-    """
-    old_key = person.key
-    anonymous = f"forgotten-{person.id}"
-    session.execute(delete(Identity).where(Identity.person_id == person.id))
-    session.execute(delete(Presence).where(Presence.person_id == person.id))
-    session.execute(delete(Skill).where(Skill.person_id == person.id))
-    session.execute(delete(Outbox).where(Outbox.person_id == person.id))
-    # What they set out to learn, and with whom, is their profile too.
-    session.execute(delete(LearningGoal).where(LearningGoal.person_id == person.id))
-    session.execute(
-        delete(Mentorship).where(
-            (Mentorship.learner_id == person.id) | (Mentorship.mentor_id == person.id)
-        )
-    )
-    session.execute(update(QueryLog).where(QueryLog.person_id == person.id).values(person_id=None))
-    session.execute(
-        update(AuditEntry).where(AuditEntry.actor_id == person.id).values(actor_label=anonymous)
-    )
-    session.expire(person)
-    person.key, person.display_name, person.timezone = anonymous, FORGOTTEN_NAME, "UTC"
-    person.role, person.team_id = Role.AGENT, None
-    person.deleted_at = person.deleted_at or now
-    record(
-        session,
-        None,
-        "forget_person",
-        f"person:{anonymous}",
-        actor_label=actor_label,
-        forgotten=old_key != anonymous,
-    )
-    return anonymous

@@ -274,7 +274,7 @@ def test_a_deactivated_account_leaves_suggestions_and_its_knowledge_stays(
 
 
 # Every column that refers to a person, and so what a merge moves. A new one fails
-# here: make sure `accounts.merge` (and `people.forget`) handle it, then add it.
+# here: make sure `accounts.merge` (and `forgetting.forget`) handle it, then add it.
 PERSON_REFERENCES = set(
     (
         "identity.person_id",

@@ -21,6 +21,7 @@ from bot.db.models import (
     Outbox,
     Person,
     QueryLog,
+    Team,
 )
 from bot.services import Services, analytics, knowledge, people, presence
 from bot.services.analytics import Scope
@@ -376,3 +377,23 @@ def test_report_posted_to_a_channel_goes_through_the_outbox(
     database.dispose()
     assert [(r.platform, r.kind, r.channel) for r in rows] == [("slack", "post", "C0LEADS")]
     assert "Recognition board" in rows[0].body
+
+
+def test_report_as_csv_is_safe_to_open_in_a_spreadsheet(
+    report_db: str, huddles: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A team or a person named like a formula (a name can come from a Slack profile) is
+    written with a ' first, so a spreadsheet shows it instead of running it."""
+    formula = '=HYPERLINK("http://evil.example","open")'
+    with huddles.db.unit_of_work() as session:
+        session.execute(update(Team).where(Team.name == "Billing").values(name=formula))
+        session.execute(
+            update(Person).where(Person.key == "maria").values(display_name="@SUM(1+1)")
+        )
+    code, out = run_report(capsys, report_db, "--period", "month", "--csv")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert all(not cell or cell[0] not in "=+-@\t\r" for row in rows for cell in row)
+    subjects = {row[3] for row in rows[1:]}
+    assert "'" + formula in subjects
+    assert "'@SUM(1+1) (" + formula + ")" in subjects

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from adapters.cli import main
 from bot.data.demo import data
 from bot.db import Database
+from bot.db.models import Embedding, Tag
+from bot.matching.vectors import INLINE_LIMIT
 from bot.services.presence import LABELS
 
 QUESTION = "refund for a prepaid top-up"
@@ -204,3 +207,73 @@ def test_ask_batch_answers_each_line_in_order_as_json(tmp_path: Path, capsys) ->
     assert [line["confident"] for line in lines] == [True, False, True]
     assert all(len(line["experts"]) <= 3 for line in lines)
     assert main(["--db", url, "ask", "refunds", "--batch", str(batch)]) == 2
+
+
+# ---------------------------------------------------------------- bad input, friendly answers
+
+
+def test_export_to_a_place_it_cannot_write_says_so_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], demo_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "no" / "such" / "folder" / "people.csv"
+    code, out, err = run(capsys, "--db", demo_url, "export", "people", "-o", str(target))
+    assert (code, out) == (1, "")
+    assert err == f"whoknows: cannot write {target}: No such file or directory\n"
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        inside = locked / "people.csv"
+        code, _, err = run(capsys, "--db", demo_url, "export", "people", "-o", str(inside))
+        if os.geteuid() != 0:  # root writes anywhere
+            assert code == 1 and err.startswith(f"whoknows: cannot write {inside}: ")
+            assert "Traceback" not in err and not inside.exists()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_export_leaves_an_existing_file_alone_without_force(
+    capsys: pytest.CaptureFixture[str], demo_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "people.csv"
+    target.write_text("keep me\n", encoding="utf-8")
+    code, out, err = run(capsys, "--db", demo_url, "export", "people", "-o", str(target))
+    assert (code, out) == (2, "")
+    assert err == f"whoknows: {target} exists: add --force to write over it\n"
+    assert target.read_text(encoding="utf-8") == "keep me\n"
+    code, _, _ = run(capsys, "--db", demo_url, "export", "people", "-o", str(target), "--force")
+    assert code == 0 and target.read_text(encoding="utf-8").startswith("id,name,")
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_import_of_an_unreadable_file_exits_1_with_the_line_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(PEOPLE_CSV + "bo,Bo,Tech,UTC," + "x:1;" * 40_000 + "\n", encoding="utf-8")
+    code, out, err = run(capsys, "--db", url, "import", "people", str(source))
+    assert (code, err) == (1, "")
+    assert out.splitlines() == [
+        "nothing imported: fix what is below and import the file again",
+        "  line 3: a value is longer than 131,072 characters",
+    ]
+
+
+def test_import_people_computes_no_vectors_so_it_loads_no_model(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    """The model would triple the import's memory: new tags are encoded where the index is
+    built, beside the questions (tests/bot/test_matching.py)."""
+    rows = [f"p{n},P {n},,UTC,topic number {n}:3" for n in range(INLINE_LIMIT + 10)]
+    source = tmp_path / "people.csv"
+    source.write_text("id,name,team,timezone,skills\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert run(capsys, "--db", url, "import", "people", str(source))[0] == 0
+    database = Database(url)
+    try:
+        with database.reading() as session:
+            tags = session.scalar(select(func.count()).select_from(Tag))
+            stored = session.scalar(
+                select(func.count()).select_from(Embedding).where(Embedding.kind == "tag")
+            )
+    finally:
+        database.dispose()
+    assert (tags, stored) == (INLINE_LIMIT + 10, 0)

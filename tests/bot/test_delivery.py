@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -248,6 +249,8 @@ def test_a_rolled_back_command_leaves_nothing_to_deliver(demo: Services) -> None
 
 def test_two_workers_racing_for_due_jobs_fire_each_once(demo: Services, router: Router) -> None:
     count = 12
+    # One person opening twelve huddles at once is past the per-person limits: not tested here.
+    demo.settings = replace(demo.settings, huddle_limit=count, invite_limit=count)
     for i in range(count):
         say(demo, router, "alex", "huddle", f"chargeback dispute number {i} @maria")
     demo.clock.advance(demo.settings.escalation_timeout_s + 1)

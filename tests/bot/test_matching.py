@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.data.transfer import import_people
 from bot.db import revision
 from bot.db.models import (
     Embedding,
@@ -25,6 +28,7 @@ from bot.db.models import (
 )
 from bot.matching import STALE_SHARE, Matcher, Ranking
 from bot.matching.embeddings import load_encoder
+from bot.matching.vectors import INLINE_LIMIT
 from bot.services import Services, knowledge, presence
 from bot.services.accounts import provision
 from bot.services.expertise import SkillSpec, tag_person
@@ -526,3 +530,68 @@ def test_reasons_say_verified_self_declared_or_earned(org: Services, lexical: Ma
         "earned",
         "earned: wrote answers to similar questions, not tagged for them",
     )
+
+
+def test_a_question_that_is_a_tags_name_puts_its_holders_first(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Beside the demo org's refund experts (who wrote many answers), 300 imported people
+    hold three of 400 tags `tag1` … `tag400`: asked "tag1", the holders of tag1 come
+    before anyone a neighbouring tag (`tag10`, `tag12` …) or an answer's evidence brings."""
+    rng = random.Random(1)
+    rows = ["id,name,team,timezone,skills"]
+    for n in range(300):
+        held = ";".join(f"tag{rng.randint(1, 400)}:{rng.randint(1, 5)}" for _ in range(3))
+        rows.append(f"u{n},User {n},Team {n % 5},Europe/London,{held}")
+    source = tmp_path / "tags.csv"
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert import_people(demo.db, source, NOW).ok
+    with demo.db.reading() as session:  # the first question finds 400 new tags: encoded beside
+        demo.matcher.rank(session, "tag1", NOW)
+    demo.matcher.cache.wait()
+    holders = {
+        row.split(",")[0]
+        for row in rows[1:]
+        if "tag1" in {skill.split(":")[0] for skill in row.split(",")[4].split(";")}
+    }
+    assert holders
+    for question in ("tag1", "Tag1?"):
+        with demo.db.reading() as session:
+            ranking = demo.matcher.rank(session, question, NOW, limit=len(holders) + 3)
+        keys = [card.key for card in ranking.experts]
+        assert set(keys[: len(holders)]) == holders, (question, keys)
+        assert ranking.confident
+
+
+@needs_model
+def test_an_imports_new_tags_are_encoded_beside_the_index_not_in_a_question(
+    services: Services, tmp_path: Path
+) -> None:
+    """An import stores no vectors (it loads no model). The question that finds more new
+    tags than it may encode ranks without their vectors, and the index encodes them on a
+    thread of its own, then uses them."""
+    tags = INLINE_LIMIT + 10
+    rows = [f"p{n},P {n},,UTC,topic number {n}:3" for n in range(tags)]
+    source = tmp_path / "people.csv"
+    source.write_text("id,name,team,timezone,skills\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert import_people(services.db, source, NOW).ok
+
+    def stored() -> int:
+        with services.db.reading() as session:
+            return session.scalar(
+                select(func.count()).select_from(Embedding).where(Embedding.kind == "tag")
+            )
+
+    assert stored() == 0
+    cache = services.matcher.cache
+    with services.db.reading() as session:
+        first, _ = cache.get(session, NOW)
+    assert (len(first.tag_ids), first.tags_without_vectors) == (0, tags)
+    cache.wait()
+    assert stored() == tags
+    with services.db.reading() as session:
+        later, _ = cache.get(session, NOW)
+        ranking = services.matcher.rank(session, "topic number 7", NOW)
+    assert (len(later.tag_ids), later.tags_without_vectors) == (tags, 0)
+    assert later.tag_vectors is not None and later.tag_vectors.shape[0] == tags
+    assert any(signal.how == "similar" for signal in ranking.tags)  # by their vectors

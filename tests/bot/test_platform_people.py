@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.runtime import events
-from bot.services import Services, accounts, people
+from bot.services import Services, accounts, forgetting, people
 
 
 def test_a_platform_account_becomes_a_person_once_and_stays_in_step(services: Services) -> None:
@@ -59,7 +59,7 @@ def test_forget_removes_a_person_and_anonymises_what_stays(demo: Services, route
         assert written
         audited = session.scalars(select(AuditEntry).where(AuditEntry.actor_id == tomasz_id)).all()
         assert [row.actor_label for row in audited] == ["tomasz"]
-        anonymous = people.forget(session, tomasz, demo.clock(), "cli:ops")
+        anonymous = forgetting.forget(session, tomasz, demo.clock(), "cli:ops")
     with demo.db.unit_of_work() as session:
         person = session.get(Person, tomasz_id)
         assert (person.key, person.display_name, person.deleted_at is not None) == (

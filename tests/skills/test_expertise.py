@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.db.models import Identity, Person, QueryLog, Skill, SkillSource, Tag
 from bot.router import Router
 from bot.services import Services, accounts, people
 from bot.services.accounts import Account
+from bot.services.expertise import MAX_SKILLS
 from bot.types import Command, Reply
 from tests.conftest import NOW
 from tests.helpers import audit_rows, cards, notices, person_id, say
@@ -310,4 +311,57 @@ def test_of_several_accounts_the_one_the_mention_spells_is_linked(
     assert notices(unsure)[0].text == (
         "Maria Santos has 2 Slack accounts (U0MARIA, U0MARIA2): link the one you mean on the "
         "dashboard."
+    )
+
+
+# --- bad input: levels, invisible characters, too many skills --------------------------
+
+
+@pytest.mark.parametrize("level", ["²", "٤", "４"])
+def test_a_level_is_an_ascii_digit_and_anything_else_gets_a_friendly_answer(
+    demo: Services, router: Router, level: str
+) -> None:
+    reply = say(demo, router, "alex", "expertise", f"tag refunds:{level}")
+    assert [(n.severity, n.text) for n in notices(reply)] == [
+        ("warning", f"'{level}' is not a level (use 1 to 5)")
+    ]
+    assert _skill(demo, "alex", "refunds") is None
+
+
+def test_a_tag_typed_with_invisible_characters_is_the_tag_it_looks_like(
+    demo: Services, router: Router
+) -> None:
+    reply = say(demo, router, "alex", "expertise", "tag re\u200bfunds:2, \u202eroaming:1")
+    assert notices(reply)[0].severity == "success", notices(reply)
+    assert _skill(demo, "alex", "refunds") is not None
+    assert _skill(demo, "alex", "roaming") is not None
+    with demo.db.reading() as session:
+        names = list(session.scalars(select(Tag.name)))
+    assert not [name for name in names if not name.isprintable()]
+
+
+def test_one_person_holds_at_most_the_skill_limit(demo: Services, router: Router) -> None:
+    with demo.db.unit_of_work() as session:
+        for n in range(MAX_SKILLS + 1):
+            session.add(Tag(name=f"topic {n}"))
+    many = ", ".join(f"topic {n}:2" for n in range(MAX_SKILLS + 1))
+    reply = say(demo, router, "alex", "expertise", f"tag {many}")
+    assert notices(reply)[0].text == f"At most {MAX_SKILLS} skills at a time."
+    with demo.db.reading() as session:
+        alex = people.by_key(session, "alex")
+        assert alex is not None
+        name = alex.display_name
+        start = session.scalar(
+            select(func.count()).select_from(Skill).where(Skill.person_id == alex.id)
+        )
+    room = MAX_SKILLS - start
+    fill = ", ".join(f"topic {n}:2" for n in range(room))
+    assert notices(say(demo, router, "alex", "expertise", f"tag {fill}"))[0].severity == "success"
+    reply = say(demo, router, "alex", "expertise", f"tag topic {room}:3")
+    assert notices(reply)[0].text == (
+        f"{name} already holds {MAX_SKILLS} skills, the most one person may: untag one first."
+    )
+    # Changing the level of one already held is no new skill.
+    assert notices(say(demo, router, "alex", "expertise", "tag topic 0:4"))[0].severity == (
+        "success"
     )

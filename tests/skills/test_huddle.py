@@ -8,12 +8,14 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.render import render
-from bot.db.models import Huddle, HuddleState, Job, JobState, KnowledgeEntry, Outbox
+from bot.db.models import Huddle, HuddleState, Job, JobState, KnowledgeEntry, Outbox, Person
 from bot.matching import Ranking, TagSignal
 from bot.router import Router
 from bot.runtime import codec, jobs
-from bot.services import Services, huddles, people
+from bot.services import Services, huddles, limits, people
+from bot.services.knowledge import MAX_BODY_CHARS
 from bot.types import (
+    Button,
     Command,
     Form,
     Line,
@@ -24,6 +26,7 @@ from bot.types import (
     TagMatch,
     Where,
 )
+from skills.huddle import start_button_value
 from tests.helpers import audit_rows, button, cards, notices, person_id, press, say
 
 
@@ -500,3 +503,94 @@ def test_decline_and_huddle_reply_work_from_the_other_platform_too(
         assert session.get(Huddle, number).first_reply_at is not None
     assert ("slack", "Omar Haddad declined.") in lines
     assert ("slack", "Maria Santos: Check the statement") in lines
+
+
+# --- what one person can make others do ----------------------------------------------------
+
+
+def _demo_keys(services: Services, count: int, but: str = "alex") -> list[str]:
+    with services.db.reading() as session:
+        keys = session.scalars(select(Person.key).where(Person.key != but).order_by(Person.key))
+        return list(keys)[:count]
+
+
+def test_a_huddle_names_at_most_a_few_experts(demo: Services, router: Router) -> None:
+    named = _demo_keys(demo, limits.MAX_NAMED_EXPERTS + 1)
+    reply = say(demo, router, "alex", "huddle", "refunds " + " ".join(f"@{k}" for k in named))
+    assert notices(reply)[0].text == (
+        f"Name at most {limits.MAX_NAMED_EXPERTS} colleagues for one huddle thread (you named "
+        f"{len(named)}); leave names out and I invite the fewest who cover it."
+    )
+    assert _posted(demo) == []
+    # Naming yourself too does not count; the most that may be named still opens.
+    allowed = " ".join(f"@{k}" for k in named[: limits.MAX_NAMED_EXPERTS])
+    number = _open(demo, router, f"refunds {allowed} @alex")
+    assert len(_invited(demo, number)) == limits.MAX_NAMED_EXPERTS
+
+
+def test_a_forged_start_button_invites_no_more_than_typing_could(
+    demo: Services, router: Router
+) -> None:
+    ids = [person_id(demo, key) for key in _demo_keys(demo, 30)]
+    forged = Button("Start huddle thread", "huddle.start", start_button_value("refunds", ids))
+    reply = press(demo, router, "alex", forged)
+    assert f"Name at most {limits.MAX_NAMED_EXPERTS} colleagues" in notices(reply)[0].text
+    picked = press(demo, router, "alex", forged, experts=",".join(map(str, ids)))
+    assert f"you named {len(ids)}" in notices(picked)[0].text
+    with demo.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Huddle)) == 0
+    assert _posted(demo) == []
+
+
+def test_one_person_opens_a_few_huddles_in_ten_minutes_then_is_asked_to_wait(
+    demo: Services, router: Router
+) -> None:
+    limit = demo.settings.huddle_limit
+    experts = _demo_keys(demo, limit + 1)
+    for n, key in enumerate(experts[:limit]):
+        _open(demo, router, f"question {n} @{key}")
+    posted = len(_posted(demo))
+    refused = say(demo, router, "alex", "huddle", f"question {limit} @{experts[limit]}")
+    assert notices(refused)[0].text == (
+        f"You have opened {limit} huddle threads in the last 10 minutes, the most I open for "
+        "one person: wait a few minutes, or add to one you have (`huddle list`)."
+    )
+    assert len(_posted(demo)) == posted  # nobody messaged
+    # Someone else is not held up, and ten minutes later Alex is not either.
+    _open(demo, router, "a question of mine @maria", key="omar")
+    demo.clock.advance(10 * 60 + 1)  # type: ignore[attr-defined]
+    _open(demo, router, f"question {limit} @{experts[limit]}")
+
+
+def test_the_colleagues_one_persons_huddles_message_are_limited_too(
+    demo: Services, router: Router
+) -> None:
+    limit = demo.settings.invite_limit
+    experts = _demo_keys(demo, 20)
+    step = limits.MAX_NAMED_EXPERTS
+    for start in range(0, limit, step):
+        names = " ".join(f"@{k}" for k in experts[start : start + step])
+        _open(demo, router, f"question {start} {names}")
+    refused = say(demo, router, "alex", "huddle", f"one more @{experts[limit]}")
+    assert notices(refused)[0].text == (
+        f"Your huddle threads have asked {limit} colleagues in the last 10 minutes, the most "
+        "I message for one person: wait a few minutes, or name fewer."
+    )
+
+
+def test_a_conclusion_is_held_to_the_knowledge_limit_on_every_path(
+    demo: Services, router: Router
+) -> None:
+    number = _open(demo, router, "chargeback dispute @maria")
+    too_long = "x" * (MAX_BODY_CHARS + 1)
+    reply = say(demo, router, "alex", "huddle", f"resolve {number} Disputes | {too_long}")
+    assert notices(reply)[0].text == (
+        f"An answer is at most {MAX_BODY_CHARS:,} characters (this one has "
+        f"{MAX_BODY_CHARS + 1:,}): shorten it, or split it into several entries."
+    )
+    with demo.db.reading() as session:
+        assert session.get(Huddle, number).state == HuddleState.OPEN
+    done = say(
+        demo, router, "alex", "huddle", f"resolve {number} Disputes | {'x' * MAX_BODY_CHARS}"
+    )
+    assert notices(done)[0].severity == "success"

@@ -9,6 +9,7 @@ from adapters.console.render import render
 from bot.db.models import Embedding, HelpfulVote, KnowledgeEntry
 from bot.router import Router
 from bot.services import Services
+from bot.services.knowledge import MAX_BODY_CHARS
 from bot.types import Article, Command, Form
 from tests.helpers import audit_rows, button, notices, person_id, press, say
 
@@ -133,3 +134,19 @@ def test_an_edit_that_duplicates_another_entry_is_refused_clearly(
         title, body = other.title, other.body
     reply = say(demo, router, "tomasz", "kb", f"edit {entry_id} {title} | {body}")
     assert f"Entry #{other.id} already says exactly that" in notices(reply)[0].text
+
+
+def test_an_edit_is_held_to_the_one_knowledge_limit(demo: Services, router: Router) -> None:
+    entry_id = _entry_by(demo, "tomasz")
+    with demo.db.reading() as session:
+        before = session.get(KnowledgeEntry, entry_id).body
+    too_long = "y" * (MAX_BODY_CHARS + 1)
+    reply = say(demo, router, "tomasz", "kb", f"edit {entry_id} Title | {too_long}")
+    assert notices(reply)[0].text == (
+        f"An answer is at most {MAX_BODY_CHARS:,} characters (this one has "
+        f"{MAX_BODY_CHARS + 1:,}): shorten it, or split it into several entries."
+    )
+    with demo.db.reading() as session:
+        assert session.get(KnowledgeEntry, entry_id).body == before
+    at_limit = say(demo, router, "tomasz", "kb", f"edit {entry_id} Title | {'y' * MAX_BODY_CHARS}")
+    assert notices(at_limit)[0].severity == "success"

@@ -441,6 +441,63 @@ def test_a_lead_imports_their_own_team_with_a_result_per_row(
     assert '"created": 1' in actions["dashboard.import_people"].detail
 
 
+def _upload(data: bytes, csrf: str) -> FormData:
+    form = FormData({"csrf": csrf})
+    form.add_field("file", data, filename="people.csv", content_type="text/csv")
+    return form
+
+
+@sqlite_only
+def test_an_upload_in_utf16_or_latin1_is_read_and_a_mixed_one_refused_at_its_line(
+    demo: Services, router: Router
+) -> None:
+    text = "id,name,team\njose,José Núñez,Billing\n"
+    mixed = "id,name\nzoe2,Zoë Two\n".encode() + "jose3,José\n".encode("latin-1")
+
+    async def scenario(client: TestClient) -> None:
+        csrf = await sign_in(client, demo, router, "priya")
+        for data in (text.encode("utf-16"), text.replace("jose", "jose2").encode("cp1252")):
+            page = await (
+                await client.post("/dashboard/people/import", data=_upload(data, csrf))
+            ).text()
+            assert "1 created, 0 updated, 0 not imported." in page
+        response = await client.post("/dashboard/people/import", data=_upload(mixed, csrf))
+        assert response.status == 200
+        page = await response.text()
+        assert "0 created, 0 updated, 1 not imported." in page
+        assert 'data-line="3" data-outcome="failed"' in page
+        assert "not UTF-8 (byte 0xE9), though other lines are" in page
+        cut = b'id,name\nana,"Ana Li'
+        page = await (await client.post("/dashboard/people/import", data=_upload(cut, csrf))).text()
+        assert 'data-line="2" data-outcome="failed"' in page and "cut short" in page
+
+    serve(demo, router, scenario)
+    with demo.db.reading() as session:
+        assert session.scalar(select(Person.display_name).where(Person.key == "jose")) == (
+            "José Núñez"
+        )
+        assert people.by_key(session, "zoe2") is None and people.by_key(session, "ana") is None
+    refused = [r for r in audit_rows(demo) if r.action == "dashboard.import_people"]
+    assert ['"imported": false' in r.detail for r in refused] == [False, False, True, True]
+
+
+@sqlite_only
+def test_a_level_that_is_not_an_ascii_digit_is_refused_kindly(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient) -> None:
+        csrf = await sign_in(client, demo, router, "priya")
+        response = await client.post(
+            "/dashboard/people/tag",
+            data={"csrf": csrf, "person": "alex", "tag": "refunds", "level": "²"},
+        )
+        assert response.status == 200
+        assert "&#39;²&#39; is not a level (use 1 to 5)" in await response.text()
+
+    serve(demo, router, scenario)
+    assert skill_of(demo, "alex", "refunds") is None
+
+
 # --- escaping ----------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.data import transfer
 from bot.router import Router
-from bot.services import Services, accounts, people
+from bot.services import Services, accounts, forgetting, people
 from bot.services.accounts import Account
 from tests.adapters.dashboard.conftest import link, serve, sign_in, token_of
 from tests.helpers import audit_rows
@@ -148,7 +148,7 @@ def test_forget_ends_the_session(demo: Services, router: Router) -> None:
         with demo.db.unit_of_work() as session:
             person = people.by_key(session, "alex")
             assert person is not None
-            people.forget(session, person, demo.clock(), "cli:test")
+            forgetting.forget(session, person, demo.clock(), "cli:test")
         assert (await client.get("/dashboard/people/alex")).status == 401
 
     serve(demo, router, scenario)
