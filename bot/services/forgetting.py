@@ -30,6 +30,7 @@ from bot.db.models import (
     AccountConflict,
     AuditEntry,
     DeliveryState,
+    HuddleObserver,
     Identity,
     LearningGoal,
     Mentorship,
@@ -39,6 +40,7 @@ from bot.db.models import (
     QueryLog,
     Role,
     Skill,
+    SkillDecision,
     TeamsUser,
 )
 from bot.services.audit import record
@@ -66,6 +68,9 @@ TABLES = {
     "helpful_vote": "kept, as the anonymous person's",
     "learning_goal": "deleted",
     "mentorship": "deleted, as learner or mentor",
+    "huddle_observer": "deleted: which threads they observed is their learning",
+    "skill_decision": "decisions on their own skills deleted; decisions they made as a lead "
+    "kept, as the anonymous person's",
     "inbound": "transient: a request's content is dropped once answered, rows pruned "
     "after a week (bot.runtime.retention)",
 }
@@ -80,6 +85,8 @@ NO_PERSON_DATA = frozenset(
         "platform_event",  # event ids only
         "embedding",  # vectors of tags and knowledge
         "revision",
+        "index_change",  # which knowledge entries changed
+        "team_digest",  # a team's digest settings
         "teams_channel",
         "home_workspace",  # the workspace or tenant served: its id and name
         "slack_bots",  # the bot's own tokens and user
@@ -181,6 +188,8 @@ def forget(session: Session, person: Person, now: datetime, actor_label: str) ->
     session.execute(delete(Skill).where(Skill.person_id == person.id))
     # What they set out to learn, and with whom, is their profile too.
     session.execute(delete(LearningGoal).where(LearningGoal.person_id == person.id))
+    session.execute(delete(HuddleObserver).where(HuddleObserver.person_id == person.id))
+    session.execute(delete(SkillDecision).where(SkillDecision.person_id == person.id))
     session.execute(
         delete(Mentorship).where(
             (Mentorship.learner_id == person.id) | (Mentorship.mentor_id == person.id)
