@@ -435,7 +435,10 @@ class FullTextIndex:
         built = min(terms, len(self._df))
         df[:built] = self._df[:built]
         df += np.bincount(stems[alive[entries]], minlength=terms)
-        total = max(len(self.entry_ids), 1)
+        # Entries counted as the document frequencies are: every built one (a tombstone
+        # keeps its postings) and the live appended ones. Counting only the built could
+        # leave a stem in more entries than the total, and its weight below zero.
+        total = max(len(self.entry_ids) + int(alive.sum()), 1)
         idf = np.log1p((total - df + 0.5) / (df + 0.5)).astype(np.float32)
         norm = (BM25_K1 * (1 - BM25_B + BM25_B * lengths / self._average)).astype(np.float32)
         weights = idf[stems] * tf * (BM25_K1 + 1) / (tf + norm[entries])
