@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db import revision
@@ -142,6 +142,14 @@ class KnowledgeIndex:
                 log.warning("knowledge entries without vectors: run `whoknows index` to add them")
                 missing = missing[: vectors.INLINE_LIMIT]
             found.update(vectors.encode_entries(session, encoder, missing))  # type: ignore[arg-type]
+        # Every (author, tag) an entry gave or gives evidence for: recounted below.
+        touched = {
+            pair(person_id, tag_id)
+            for entry_id in ids
+            for links in ((self.authors, self.tags), (authors, tags))
+            for person_id in links[0].get(entry_id, ())
+            for tag_id in links[1].get(entry_id, ())
+        }
         for entry_id, _, _, _, updated in rows:
             for held, found_now in ((self.authors, authors), (self.tags, tags)):
                 if entry_id in found_now:
@@ -149,7 +157,6 @@ class KnowledgeIndex:
                 else:  # as a load leaves it: no key
                     held.pop(entry_id, None)
             self.freshness[entry_id] = freshness(now - updated)
-            _credit(self.credited, authors.get(entry_id, ()), tags.get(entry_id, ()), updated)
         self.fulltext.update([(row[0], row[2], row[3]) for row in rows], gone)
         if self.store is not None:
             unvectored = [row[0] for row in rows if row[0] not in found]
@@ -158,6 +165,30 @@ class KnowledgeIndex:
             self.authors.pop(entry_id, None)
             self.tags.pop(entry_id, None)
             self.freshness.pop(entry_id, None)
+        if touched:
+            self._recount_credit(session, touched)
+
+    def _recount_credit(self, session: Session, touched: set[int]) -> None:
+        """Credit for these (person, tag) pairs, from the entries that give it now: an
+        answer that lost a tag or an author, or was deleted, no longer keeps that
+        skill fresh."""
+        people = {key >> 32 for key in touched}
+        topics = {key & 0xFFFFFFFF for key in touched}
+        latest = session.execute(
+            select(
+                KnowledgeAuthor.person_id, KnowledgeTag.tag_id, func.max(KnowledgeEntry.updated_at)
+            )
+            .join(KnowledgeTag, KnowledgeTag.entry_id == KnowledgeAuthor.entry_id)
+            .join(KnowledgeEntry, KnowledgeEntry.id == KnowledgeAuthor.entry_id)
+            .where(KnowledgeAuthor.person_id.in_(people), KnowledgeTag.tag_id.in_(topics))
+            .group_by(KnowledgeAuthor.person_id, KnowledgeTag.tag_id)
+        ).all()
+        for key in touched:
+            self.credited.pop(key, None)
+        for person_id, tag_id, updated in latest:
+            key = pair(person_id, tag_id)
+            if key in touched:
+                self.credited[key] = updated.timestamp()
 
     def freeze(self) -> Callable[[], KnowledgeIndex]:
         """Take what a compaction folds in (while no change is applied); the returned
@@ -259,19 +290,15 @@ def _credit(
     authors: tuple[int, ...],
     tags: tuple[int, ...],
     updated: datetime,
-    declared: set[int] | None = None,
+    declared: set[int],
 ) -> None:
     """An answer written or changed at `updated` is evidence for its authors on its tags
-    (of the self-declared skills `declared`, or of any: a change applied in place does not
-    know which skills are declared, and a verified skill never reads its credit).
-
-    A change in place only adds credit: an answer deleted leaves its authors' credit
-    until the next full load, a skill kept fresh a little longer than it should be."""
+    (of the self-declared skills `declared`)."""
     at = updated.timestamp()
     for person_id in authors:
         for tag_id in tags:
             key = pair(person_id, tag_id)
-            if (declared is None or key in declared) and credited.get(key, 0.0) < at:
+            if key in declared and credited.get(key, 0.0) < at:
                 credited[key] = at
 
 

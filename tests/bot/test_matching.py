@@ -475,6 +475,23 @@ def test_an_answer_on_the_topic_keeps_a_self_declared_skill_fresh(
         "no answers on it for 400 days"
         in _card(rank(org, "refunds", matcher=lexical, limit=10), "ben").reason
     )
+    # Tagged again it is evidence again; deleted, it is not.
+    with org.db.unit_of_work() as session:
+        entry = session.scalar(
+            select(KnowledgeEntry).where(KnowledgeEntry.title.like("Refunding%"))
+        )
+        entry.tags = [session.scalar(select(Tag).where(Tag.name == "refunds"))]
+        entry.updated_at = NOW - timedelta(days=179)
+    assert "self-declared;" in _card(rank(org, "refunds", matcher=lexical, limit=10), "ben").reason
+    with org.db.unit_of_work() as session:
+        entry = session.scalar(
+            select(KnowledgeEntry).where(KnowledgeEntry.title.like("Refunding%"))
+        )
+        session.delete(entry)
+    assert (
+        "no answers on it for 400 days"
+        in _card(rank(org, "refunds", matcher=lexical, limit=10), "ben").reason
+    )
 
 
 def test_how_long_a_self_declared_skill_stays_fresh_is_a_setting(org: Services) -> None:
