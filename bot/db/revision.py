@@ -18,6 +18,7 @@ from bot.db.models import (
     KnowledgeAuthor,
     KnowledgeEntry,
     KnowledgeTag,
+    LabelledExample,
     Person,
     Revision,
     Skill,
@@ -27,6 +28,7 @@ from bot.db.models import (
 
 PEOPLE = "people"
 KNOWLEDGE = "knowledge"
+LEARNING = "learning"  # labelled examples: what the tag models learn from use
 _PARTS: dict[type, str] = {
     Person: PEOPLE,
     Skill: PEOPLE,
@@ -35,6 +37,7 @@ _PARTS: dict[type, str] = {
     KnowledgeEntry: KNOWLEDGE,
     KnowledgeAuthor: KNOWLEDGE,
     KnowledgeTag: KNOWLEDGE,
+    LabelledExample: LEARNING,
 }
 
 

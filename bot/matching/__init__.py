@@ -51,7 +51,8 @@ from bot.db.models import (
     Team,
 )
 from bot.matching import vectors
-from bot.matching.index import Holding, IndexCache, KnowledgeIndex, PeopleIndex
+from bot.matching.index import Holding, IndexCache, KnowledgeIndex, ModelIndex, PeopleIndex
+from bot.matching.tagmodel import FitSettings
 from bot.services import knowledge as knowledge_service
 from bot.services import presence
 from bot.text import terms
@@ -107,6 +108,35 @@ ARTICLE_SIMILARITY = 0.45
 ARTICLE_COVERAGE = 0.5
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """The weights, floors and temperatures bench/routing.py's protocol chooses.
+
+    Each is chosen on the questions of one half of a routing set's tags and
+    checked on the other half, both ways; the defaults are the protocol's choice
+    and stay only where they helped on both held-out halves.
+    """
+
+    semantic: float = WEIGHTS["semantic"]
+    evidence: float = WEIGHTS["evidence"]
+    # The tag model (tagmodel.py): its posterior over tags, at this temperature (in
+    # logits), is a signal of this weight for each tag it gives at least `model_floor`.
+    model: float = 0.0
+    model_temperature: float = 1.0
+    model_floor: float = 0.01
+    # A person's other topics the question may be about add this share of their
+    # relevance: holding two of the likely topics makes one a better bet.
+    person_sum: float = 0.0
+    neighbour_temperature: float = TEMPERATURE
+    confident_named: float = CONFIDENT_NAMED
+    confident_tag_similarity: float = CONFIDENT_TAG_SIMILARITY
+    confident_tag_similarity_with_knowledge: float = CONFIDENT_TAG_SIMILARITY_WITH_KNOWLEDGE
+    confident_neighbours: float = CONFIDENT_NEIGHBOURS
+    # The tag model's best logit above which a question is within what it knows.
+    confident_model: float = float("inf")
+    fit: FitSettings = field(default_factory=FitSettings)
+
+
 EXPLAINED_FIRST = ("named", "alias", "typo", "parent", "child")
 
 
@@ -127,6 +157,9 @@ class Ranking:
     tags: list[TagSignal]
     confident: bool
     nearest_tags: list[str] = field(default_factory=list)
+    # What `confident` was decided from (tag named, closest tag name, nearest answers,
+    # the tag model's best logit), for the bench to choose the bars on.
+    certainty: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,10 +176,12 @@ class Matcher:
         self,
         encoder: Encoder | None,
         reading: Callable[[], AbstractContextManager[Session]] | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
         """`reading`: read-only sessions, for rebuilding a large index on the side."""
         self.encoder = encoder
-        self.cache = IndexCache(encoder, reading)
+        self.tuning = tuning or Tuning()
+        self.cache = IndexCache(encoder, reading, fit=self.tuning.fit)
 
     def rank(
         self,
@@ -158,12 +193,18 @@ class Matcher:
         limit: int = 5,
         article_limit: int = 3,
     ) -> Ranking:
+        tuning = self.tuning
         people, knowledge = self.cache.get(session, now)
+        model = self.cache.model
         vector = self.encoder.encode([query])[0] if self.encoder is not None else None
-        evidence = _evidence(query, vector, knowledge)
+        evidence = _evidence(query, vector, knowledge, tuning)
         votes = _person_votes(evidence, knowledge)
-        signals, named, similar = _tag_signals(query, vector, people, evidence, knowledge, votes)
-        scores, best_tag = _person_scores(people, signals, votes, requester_id, limit * SHORTLIST)
+        signals, named, similar, model_best = _tag_signals(
+            query, vector, people, evidence, knowledge, votes, model, tuning
+        )
+        scores, best_tag = _person_scores(
+            people, signals, votes, requester_id, limit * SHORTLIST, tuning.person_sum
+        )
         shortlist = sorted(scores, key=lambda p: -scores[p])[: limit * SHORTLIST]
         rows = _people(session, shortlist, now)
         load = _recent_load(rows)
@@ -180,24 +221,38 @@ class Matcher:
         articles, coverage = _articles(session, query, evidence, people, knowledge, article_limit)
         if vector is not None:
             tag_bar = (
-                CONFIDENT_TAG_SIMILARITY_WITH_KNOWLEDGE
+                tuning.confident_tag_similarity_with_knowledge
                 if evidence.similarity
-                else CONFIDENT_TAG_SIMILARITY
+                else tuning.confident_tag_similarity
             )
-            sure = similar >= tag_bar or evidence.neighbour_mean >= CONFIDENT_NEIGHBOURS
+            sure = (
+                similar >= tag_bar
+                or evidence.neighbour_mean >= tuning.confident_neighbours
+                or model_best >= tuning.confident_model
+            )
         else:
             sure = coverage >= CONFIDENT_FULLTEXT
-        confident = bool(cards) and (named >= CONFIDENT_NAMED or sure)
+        confident = bool(cards) and (named >= tuning.confident_named or sure)
         # Topics to suggest: ones the question names or resembles, not mere evidence.
         nearest = (
             []
             if confident
             else [s.name for s in ranked_tags if s.how not in {"evidence", "parent", "child"}][:3]
         )
-        return Ranking(query, cards, articles, ranked_tags, confident, nearest)
+        certainty = {
+            "named": named,
+            "similar": similar,
+            "neighbours": evidence.neighbour_mean,
+            "knowledge": float(bool(evidence.similarity)),
+            "model": model_best,
+            "coverage": coverage,
+        }
+        return Ranking(query, cards, articles, ranked_tags, confident, nearest, certainty)
 
 
-def _evidence(query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex) -> _Evidence:
+def _evidence(
+    query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex, tuning: Tuning
+) -> _Evidence:
     entries: dict[int, float] = defaultdict(float)
     similarity: dict[int, float] = {}
     neighbour_mean = 0.0
@@ -206,7 +261,7 @@ def _evidence(query: str, vector: np.ndarray | None, knowledge: KnowledgeIndex) 
         k = min(NEIGHBOURS, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top])]
-        weights = np.exp((sims[top] - sims[top[0]]) / TEMPERATURE)
+        weights = np.exp((sims[top] - sims[top[0]]) / tuning.neighbour_temperature)
         weights /= weights.sum()
         for position, weight in zip(top, weights, strict=True):
             entry_id = int(knowledge.entry_ids[position])
@@ -239,10 +294,14 @@ def _tag_signals(
     evidence: _Evidence,
     knowledge: KnowledgeIndex,
     votes: dict[int, float],
-) -> tuple[dict[int, TagSignal], float, float]:
-    """Each tag's relevance, the strongest tag named, and the closest tag in meaning."""
+    model: ModelIndex | None,
+    tuning: Tuning,
+) -> tuple[dict[int, TagSignal], float, float, float]:
+    """Each tag's relevance, the strongest tag named, the closest tag in meaning, and
+    the tag model's best logit (-inf without one)."""
     parts: dict[int, dict[str, float]] = defaultdict(dict)
     named_max = similarity_max = 0.0
+    model_best = float("-inf")
 
     def offer(tag_id: int, how: str, value: float) -> None:
         if value > parts[tag_id].get(how, 0.0):
@@ -266,8 +325,21 @@ def _tag_signals(
         floor = min(SEMANTIC_FLOOR, float(sims.max()) - SEMANTIC_MARGIN)
         # Only the few tags above the floor, not a Python loop over the vocabulary.
         for position in np.flatnonzero(sims > floor):
-            value = WEIGHTS["semantic"] * (float(sims[position]) - floor)
+            value = tuning.semantic * (float(sims[position]) - floor)
             offer(people.tag_ids[position], "similar", value)
+    if vector is not None and model is not None and len(model.model.tag_ids):
+        logits = model.model.logits(vector)
+        model_best = float(logits.max())
+        if tuning.model > 0.0:
+            posterior = np.exp((logits - model_best) / tuning.model_temperature)
+            posterior /= posterior.sum()
+            # At most 1 / floor tags: the posterior sums to one.
+            for position in np.flatnonzero(posterior >= tuning.model_floor):
+                offer(
+                    model.model.tag_ids[position],
+                    "model",
+                    tuning.model * float(posterior[position]),
+                )
     tag_evidence: dict[int, float] = defaultdict(float)
     for person_id, vote in votes.items():
         for holding in people.held.get(person_id, ()):
@@ -275,7 +347,7 @@ def _tag_signals(
     for entry_id, weight in evidence.entries.items():
         for tag_id in knowledge.tags.get(entry_id, ()):
             tag_evidence[tag_id] += weight
-    weight = WEIGHTS["evidence"]
+    weight = tuning.evidence
     for tag_id, value in tag_evidence.items():  # one offer each: no max to take
         if value > 0.0:
             parts[tag_id]["evidence"] = weight * value
@@ -292,7 +364,7 @@ def _tag_signals(
             how = next((h for h in EXPLAINED_FIRST if h in contributions), "")
             how = how or max(contributions, key=lambda h: contributions[h])
         signals[tag_id] = TagSignal(tag_id, names[tag_id], relevance, how)
-    return signals, named_max, similarity_max
+    return signals, named_max, similarity_max, model_best
 
 
 def _distinct_tags(people: PeopleIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -320,6 +392,7 @@ def _person_scores(
     votes: dict[int, float],
     requester_id: int | None,
     wanted: int,
+    person_sum: float = 0.0,
 ) -> tuple[dict[int, float], dict[int, Holding | None]]:
     """Scores of the candidates who may be among the `wanted` best, in id order.
 
@@ -338,8 +411,10 @@ def _person_scores(
         if len(counted) >= wanted:
             floor = signal.relevance
             break
-    # Levels are 1..5 (a database constraint): nobody beats a verified level 5.
+    # Levels are 1..5 (a database constraint): nobody beats a verified level 5; and
+    # each other topic someone holds adds at most `person_sum` of the best one's.
     ceiling = proficiency(Holding(0, 0, 5, True))
+    ceiling *= 1 + person_sum * max(people.most_held - 1, 0)
     within = set(votes)
     for signal in by_relevance:
         if signal.relevance * ceiling < floor:
@@ -351,14 +426,17 @@ def _person_scores(
     relevance = {tag_id: signal.relevance for tag_id, signal in signals.items()}
     held, own = people.held, WEIGHTS["own_evidence"]
     for person_id in sorted(within):
-        best, best_value = None, 0.0
+        best, best_value, total = None, 0.0, 0.0
         for holding in held.get(person_id, ()):
             value = relevance.get(holding.tag_id)
             if value is not None:
                 value *= proficiency(holding)
+                total += value
                 if value > best_value:
                     best, best_value = holding, value
-        scores[person_id] = best_value + own * votes.get(person_id, 0.0)
+        scores[person_id] = (
+            best_value + person_sum * (total - best_value) + own * votes.get(person_id, 0.0)
+        )
         best_tag[person_id] = best
     return scores, best_tag
 

@@ -23,15 +23,17 @@ from sqlalchemy.orm import Session
 from bot import heap
 from bot.db import revision
 from bot.db.models import (
+    ExampleSource,
     KnowledgeAuthor,
     KnowledgeEntry,
     KnowledgeTag,
+    LabelledExample,
     Person,
     Skill,
     Tag,
     TagAlias,
 )
-from bot.matching import vectors
+from bot.matching import tagmodel, vectors
 from bot.matching.lexical import FullTextIndex, TermIndex
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ class PeopleIndex:
     # Derived from tag_vectors on first use (see `Matcher`): for ranking, not confidence.
     distinct_vectors: np.ndarray | None = None
     hubness: np.ndarray | None = None
+    most_held: int = 1  # the most tags any one person holds
 
 
 @dataclass
@@ -79,6 +82,27 @@ class KnowledgeIndex:
     fulltext: FullTextIndex  # BM25 over titles and bodies
     entry_ids: np.ndarray | None = None
     vectors: np.ndarray | None = None
+
+
+@dataclass
+class ExampleIndex:
+    """The labelled examples the tag models learn from (never shown as answers)."""
+
+    revision: int
+    ids: list[int]
+    vectors: np.ndarray
+    tags: list[int | None]  # the tag it is labelled with, if known
+    people: list[int | None]  # else the person who helped: one of their tags
+    lead: list[bool]  # a lead's description or example question
+
+
+@dataclass
+class ModelIndex:
+    """A fitted tag model and the revisions of what it was fitted on."""
+
+    key: tuple[int, int, int]  # people, knowledge, learning revisions
+    model: tagmodel.TagModel
+    examples: ExampleIndex | None
 
 
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
@@ -113,6 +137,7 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
         terms,
         {tag_id: tuple(people) for tag_id, people in holders.items()},
         dict(held),
+        most_held=max((len(h) for h in held.values()), default=1),
     )
     if encoder is not None and names:
         index.tag_ids, index.tag_vectors = vectors.tag_vectors(session, encoder, names)
@@ -166,6 +191,93 @@ def load_knowledge(
     return index
 
 
+def load_examples(
+    session: Session, rev: int, encoder: Encoder, previous: ExampleIndex | None = None
+) -> tuple[ExampleIndex, bool]:
+    """The settled examples with their vectors; and whether `previous` only gained some
+    (the model then continues from its last fit instead of starting again)."""
+    import numpy as np
+
+    rows = session.execute(
+        select(
+            LabelledExample.id,
+            LabelledExample.text,
+            LabelledExample.tag_id,
+            LabelledExample.person_id,
+            LabelledExample.source,
+        )
+        .where(LabelledExample.pending_until.is_(None))
+        .order_by(LabelledExample.id)
+    ).all()
+    texts = {row[0]: row[1] for row in rows}
+    ids, matrix = vectors.example_vectors(session, encoder, texts)
+    found = {example_id: i for i, example_id in enumerate(ids)}
+    rows = [row for row in rows if row[0] in found]
+    index = ExampleIndex(
+        rev,
+        [row[0] for row in rows],
+        matrix[[found[row[0]] for row in rows]] if rows else np.zeros((0, matrix.shape[1])),
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+        [row[4] == ExampleSource.LEAD for row in rows],
+    )
+    grown = previous is not None and index.ids[: len(previous.ids)] == previous.ids
+    return index, grown
+
+
+def build_model(
+    people: PeopleIndex,
+    knowledge: KnowledgeIndex,
+    examples: ExampleIndex | None,
+    settings: tagmodel.FitSettings,
+    previous: tagmodel.TagModel | None = None,
+) -> tagmodel.TagModel | None:
+    """Each tag's model: its name, its knowledge, and what use taught (tagmodel.py)."""
+    if people.tag_vectors is None or not people.tag_ids:
+        return None
+    held: dict[int, set[int]] = {}
+
+    def tags_of(person_ids: tuple[int, ...] | list[int]) -> set[int]:
+        found: set[int] = set()
+        for person_id in person_ids:
+            if person_id not in held:
+                held[person_id] = {h.tag_id for h in people.held.get(person_id, ())}
+            found |= held[person_id]
+        return found
+
+    builder = tagmodel.ItemsBuilder(people.tag_ids)
+    builder.block(
+        people.tag_vectors,
+        ((row, (tag_id,), False) for row, tag_id in enumerate(people.tag_ids)),
+        settings.name_weight,
+    )
+    if knowledge.vectors is not None and knowledge.entry_ids is not None:
+        labels = []
+        for row, entry_id in enumerate(knowledge.entry_ids.tolist()):
+            tagged = knowledge.tags.get(entry_id)
+            if tagged:
+                labels.append((row, tagged, False))
+            else:  # about one of the tags its authors hold: the model chooses which
+                labels.append((row, tags_of(knowledge.authors.get(entry_id, ())), True))
+        builder.block(knowledge.vectors, labels, 1.0)
+    if examples is not None and examples.ids:
+        for lead, weight in ((True, settings.lead_weight), (False, settings.example_weight)):
+            builder.block(
+                examples.vectors,
+                (
+                    (row, (tag_id,), False)
+                    if tag_id is not None
+                    else (row, tags_of([person_id] if person_id is not None else []), True)
+                    for row, (tag_id, person_id, is_lead) in enumerate(
+                        zip(examples.tags, examples.people, examples.lead, strict=True)
+                    )
+                    if is_lead == lead
+                ),
+                weight,
+            )
+    return tagmodel.fit(builder.build(), settings, previous)
+
+
 # From this many entries a knowledge index is rebuilt beside the one in use, which
 # goes on answering meanwhile: rebuilt in its place (2.3 s at 100,000 entries), every
 # question asked in those seconds waited, and every resolved huddle adds an entry.
@@ -178,6 +290,9 @@ class IndexCache:
     A large knowledge index is rebuilt on a thread of its own, with its own
     read-only snapshot (`reading`), while questions go on using the one it
     replaces: a question asked in those seconds misses only the newest change.
+    The tag model (`model`) is refitted after the people, the knowledge or the
+    labelled examples change, the same way: in place for a small index, beside
+    it for a large one; new examples alone continue the last fit.
     """
 
     def __init__(
@@ -185,10 +300,13 @@ class IndexCache:
         encoder: Encoder | None,
         reading: Callable[[], AbstractContextManager[Session]] | None = None,
         rebuild_beside_from: int = REBUILD_BESIDE_FROM,
+        fit: tagmodel.FitSettings | None = None,
     ) -> None:
         self.encoder = encoder
         self.people: PeopleIndex | None = None
         self.knowledge: KnowledgeIndex | None = None
+        self.model: ModelIndex | None = None
+        self.fit = fit or tagmodel.FitSettings()
         self.reading = reading
         self.rebuild_beside_from = rebuild_beside_from
         self._rebuilding: threading.Thread | None = None
@@ -197,17 +315,25 @@ class IndexCache:
     def get(self, session: Session, now: datetime) -> tuple[PeopleIndex, KnowledgeIndex]:
         revs = revision.current(session)
         people_rev, knowledge_rev = revs.get(revision.PEOPLE, 0), revs.get(revision.KNOWLEDGE, 0)
+        learning_rev = revs.get(revision.LEARNING, 0)
         if self.people is None or self.people.revision != people_rev:
             with heap.paused():
                 self.people = load_people(session, people_rev, self.encoder)
         current = self.knowledge
+        large = current is not None and len(current.fulltext) >= self.rebuild_beside_from
         if current is None or current.revision != knowledge_rev:
-            large = current is not None and len(current.fulltext) >= self.rebuild_beside_from
             if large and self.reading is not None:
                 self._rebuild_beside(now)
                 assert current is not None
                 return self.people, current  # this question: the index it found
             current = self.knowledge = self._load_knowledge(session, knowledge_rev, now)
+        if self.encoder is not None:
+            key = (people_rev, knowledge_rev, learning_rev)
+            if self.model is None or self.model.key != key:
+                if large and self.reading is not None:
+                    self._rebuild_beside(now)  # this question: the model it found
+                else:
+                    self._refit(session, self.people, current, key)
         return self.people, current
 
     def wait(self) -> None:
@@ -229,10 +355,49 @@ class IndexCache:
         assert self.reading is not None
         try:
             with self.reading() as session:
-                rev = revision.current(session).get(revision.KNOWLEDGE, 0)
-                self.knowledge = self._load_knowledge(session, rev, now)
+                revs = revision.current(session)
+                rev = revs.get(revision.KNOWLEDGE, 0)
+                knowledge = self.knowledge
+                if knowledge is None or knowledge.revision != rev:
+                    knowledge = self.knowledge = self._load_knowledge(session, rev, now)
+                people = self.people
+                if self.encoder is not None and people is not None:
+                    key = (people.revision, rev, revs.get(revision.LEARNING, 0))
+                    if self.model is None or self.model.key != key:
+                        self._refit(session, people, knowledge, key)
         except Exception:
             log.exception("could not rebuild the knowledge index; the next question tries again")
+
+    def _refit(
+        self,
+        session: Session,
+        people: PeopleIndex,
+        knowledge: KnowledgeIndex,
+        key: tuple[int, int, int],
+    ) -> None:
+        assert self.encoder is not None
+        started = time.perf_counter()
+        last = self.model
+        with heap.paused():
+            examples, grown = load_examples(
+                session, key[2], self.encoder, last.examples if last is not None else None
+            )
+            # Only new examples: continue from the last fit (a few steps, not a full fit).
+            previous = (
+                last.model if last is not None and grown and last.key[:2] == key[:2] else None
+            )
+            model = build_model(people, knowledge, examples, self.fit, previous)
+        if model is None:
+            self.model = None
+            return
+        self.model = ModelIndex(key, model, examples)
+        log.info(
+            "tag model %s: %d tags, %d items, %.2f s",
+            "refitted" if previous is not None else "fitted",
+            len(model.tag_ids),
+            model.items,
+            time.perf_counter() - started,
+        )
 
     def _load_knowledge(self, session: Session, rev: int, now: datetime) -> KnowledgeIndex:
         started = time.perf_counter()
