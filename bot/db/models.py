@@ -615,9 +615,7 @@ class LabelledExample(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[ExampleSource] = mapped_column(_enum(ExampleSource, "example_source"))
     text: Mapped[str] = mapped_column(Text)
-    tag_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tag.id", ondelete="CASCADE"), index=True
-    )
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="CASCADE"), index=True
     )

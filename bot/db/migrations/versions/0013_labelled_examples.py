@@ -29,8 +29,13 @@ def upgrade() -> None:
         sa.Column(
             "source",
             sa.Enum(
-                "helpful", "huddle", "contact", "lead",
-                name="example_source", native_enum=False, length=16,
+                "helpful",
+                "huddle",
+                "contact",
+                "lead",
+                name="example_source",
+                native_enum=False,
+                length=16,
             ),
             nullable=False,
         ),
