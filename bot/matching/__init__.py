@@ -124,6 +124,10 @@ class Tuning:
     model: float = 0.0
     model_temperature: float = 1.0
     model_floor: float = 0.01
+    # A tag's model counts as much as it has learned: n / (n + model_support), n the
+    # weight of its items beyond its name (knowledge, examples, a lead's description).
+    # From its name alone the model knows no more than the tag name's vector.
+    model_support: float = 0.0
     # A person's other topics the question may be about add this share of their
     # relevance: holding two of the likely topics makes one a better bet.
     person_sum: float = 0.0
@@ -334,12 +338,18 @@ def _tag_signals(
             posterior = np.exp((logits - model_best) / tuning.model_temperature)
             posterior /= posterior.sum()
             # At most 1 / floor tags: the posterior sums to one.
-            for position in np.flatnonzero(posterior >= tuning.model_floor):
-                offer(
-                    model.model.tag_ids[position],
-                    "model",
-                    tuning.model * float(posterior[position]),
-                )
+            chosen = np.flatnonzero(posterior >= tuning.model_floor)
+            trust = np.ones(len(chosen))
+            if tuning.model_support > 0.0:
+                support = model.support[chosen]
+                trust = support / (support + tuning.model_support)
+            for position, share in zip(chosen, trust, strict=True):
+                if share > 0.0:
+                    offer(
+                        model.model.tag_ids[position],
+                        "model",
+                        tuning.model * float(posterior[position] * share),
+                    )
     tag_evidence: dict[int, float] = defaultdict(float)
     for person_id, vote in votes.items():
         for holding in people.held.get(person_id, ()):

@@ -103,6 +103,10 @@ class ModelIndex:
     key: tuple[int, int, int]  # people, knowledge, learning revisions
     model: tagmodel.TagModel
     examples: ExampleIndex | None
+    support: np.ndarray = field(init=False)  # model.support(), once
+
+    def __post_init__(self) -> None:
+        self.support = self.model.support()
 
 
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
@@ -191,11 +195,9 @@ def load_knowledge(
     return index
 
 
-def load_examples(
-    session: Session, rev: int, encoder: Encoder, previous: ExampleIndex | None = None
-) -> tuple[ExampleIndex, bool]:
-    """The settled examples with their vectors; and whether `previous` only gained some
-    (the model then continues from its last fit instead of starting again)."""
+def load_examples(session: Session, rev: int, encoder: Encoder) -> ExampleIndex:
+    """The settled examples with their vectors (a Message click still in its window is
+    not evidence yet)."""
     import numpy as np
 
     rows = session.execute(
@@ -221,8 +223,7 @@ def load_examples(
         [row[3] for row in rows],
         [row[4] == ExampleSource.LEAD for row in rows],
     )
-    grown = previous is not None and index.ids[: len(previous.ids)] == previous.ids
-    return index, grown
+    return index
 
 
 def build_model(
@@ -292,7 +293,7 @@ class IndexCache:
     replaces: a question asked in those seconds misses only the newest change.
     The tag model (`model`) is refitted after the people, the knowledge or the
     labelled examples change, the same way: in place for a small index, beside
-    it for a large one; new examples alone continue the last fit.
+    it for a large one, each refit continuing from the last fit.
     """
 
     def __init__(
@@ -379,13 +380,11 @@ class IndexCache:
         started = time.perf_counter()
         last = self.model
         with heap.paused():
-            examples, grown = load_examples(
-                session, key[2], self.encoder, last.examples if last is not None else None
-            )
-            # Only new examples: continue from the last fit (a few steps, not a full fit).
-            previous = (
-                last.model if last is not None and grown and last.key[:2] == key[:2] else None
-            )
+            examples = load_examples(session, key[2], self.encoder)
+            # An entry added, edited or deleted, a new example: the prototypes are summed
+            # again (one pass over the vectors) and the regression continues from the last
+            # fit for `refit_steps`, not from the start (a new tag starts from its prototype).
+            previous = last.model if last is not None else None
             model = build_model(people, knowledge, examples, self.fit, previous)
         if model is None:
             self.model = None

@@ -184,6 +184,10 @@ class TagModel:
     def logits(self, vector: np.ndarray) -> np.ndarray:
         return self.weights @ vector + self.bias
 
+    def support(self) -> np.ndarray:
+        """Per tag, the weight of what it learned from beyond its own name."""
+        return np.clip(self.counts - self.settings.name_weight, 0.0, None)
+
     def prototypes(self) -> np.ndarray:
         return _normalised(self.sums)
 
