@@ -28,7 +28,7 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
-from bot.services import Services, knowledge
+from bot.services import Services, knowledge, learning
 from bot.services.audit import Denied
 from bot.services.people import can_manage
 from bot.text import clean_text
@@ -607,6 +607,7 @@ def resolve(
     if created:
         entry.created_at = now
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.RESOLVED, now, actor.id
+    learning.record_huddle(session, huddle, tags, helpers, now)  # the question, for tag models
     metrics.huddle(session, "resolved")
     jobs.cancel(session, huddle.id)
     session.flush()

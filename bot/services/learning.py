@@ -22,16 +22,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import messages
+from bot import jobs, messages
 from bot.db import revision
 from bot.db.models import (
     ExampleSource,
     Huddle,
+    Job,
     LabelledExample,
     Person,
     QueryLog,
@@ -42,7 +44,11 @@ from bot.matching import vectors
 from bot.services.audit import Denied, record
 from bot.text import clean_text, terms
 
+if TYPE_CHECKING:
+    from bot.services import Services
+
 CONTACT_WINDOW = timedelta(minutes=5)
+SETTLE_CONTACTS = "learning.settle"  # the timer that settles Message clicks
 # A later question sharing this much of a contact's question's words is "the same
 # topic again": the contact did not settle it.
 SAME_TOPIC = 0.5
@@ -159,26 +165,30 @@ def record_huddle(
 def record_contact(
     session: Session, query_id: int, asker: Person, expert_id: int, now: datetime
 ) -> bool:
-    """The asker opened a chat with this expert from an answer: a label once it settles."""
+    """The asker opened a chat with this expert from an answer: a label once it settles
+    (a timer settles it when `CONTACT_WINDOW` has passed); True when recorded now."""
     question = _question(session, query_id)
     if question.person_id != asker.id:
         return False  # someone else's question: no evidence about it
     expert = _expert(session, expert_id)
     if expert.id == asker.id:
         return False
-    return _add(
-        session,
-        LabelledExample(
-            key=f"contact:{query_id}:{asker.id}:{expert.id}",
-            source=ExampleSource.CONTACT,
-            text=question.text,
-            person_id=expert.id,
-            asker_id=asker.id,
-            query_id=query_id,
-            pending_until=now + CONTACT_WINDOW,
-            created_at=now,
-        ),
+    example = LabelledExample(
+        key=f"contact:{query_id}:{asker.id}:{expert.id}",
+        source=ExampleSource.CONTACT,
+        text=question.text,
+        person_id=expert.id,
+        asker_id=asker.id,
+        query_id=query_id,
+        pending_until=now + CONTACT_WINDOW,
+        created_at=now,
     )
+    if not _add(session, example):
+        return False
+    assert example.pending_until is not None
+    # One timer per click (a row: a restart loses none); each settles all that are due.
+    jobs.schedule(session, SETTLE_CONTACTS, example.pending_until, step=example.id)
+    return True
 
 
 def same_topic(first: str, second: str) -> bool:
@@ -222,6 +232,11 @@ def settle_contacts(session: Session, now: datetime) -> Settled:
     if due:
         session.flush()
     return Settled(kept, dropped)
+
+
+@jobs.handler(SETTLE_CONTACTS)
+def _on_settle(services: Services, session: Session, job: Job, now: datetime) -> None:
+    settle_contacts(session, now)
 
 
 def can_describe(actor: Person) -> bool:
