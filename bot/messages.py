@@ -21,6 +21,7 @@ WHOKNOWS_NOT_CONFIDENT = (
 WHOKNOWS_NEAREST = "Nearest topics: {tags}."
 WHOKNOWS_NOBODY = "Nobody is tagged for this yet."
 WHOKNOWS_HELPFUL_BUTTON = "Helpful"
+WHOKNOWS_CONTACT_BUTTON = "Message"
 WHOKNOWS_HELPFUL_THANKS = "Thanks: noted that {name} helped. whoknows learns from it."
 WHOKNOWS_HELPFUL_AGAIN = "You already said {name} helped with this question."
 WHOKNOWS_HELPFUL_BAD = "That button no longer points at a question."

@@ -103,6 +103,8 @@ def _(element: PersonCard, buttons: Buttons | None = None) -> str:
         lines.append(f"   knows: {tags}")
     if element.reason:
         lines.append(f"   why: {safe(element.reason)}")
+    if element.buttons:
+        lines.append(render_element(Actions(element.buttons), buttons))
     return "\n".join(lines)
 
 
