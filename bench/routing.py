@@ -85,6 +85,7 @@ EPSILON = 0.0005  # a change must raise the tuning objective by more than this
 RANKING_SEARCH: list[tuple[str, tuple[Any, ...]]] = [
     ("model", (0.0, 0.5, 1.0, 2.0, 4.0)),
     ("model_temperature", (0.5, 1.0, 2.0)),
+    ("model_support", (0.0, 1.0, 3.0, 10.0)),
     ("person_sum", (0.0, 0.5, 1.0)),
     ("evidence", (0.5, 1.0, 2.0)),
     ("semantic", (0.25, 0.5, 1.0)),
@@ -92,13 +93,16 @@ RANKING_SEARCH: list[tuple[str, tuple[Any, ...]]] = [
     ("fit.l2", (1e-4, 1e-3)),
     ("fit.name_weight", (1.0, 3.0)),
 ]
+# Then what only learning from use shows (the objective still counts the conditions
+# above, so none of these is bought with a loss there).
 LEARNING_SEARCH: list[tuple[str, tuple[Any, ...]]] = [
+    ("model_support", (0.0, 1.0, 3.0, 10.0)),
     ("fit.example_weight", (1.0, 2.0, 4.0)),
     ("fit.refit_steps", (20, 40, 80)),
 ]
-START = Tuning(model=0.0, person_sum=0.0)
+START = Tuning(model=0.0, person_sum=0.0, model_support=0.0)
 # New settings that must help on both held-out halves to stay, and their "off".
-ABLATIONS = {"model": 0.0, "person_sum": 0.0}
+ABLATIONS = {"model": 0.0, "person_sum": 0.0, "model_support": 0.0}
 
 
 class CachingEncoder:
@@ -311,6 +315,7 @@ class Bench:
         self.matchers: dict[tuple[str, FitSettings], Matcher] = {}
         self.cache: dict[tuple[str, Tuning, tuple[int, ...]], list[Outcome]] = {}
         self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.evaluations = 0
 
     def database(self, condition: str) -> Any:
         if condition not in self.databases:
@@ -360,6 +365,7 @@ class Bench:
                     outcomes.append(ask(matcher, session, self.queries[line], line))
                     self.latencies[condition].append(time.perf_counter() - started)
             self.cache[key] = outcomes
+            self.evaluations += 1
         return self.cache[key]
 
     # -- learning from use ----------------------------------------------------------------
@@ -448,8 +454,9 @@ def search(
     rounds: int = 2,
 ) -> Tuning:
     """Coordinate search on the tuning half: each setting in turn, all its values."""
+    started = time.perf_counter()
     current, score = start, measure(start)
-    print(f"    [{name}] start {score:.4f}")
+    print(f"    [{name}] start {score:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     for _ in range(rounds):
         moved = False
         for setting_name, values in space:
@@ -466,7 +473,7 @@ def search(
                     best_score,
                     True,
                 )
-                print(f"    [{name}] {setting_name} = {best_value}: {score:.4f}")
+                print(f"    [{name}] {setting_name} = {best_value}: {score:.4f}", flush=True)
         if not moved:
             break
     return current
@@ -502,10 +509,14 @@ def protocol(bench: Bench, seed: int, checkpoints: int, sample: int = 1) -> None
         tune_marks, tune_rest = bench.stream(tune_lines, seed + tune)
 
         def learning_objective(
-            tuning: Tuning, marks: list[int] = tune_marks, rest: list[int] = tune_rest
+            tuning: Tuning,
+            marks: list[int] = tune_marks,
+            rest: list[int] = tune_rest,
+            lines: list[int] = tune_lines,
         ) -> float:
             curve = bench.replay(tuning, marks, rest, 1)
-            return objective([figures(curve[-1][1])])
+            cold = [figures(bench.evaluate(c, tuning, lines)) for c in ("knowledge", "tags")]
+            return objective([*cold, figures(curve[-1][1])])
 
         started = time.perf_counter()
         chosen = search("learning", chosen, LEARNING_SEARCH, learning_objective, rounds=1)
@@ -550,6 +561,10 @@ def protocol(bench: Bench, seed: int, checkpoints: int, sample: int = 1) -> None
                 )
             held[condition + " before"] = figures(bench.evaluate(condition, START, report_lines))
         marks, rest = bench.stream(report_lines, seed + report)
+        for component, off in ABLATIONS.items():
+            if setting(chosen, component) != off:
+                ablated_curve = bench.replay(with_setting(chosen, component, off), marks, rest, 1)
+                held[f"learning without {component}"] = figures(ablated_curve[-1][1])
         curve = bench.replay(chosen, marks, rest, checkpoints, extra=report_out)
         outside_lines = set(report_out)
         held["learning"] = [
@@ -607,6 +622,13 @@ def print_held(label: str, held: dict[str, Any], short: bool = False) -> None:
         f"({held['marks']} marks): hit@1 {last[1]['hit@1']:.3f}  hit@3 {last[1]['hit@3']:.3f}  "
         f"out-of-scope flagged {last[2][0]:.3f}  in-scope flagged {last[2][1]:.3f}"
     )
+    for component in ABLATIONS:
+        ablated = held.get(f"learning without {component}")
+        if ablated is not None and not short:
+            print(
+                f"      without {component}: hit@1 {ablated['hit@1']:.3f}  "
+                f"hit@3 {ablated['hit@3']:.3f}  MRR@10 {ablated['MRR@10']:.3f}"
+            )
     if not short:
         points = "  ".join(
             f"{100 * done / max(held['marks'], 1):.0f}%:{f['hit@1']:.3f}" for done, f, _ in curve
