@@ -28,6 +28,7 @@ from bot.transfer import (
     export_people,
     import_knowledge,
     import_people,
+    import_tags,
 )
 from bot.types import Reply, Text
 
@@ -58,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
 
-    imp = commands.add_parser("import", help="import people (CSV/JSONL) or knowledge (JSONL)")
-    imp.add_argument("kind", choices=["people", "kb"])
+    imp = commands.add_parser(
+        "import",
+        help="import people (CSV/JSONL), knowledge (JSONL) or tags (CSV: name, description, "
+        "examples split by ';')",
+    )
+    imp.add_argument("kind", choices=["people", "kb", "tags"])
     imp.add_argument("file", type=Path)
     imp.add_argument(
         "--no-index", action="store_true", help="leave sentence vectors for `whoknows index`"
@@ -193,6 +198,8 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     report: ImportReport
     if kind == "people":
         report = import_people(services.db, path, services.clock(), progress)
+    elif kind == "tags":
+        report = import_tags(services.db, path, services.clock(), progress)
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())

@@ -1,4 +1,5 @@
-"""Import and export of people and knowledge (CSV and JSONL), idempotent and row-safe.
+"""Import and export of people, knowledge and tag descriptions (CSV and JSONL), idempotent
+and row-safe.
 
 Every row is checked before anything is written: one that fails is reported with
 its line number and the others land. Rows are written in batches, a few
@@ -34,7 +35,7 @@ from bot.db.models import (
     TagAlias,
     Team,
 )
-from bot.services import accounts, knowledge, presence
+from bot.services import accounts, knowledge, learning, presence
 from bot.services.audit import record
 from bot.services.expertise import normalise_tag, parse_skill_spec, valid_tag_name
 from bot.text import clean_text
@@ -115,10 +116,12 @@ def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError
         yield number, row if isinstance(row, dict) else RowError("expected a JSON object")
 
 
-def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _csv_rows(
+    handle: TextIO, required: frozenset[str] = frozenset({"id", "name"})
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     reader = csv.DictReader(handle)
     header = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = {"id", "name"} - set(header)
+    missing = required - set(header)
     if missing:
         yield 1, RowError(f"the header needs the columns {', '.join(sorted(missing))}")
         return
@@ -239,12 +242,14 @@ def _jsonl_skills(value: Any) -> list[tuple[str, int, bool | None]]:
 # ---------------------------------------------------------------- importing
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _rows(
+    path: Path, required: frozenset[str] = frozenset({"id", "name"})
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
             yield from _jsonl_rows(handle)
         else:
-            yield from _csv_rows(handle)
+            yield from _csv_rows(handle, required)
 
 
 def _audit(session: Session, action: str, path: Path, report: ImportReport) -> None:
@@ -268,12 +273,13 @@ def _import_batches(
     size: int,
     action: str,
     progress: Progress | None,
+    required: frozenset[str] = frozenset({"id", "name"}),
 ) -> ImportReport:
     """Rows parsed one by one (a bad one reported with its line), written a batch to a
     transaction; a crash loses at most the batch under way."""
     report = ImportReport()
     total = _count_lines(path)
-    rows = _rows(path)
+    rows = _rows(path, required)
     while True:
         batch: list[Any] = []
         for line, raw in rows:
@@ -651,6 +657,74 @@ def import_knowledge(db: Database, path: Path, progress: Progress | None = None)
     writer = _KnowledgeWriter()
     return _import_batches(
         db, path, _entry_row, writer.write, KNOWLEDGE_BATCH, "import.kb", progress
+    )
+
+
+# ---------------------------------------------------------------- tags
+
+
+@dataclass(frozen=True)
+class TagRow:
+    line: int
+    name: str
+    description: str | None  # None: leave as it is
+    examples: tuple[str, ...] | None  # None: leave as they are
+
+
+def _tag_row(line: int, row: dict[str, Any]) -> TagRow:
+    try:
+        name = valid_tag_name(_text(row, "name", required=True))
+    except ValueError as error:
+        raise RowError(str(error)) from None
+    description = _text(row, "description", limit=learning.MAX_DESCRIPTION_CHARS) or None
+    value = row.get("examples")
+    examples: tuple[str, ...] | None = None
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise RowError("'examples' must be a list of questions")
+        examples = tuple(value)
+    elif isinstance(value, str) and value.strip():
+        examples = tuple(part for part in value.split(";") if part.strip())
+    elif value is not None and not isinstance(value, str):
+        raise RowError("'examples' must be questions separated by ';'")
+    return TagRow(line, name, description, examples)
+
+
+def import_tags(
+    db: Database, path: Path, now: datetime, progress: Progress | None = None
+) -> ImportReport:
+    """Tags with a lead's one-line description and example questions (columns `name`,
+    `description`, `examples` split by ";"): they teach each tag's model what its
+    questions look like. A tag not yet known is made."""
+
+    def write(session: Session, rows: list[TagRow], report: ImportReport) -> None:
+        tags = _tags_named(session, {row.name for row in rows})
+        known = {tag.id for tag in tags.values() if tag.id is not None}
+        session.flush()
+        for row in rows:
+            tag = tags[row.name]
+            try:
+                with session.begin_nested():
+                    learning.describe_tag(
+                        session,
+                        None,
+                        tag,
+                        row.description,
+                        row.examples,
+                        now,
+                        actor_label="import",
+                    )
+            except learning.LearningError as error:
+                report.errors.append((row.line, str(error)))
+                continue
+            if tag.id in known:
+                report.updated += 1
+            else:
+                report.created += 1
+                known.add(tag.id)
+
+    return _import_batches(
+        db, path, _tag_row, write, BATCH, "import.tags", progress, frozenset({"name"})
     )
 
 

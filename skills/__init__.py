@@ -9,11 +9,12 @@ from skills import (
     home,
     huddle,
     kb,
+    tags,
     team,
     whoknows,
 )
 
-MODULES = (whoknows, huddle, expertise, availability, kb, team, dashboard, help, home)
+MODULES = (whoknows, huddle, expertise, availability, kb, tags, team, dashboard, help, home)
 
 
 def build_router() -> Router:

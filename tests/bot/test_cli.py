@@ -130,6 +130,19 @@ def test_import_people_exits_1_and_names_the_lines_when_some_rows_fail(
     ]
 
 
+def test_import_tags_gives_tags_their_descriptions(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "tags.csv"
+    source.write_text(
+        "name,description,examples\nrefunds,Money back,a refund to a closed card\n,x,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "--db", url, "import", "tags", str(source))
+    assert code == 1
+    assert out.splitlines() == ["1 created, 0 updated, 1 failed", "  line 3: 'name' is empty"]
+
+
 def test_import_of_a_missing_file_exits_2(
     capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
 ) -> None:
