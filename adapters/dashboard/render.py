@@ -20,6 +20,7 @@ NAVIGATION = (
     ("/huddles", "Huddles", "lead"),
     ("/kpis", "Team KPIs", "lead"),
     ("/people", "People", "lead"),
+    ("/tags", "Topics", "lead"),
     ("/knowledge", "Knowledge", "all"),
     ("/audit", "Audit log", "admin"),
 )
