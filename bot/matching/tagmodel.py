@@ -28,6 +28,7 @@ At a question, `logits` is one matrix-vector product over the tags.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,6 +59,9 @@ class FitSettings:
     # At most this many logits computed per fit (steps × batch × tags): at 2,000 tags
     # and 100,000 entries a fit then stays within seconds, started from prototypes.
     work: float = 6e7
+    # …and at most this many passes over the items: a small org's 90 items took 300
+    # full-batch steps, up to 2 s on a busy 2-core machine, before its first answer.
+    max_epochs: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,8 @@ def fit(
         bias = np.zeros(tags, dtype=np.float32)
         steps = settings.steps
     batch = min(settings.batch, len(items))
-    steps = max(1, min(steps, int(settings.work / (batch * tags))))
+    epochs = math.ceil(settings.max_epochs * len(items) / batch)
+    steps = max(1, min(steps, epochs, int(settings.work / (batch * tags))))
     weights, bias = _regression(items, weights, bias, settings, steps, batch)
     return TagModel(items.tag_ids, weights * SCALE, bias, sums, counts, settings, len(items))
 
