@@ -27,6 +27,7 @@ condition) and applied to the held-out half.
 
     .venv/bin/python bench/routing.py [--data DIR] [--seed N] [--workdir DIR]
     .venv/bin/python bench/routing.py --defaults      # the code's defaults, no tuning
+                                                      # (and their learning curves)
     .venv/bin/python bench/routing.py --lexical --defaults
 
 Routing figures are deterministic (fixed seeds); latencies are not.
@@ -81,7 +82,8 @@ IN_SCOPE_FLAGGED = 0.05  # at most this share of in-scope questions flagged "not
 EPSILON = 0.0005  # a change must raise the tuning objective by more than this
 
 # The coordinate search: each setting in turn, every value, the others held; twice.
-# It starts from the ranking as it was before the tag model (model and person_sum 0).
+# It starts from the ranking as it was before the tag model (model and person_sum 0,
+# evidence 1).
 RANKING_SEARCH: list[tuple[str, tuple[Any, ...]]] = [
     ("model", (0.0, 0.5, 1.0, 2.0, 4.0)),
     ("model_temperature", (0.5, 1.0, 2.0)),
@@ -100,7 +102,7 @@ LEARNING_SEARCH: list[tuple[str, tuple[Any, ...]]] = [
     ("fit.example_weight", (1.0, 2.0, 4.0)),
     ("fit.refit_steps", (20, 40, 80)),
 ]
-START = Tuning(model=0.0, person_sum=0.0, model_support=0.0)
+START = Tuning(model=0.0, person_sum=0.0, model_support=0.0, evidence=1.0)
 # New settings that must help on both held-out halves to stay, and their "off".
 ABLATIONS = {"model": 0.0, "person_sum": 0.0, "model_support": 0.0}
 
@@ -480,7 +482,8 @@ def search(
 
 
 def describe(tuning: Tuning, space: list[tuple[str, tuple[Any, ...]]]) -> str:
-    return ", ".join(f"{n}={setting(tuning, n)}" for n, _ in space)
+    names = dict.fromkeys(n for n, _ in space)  # each once, though searched twice
+    return ", ".join(f"{n}={setting(tuning, n)}" for n in names)
 
 
 def protocol(bench: Bench, seed: int, checkpoints: int, sample: int = 1) -> None:
@@ -636,8 +639,9 @@ def print_held(label: str, held: dict[str, Any], short: bool = False) -> None:
         print(f"      hit@1 after each part of the stream: {points}")
 
 
-def defaults(bench: Bench, seed: int) -> None:
-    """The code's defaults on both halves (no tuning: these are not held-out figures)."""
+def defaults(bench: Bench, seed: int, checkpoints: int = 10, replay: bool = True) -> None:
+    """The code's defaults on both halves (no tuning here), and the learning stream of
+    each half replayed with them (with sentence vectors)."""
     parts = split(bench.queries, seed)
     tuning = Tuning()
     for condition in ("knowledge", "tags"):
@@ -661,6 +665,21 @@ def defaults(bench: Bench, seed: int) -> None:
             f"p95 {statistics.quantiles(latencies, n=20)[-1] * 1000:.1f} ms "
             "(questions encoded once, beforehand)"
         )
+    if not replay:
+        return
+    print(f"\nlearning from use, the code's defaults ({MARKS_PER_TAG} helpful marks per tag)")
+    for half in (0, 1):
+        marks, rest = bench.stream(parts.lines(bench.queries, half), seed + half)
+        curve = bench.replay(tuning, marks, rest, checkpoints)
+        points = "  ".join(
+            f"{100 * done / max(len(marks), 1):.0f}%:{figures(o)['hit@1']:.3f}" for done, o in curve
+        )
+        last = figures(curve[-1][1])
+        print(
+            f"  half {'AB'[half]} ({len(marks)} marks): hit@1 {last['hit@1']:.3f}  "
+            f"hit@3 {last['hit@3']:.3f}  MRR@10 {last['MRR@10']:.3f}"
+        )
+        print(f"    hit@1 after each part of the stream: {points}")
 
 
 def main() -> None:
@@ -690,7 +709,7 @@ def main() -> None:
         print(f"{len(bench.queries)} questions from {args.data}")
         started = time.perf_counter()
         if args.defaults or encoder is None:
-            defaults(bench, args.seed)
+            defaults(bench, args.seed, args.checkpoints, replay=encoder is not None)
         else:
             protocol(bench, args.seed, args.checkpoints, args.sample)
         for database in bench.databases.values():

@@ -8,11 +8,14 @@ from sqlalchemy import func, select
 from bot import jobs
 from bot.db import revision
 from bot.db.models import ExampleSource, KnowledgeEntry, LabelledExample, QueryLog, Tag
+from bot.matching import Matcher
+from bot.matching.embeddings import load_encoder
 from bot.router import Router
 from bot.services import Services, knowledge, learning
 from bot.services.audit import Denied
 from bot.services.people import by_key
 from bot.types import Article, Reply
+from tests.bot.test_matching import Org, keys, rank
 from tests.helpers import audit_rows, notices, say
 
 
@@ -223,3 +226,25 @@ def test_a_lead_describes_a_tag_and_gives_its_example_questions(demo: Services) 
     ]
     assert [a.action for a in audit_rows(demo)].count("describe_tag") == 2
     assert ExampleSource.LEAD.value == "lead"
+
+
+def test_one_helpful_mark_teaches_a_tags_only_org_where_a_question_goes(
+    services: Services,
+) -> None:
+    """No knowledge at all, and a tag name the question does not resemble: marked once
+    for a similar question, the right colleague comes first (with the defaults)."""
+    if load_encoder() is None:
+        pytest.skip("semantic extra not installed")
+    with services.db.unit_of_work() as session:
+        org = Org(session)
+        names = ["pac code", "contract cancellation", "roaming", "device insurance", "billing"]
+        for number, name in enumerate(names):
+            org.tag(name)
+            org.person(f"p{number}", (name, 3, True))
+        org.person("asker")
+    matcher = Matcher(load_encoder())
+    question = "a caller switching to another operator wants to keep their number"
+    assert keys(rank(services, question, matcher=matcher))[0] != "p0"  # cold: the wrong one
+    asked = _ask(services, "asker", "customer is leaving us and wants to take their number")
+    assert _helpful(services, asked, "asker", "p0")
+    assert keys(rank(services, question, matcher=matcher))[0] == "p0"
