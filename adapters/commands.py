@@ -21,11 +21,8 @@ import logging
 import multiprocessing
 import os
 import pickle
-import signal
 import socket
 import struct
-import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -34,10 +31,12 @@ from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from bot import heap, outbox
 from bot.config import Settings
 from bot.db.retry import UNAVAILABLE, retrying
+from bot.ops import heap
 from bot.router import Router
+from bot.runtime import outbox
+from bot.runtime.processes import start_worker
 from bot.services import Services, people
 from bot.types import Command, Reply
 
@@ -45,7 +44,8 @@ log = logging.getLogger(__name__)
 
 THREADS = 2
 COMMAND_NICENESS = 10
-PARENT_CHECK_S = 1.0
+# Its name in `ps` and /proc.
+COMMAND_PROCESS = "whoknows-cmd"
 
 # One per worker process, made by `_start_process`.
 _process_services: Services | None = None
@@ -54,12 +54,11 @@ _process_router: Router | None = None
 
 def _start_process(settings: Settings) -> None:
     global _process_services, _process_router
-    from bot import logs
     from bot.db import open_database
+    from bot.ops import logs
     from skills import build_router
 
     logs.configure(settings)
-    _exit_with(os.getppid())
     # Acks have a hard deadline (Slack's 3 seconds) and answers do not: when the
     # cores are busy, the serving process goes first.
     os.nice(COMMAND_NICENESS)
@@ -74,22 +73,6 @@ def _start_process(settings: Settings) -> None:
     except UNAVAILABLE:
         log.warning("database unavailable; the index loads on the first question")
     heap.settle()
-
-
-def _exit_with(parent: int) -> None:
-    """Go when the serving process goes, however it went.
-
-    Killed outright (SIGKILL, the OOM killer), it leaves its command process
-    waiting for work forever, holding a whole index in memory; a supervisor that
-    restarts workers would pile them up.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class Outcome(NamedTuple):
@@ -197,8 +180,7 @@ def command_loop(stream: BinaryIO, run: Callable[[Command], tuple[bool, Any]]) -
 
 
 def _command_process(settings: Settings, sock: socket.socket) -> None:
-    # Ctrl-C reaches the whole process group; the serving process says when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start_worker(COMMAND_PROCESS)
     _start_process(settings)
     # Closed by the serving process, it may find its end gone while it reads or writes.
     with contextlib.suppress(ConnectionError), sock, sock.makefile("rwb") as stream:
@@ -282,7 +264,7 @@ class CommandRunner:
 
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
         """The command's reply, and the platform ids of the people it names. `inbound`:
-        the kept request it answers (bot/inbox.py), marked answered with it."""
+        the kept request it answers (bot/runtime/inbox.py), marked answered with it."""
         if inbound:
             command = dataclasses.replace(command, inbound_id=inbound)
         reply, handles, queued = await self._run(command)
@@ -370,7 +352,7 @@ class CommandRunner:
         # The first in hand was running: it runs once more, but only once, as a command
         # that kills its process must not kill every one in turn. One that had committed
         # before the death is not run twice: its kept answer is delivered when its lease
-        # runs out (bot/inbox.py). The others in hand had not started.
+        # runs out (bot/runtime/inbox.py). The others in hand had not started.
         if jobs and jobs[0].retried:
             twice = jobs.pop(0).future
             if not twice.done():

@@ -1,4 +1,4 @@
-"""Keeping requests before their ack, many to a transaction (bot/inbox.py).
+"""Keeping requests before their ack, many to a transaction (bot/runtime/inbox.py).
 
 Under load, fifty requests arrive while one is being written. Written one to a
 transaction, each waits its turn for the database's one writer (SQLite) and
@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from bot import inbox
 from bot.db.retry import UNAVAILABLE
+from bot.runtime import inbox
 from bot.services import Services
 from bot.types import Reply
 
@@ -136,10 +136,10 @@ class Intake:
 
         Returns at once, with a future of the mark for a caller that must know (a
         take-over). The Slack adapter takes its next command once this one is
-        finished, and waiting out DONE_LINGER_S there held each of its dispatchers
-        for 20 ms a command: about 280 answers a second instead of 320. A mark that fails
-        leaves the request open, handed over on stop (`hand_over`) or taken over
-        when its lease runs out, as when every caller waited for it.
+        finished, and waiting out DONE_LINGER_S there would hold each of its
+        dispatchers that long for every command. A mark that fails leaves the request
+        open, handed over on stop (`hand_over`) or taken over when its lease runs out,
+        as when every caller waited for it.
         """
         if inbound_id and (reply is None or reply.elements):
             marking = self._dones.submit(inbound_id)

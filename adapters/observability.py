@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bot import metrics
+from bot.ops import metrics
 from bot.services import Services
 
 log = logging.getLogger(__name__)

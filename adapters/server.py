@@ -27,10 +27,10 @@ from typing import Any
 from aiohttp import web
 
 from adapters.commands import CommandRunner
-from bot import heap, metrics
+from bot.ops import heap, metrics
 from bot.router import Router
+from bot.runtime.worker import Worker
 from bot.services import Services
-from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 WORKER = web.AppKey("worker", Worker)
@@ -204,7 +204,7 @@ def supervise(services: Services, host: str, port: int, workers: int) -> int:
     services.db.dispose()  # the workers open their own connections
 
     def start() -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "bot.cli", "serve", "--fd", str(listener.fileno())]
+        command = [sys.executable, "-m", "adapters.cli", "serve", "--fd", str(listener.fileno())]
         return subprocess.Popen(command, env=env, pass_fds=(listener.fileno(),))
 
     children = [start() for _ in range(workers)]

@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from bot.data.transfer import import_knowledge, import_people  # noqa: E402
 from bot.db import open_database  # noqa: E402
 from bot.db.models import Person, QueryLog  # noqa: E402
 from bot.matching import Matcher, Tuning  # noqa: E402
@@ -63,7 +64,6 @@ from bot.matching.embeddings import load_encoder  # noqa: E402
 from bot.matching.tagmodel import FitSettings  # noqa: E402
 from bot.matching.vectors import index_all  # noqa: E402
 from bot.services import learning  # noqa: E402
-from bot.transfer import import_knowledge, import_people  # noqa: E402
 
 # A Monday noon: everyone imported without hours (09:00–17:00 UTC) is at work.
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bot.cli import progress_bar  # noqa: E402
+from adapters.cli import progress_bar  # noqa: E402
+from bot.data.transfer import import_knowledge, import_people  # noqa: E402
 from bot.db import open_database  # noqa: E402
 from bot.db.models import Embedding, KnowledgeEntry  # noqa: E402
 from bot.matching import Matcher  # noqa: E402
 from bot.matching.embeddings import DIMENSIONS, MODEL_ID, load_encoder  # noqa: E402
-from bot.transfer import import_knowledge, import_people  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WORDS = (

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from adapters.server import build_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.data.demo import seed_demo  # noqa: E402
 from bot.db import open_database  # noqa: E402
 from bot.db.models import (  # noqa: E402
     HelpfulVote,
@@ -41,7 +42,6 @@ from bot.db.models import (  # noqa: E402
     Skill,
     Team,
 )
-from bot.demo import seed_demo  # noqa: E402
 from bot.services import Services, expertise, knowledge, people  # noqa: E402
 from bot.types import Command  # noqa: E402
 from skills import build_router  # noqa: E402

@@ -34,7 +34,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import ClientSession, TCPConnector, web  # noqa: E402
 
 from adapters.slack.verify import sign  # noqa: E402
+from bench.common import free_port, pct, wait_for_port  # noqa: E402
 
 SECRET = "bench-signing-secret"
 ASKERS = 500  # distinct Slack users asking
@@ -73,12 +73,6 @@ web_app = web.Application()
 web_app.router.add_post("/slack/events", events)
 web.run_app(web_app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder:
@@ -124,8 +118,8 @@ class Recorder:
 
 def build_org(folder: Path, people: int, tags: int, entries: int) -> Path:
     from bench.scale import generate
+    from bot.data.transfer import import_knowledge, import_people
     from bot.db import open_database
-    from bot.transfer import import_knowledge, import_people
 
     rng = random.Random(7)
     generate(folder, people, tags, entries, rng)
@@ -137,16 +131,6 @@ def build_org(folder: Path, people: int, tags: int, entries: int) -> Path:
     database.dispose()
     print(f"org imported in {time.perf_counter() - started:.0f} s")
     return database_file
-
-
-def wait_for_port(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 async def fire(
@@ -212,14 +196,6 @@ async def fire(
     return time.perf_counter() - started, latencies, sent
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile, in milliseconds (None for a phase that did not run)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-
 def per_s(requests: list[str], seconds: float) -> float | None:
     return round(len(requests) / seconds, 1) if requests else None
 
@@ -240,7 +216,7 @@ async def run(args: argparse.Namespace, database_file: Path, questions: list[str
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "adapters.cli",
             "serve",
             "--port",
             str(ours),

@@ -43,7 +43,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from adapters.slack.verify import sign  # noqa: E402
+from bench.common import free_port, pct  # noqa: E402
 from bot import messages  # noqa: E402
 from bot.db import open_database  # noqa: E402
 from bot.db.models import (  # noqa: E402
@@ -113,20 +113,6 @@ MIX = {
     "click.start": 0.03,
     "teams.message": 0.38,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile in milliseconds."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
 # --- processes and memory ---------------------------------------------------------------
@@ -204,7 +190,7 @@ class Org:
 
 def seed(url: str, env: dict[str, str]) -> Org:
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--db", url, "demo"],
+        [sys.executable, "-m", "adapters.cli", "--db", url, "demo"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -331,7 +317,7 @@ class Soak:
             log = open(self.args.workdir / f"worker-{i + 1}.log", "wb")  # noqa: SIM115
             self.servers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+                    [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
                     cwd=ROOT,
                     env=env,
                     stdout=log,

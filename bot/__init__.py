@@ -1,1 +1,1 @@
-"""whoknows: the platform-neutral core (domain, storage, services, router, CLI)."""
+"""whoknows: the platform-neutral core (domain, storage, services, ranking, runtime)."""

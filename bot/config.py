@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DB_FILE_NAME = "whoknows.db"
+# The dashboard's signing key, when none is given, is made once and kept in this file
+# of WHOKNOWS_HOME (bot/signing.py makes it; bot/ops/logs.py keeps it out of logs).
+SECRET_FILE = "dashboard.secret"
 # The escalation ladder's steps: the next experts, the team's channel, the team lead.
 LADDER_STEPS = ("experts", "channel", "lead")
 

@@ -67,6 +67,9 @@ EXPERTISE_USAGE = (
 EXPERTISE_NONE = "{name} has no tagged expertise yet."
 EXPERTISE_HEADER = "Expertise of {name}"
 UNKNOWN_PERSON = "I don't know anyone called '{token}'."
+BAD_ID_CHARACTER = (
+    "'{what}' holds a control or invisible character ({char}, character {position}): remove it"
+)
 UNKNOWN_TAG = "There is no tag '{name}'."
 UNKNOWN_TAG_SUGGEST = "There is no tag '{name}'. Did you mean {suggestions}?"
 EMPTY_TAG = "the tag name is empty"
@@ -75,6 +78,18 @@ BAD_LEVEL = "'{level}' is not a level (use 1 to 5)"
 NO_SUCH_SKILL = "{name} is not tagged with '{tag}'."
 NOT_ALLOWED = "Only a lead of their team or an admin may {action} {name}'s expertise."
 CANNOT_VERIFY_SELF = "Nobody verifies their own expertise: ask a lead of your team."
+IMPORT_LEADS_ONLY = "only a lead or an admin imports people"
+IMPORT_LEAD_NO_TEAM = "a lead without a team imports nobody: ask an admin"
+IMPORT_NOT_YOUR_TEAM = "team '{team}' is not yours: you import people of {own}"
+IMPORT_NOT_IN_TEAM = "'{person}' is not in {team}: ask their lead or an admin"
+IMPORT_LINK_NOT_ALLOWED = (
+    "only an admin gives someone already here another e-mail or account: ask an admin"
+)
+IMPORT_CANNOT_VERIFY_SELF = (
+    "nobody verifies their own expertise ({tags}): ask another lead of your team or an admin"
+)
+IMPORT_CANNOT_VERIFY = "only a lead of their team or an admin verifies expertise ({tags})"
+ROLE_NOT_ALLOWED = "only an admin makes someone a lead or an admin, or unmakes one"
 TAGGED = "Tagged {name}: {skills}."
 SELF_DECLARED = "Added to your expertise (self-declared until a lead verifies it): {skills}."
 UNTAGGED = "Removed '{tag}' from {name}'s expertise."
@@ -96,6 +111,27 @@ LINK_USAGE = (
 )
 LINKED = "Linked {account} on {platform} to {name} ({handle})."
 ALREADY_LINKED = "{account} on {platform} was already {name}'s."
+LINKED_MERGED = (
+    "Linked {account} on {platform} to {name} ({handle}); {dropped}, the record made for "
+    "that account, is merged into them."
+)
+LINK_IN_CHAT_ONLY = (
+    "Link an account from Slack or Teams, where a mention names the account, or on the "
+    "dashboard (a person's page)."
+)
+LINK_NO_ACCOUNT = (
+    "{name} has no {platform} account I know of: mention the account itself, or link "
+    "it on the dashboard."
+)
+LINK_WHICH_ACCOUNT = (
+    "{name} has {count} {platform} accounts ({accounts}): link the one you mean on the dashboard."
+)
+LINK_UNKNOWN_KIND = "Choose what to link: a Slack id, a Teams id or an e-mail."
+EMAIL_GIVEN = "{name}'s e-mail is now {email}."
+EMAIL_ALREADY = "{email} was already {name}'s e-mail."
+MERGED = "Merged {dropped} into {name} ({handle}): skills, accounts and history moved."
+MERGE_CONFIRM = "Tick the box to confirm that {drop} and {keep} are one person."
+MERGE_NOBODY = "Say whose record to merge into {name}: their handle."
 # What each kind of refused link says in the admins' list.
 CONFLICT_LINES = {
     "linked_elsewhere": "{platform} account {account} is {holder}'s; {claimant} claims it too",
@@ -105,6 +141,48 @@ CONFLICT_LINES = {
     ),
     "email_taken": "{claimant} claims the e-mail {email} of {holder}",
 }
+
+# Reaching people on another platform
+# An invited expert with no account where the huddle thread is, messaged where they have one.
+HUDDLE_DM_ELSEWHERE = (
+    "{name} asked for your help: “{topic}”. Huddle thread #{id} is on {platform}, where you "
+    "have no account yet, so I am asking you here."
+)
+HUDDLE_DM_ELSEWHERE_HINT = (
+    "Press Answer to reply: I post your answer in the thread, under your name. "
+    "Or press Decline, so the next expert is asked at once."
+)
+HUDDLE_ASKED_ELSEWHERE = (
+    "{name} has no {platform} account, so I asked them on {other}: their answer will be "
+    "posted here."
+)
+HUDDLE_ANSWER = "Answer"
+HUDDLE_ANSWER_FORM = "Answer huddle thread #{id}"
+HUDDLE_ANSWER_FIELD = "Your answer to “{topic}”"
+HUDDLE_ANSWER_SUBMIT = "Post answer"
+HUDDLE_ANSWER_EMPTY = "Write your answer first: it is posted in huddle thread #{id} as yours."
+HUDDLE_ANSWERED = "Posted your answer in huddle thread #{id} on {platform}, under your name."
+# Why a message could not go to someone, in words an admin can act on (never an internal id).
+NO_ACCOUNT_REASON = (
+    "{name} has no {platforms} account linked yet; an admin can link one with "
+    "`whoknows people link {key} {flag}`"
+)
+LINK_FLAGS = {"slack": "--slack U…", "teams": "--teams <Microsoft Entra object id>"}
+NOBODY_THERE = "the person it was for is no longer here"
+NO_LOCAL_ACCOUNT = "{name} has no account in {where}"
+DELIVERY_GAVE_UP = "{platform} did not answer after {tries} tries; it may be down"
+# Told to the asker, in the thread.
+UNDELIVERED_NO_ACCOUNT = (
+    " {name} has no {platforms} account linked yet, so I could not ask them in huddle "
+    "thread #{id}: an admin can link it with `whoknows people link {key} {flag}`."
+)
+
+# Teams roster
+# On an expert card in Teams, for someone with no Teams account linked (never a mention).
+NOT_ON_TEAMS = "not on Teams yet"
+# Slack directory
+# On an expert card for someone with no Slack account linked yet (no mention, no DM).
+NOT_ON_SLACK = "not on Slack yet"
 
 # Status
 STATUS_USAGE = "Usage: `status available|busy|away|oncall|off [30m|2h|1h30m]`, or just `busy 30m`."
@@ -199,6 +277,10 @@ HUDDLE_PICK_EXPERTS = "Experts to invite"
 HUDDLE_DECLINE = "Decline"
 HUDDLE_RESOLVE = "Resolve"
 HUDDLE_BAD_BUTTON = "That button has expired. Please ask again."
+HUDDLE_NOT_SUGGESTED = (
+    "I can invite the colleagues suggested for this question. To ask someone else, "
+    "name them: `huddle <topic> @name`."
+)
 
 # Knowledge base changes
 KB_EDIT_USAGE = "Usage: `kb edit N title | answer [| tags]`."
@@ -239,3 +321,23 @@ UNDELIVERED_ROOT = (
     " I could not post huddle thread #{id} in {channel} ({reason}), so nobody was asked."
 )
 UNDELIVERED_OTHER = " A message for huddle thread #{id} could not be delivered ({reason})."
+
+# Workspaces and tenants whoknows does not serve (bot/services/tenants.py)
+SLACK_NOT_SERVED = (
+    "Sorry, whoknows works only in the Slack workspaces it was set up for, and this is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows in your organisation to add this workspace."
+)
+TEAMS_NOT_SERVED = (
+    "Sorry, whoknows works only for the organisations it was set up for, and yours is not "
+    "one of them, so it cannot help here. If you think it should, ask the people who run "
+    "whoknows to add your Microsoft 365 organisation."
+)
+INSTALL_NOT_SERVED = (
+    "whoknows serves only the Slack workspaces it was set up for, so it was not installed "
+    "in {where}, and Slack was asked to remove it again. If it should work there, ask the "
+    "people who run whoknows to add this workspace (its id is {workspace})."
+)
+
+# A Slack message with no words of its own (for notifications and screen readers).
+SLACK_FALLBACK = "whoknows"

@@ -20,9 +20,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot import inbox, messages, metrics
-from bot.db.hot import HotQuery
+from bot import messages
 from bot.db.models import Person
+from bot.ops import metrics
+from bot.runtime import inbox
 from bot.services import Services, people
 from bot.services.audit import Denied
 from bot.types import Command, Reply
@@ -41,8 +42,8 @@ class UsageError(Exception):
 
 # Core, not ORM (`select(Person.id)`): executing it costs half as much.
 _person = Person.__table__
-_LIVE_PERSON = HotQuery(
-    select(_person.c.id).where(_person.c.id == bindparam("person"), _person.c.deleted_at.is_(None))
+_LIVE_PERSON = select(_person.c.id).where(
+    _person.c.id == bindparam("person"), _person.c.deleted_at.is_(None)
 )
 
 
@@ -77,7 +78,7 @@ class Context:
     def actor_id(self) -> int:
         """The asker's id, checked as `actor` checks it, for a handler that needs no
         more of them (loading the whole person cost a tenth of a who-knows)."""
-        found = _LIVE_PERSON.scalar(self.session, {"person": self.command.person_id})
+        found = self.session.execute(_LIVE_PERSON, {"person": self.command.person_id}).scalar()
         if found is None:
             raise UsageError(messages.UNKNOWN_PERSON.format(token="you"))
         return int(found)

@@ -1,19 +1,18 @@
 """Signed, expiring tokens: the dashboard's sign-in links and session cookies.
 
-A token carries JSON claims and an HMAC-SHA256 over them, with a purpose
-mixed into the signature so a token made for one use never passes for
-another. The secret is WHOKNOWS_SECRET, or one made once and kept (mode
-0600) in WHOKNOWS_HOME; the links point at WHOKNOWS_PUBLIC_URL. Both are read
-once, with every other setting, in `bot.config.Settings`.
+A token carries JSON claims signed by itsdangerous (HMAC-SHA256, URL-safe), with
+its purpose as the salt, so a token made for one use never passes for another.
+It expires at its `exp` claim, read against the clock the caller passes (the
+services' clock), as each caller gives its tokens their own lifetime; a sign-in
+link is spent once by the dashboard (adapters/dashboard/auth.py). The secret is
+WHOKNOWS_SECRET, or one made once and kept (mode 0600) in WHOKNOWS_HOME; the
+links point at WHOKNOWS_PUBLIC_URL. Both are read once, with every other
+setting, in `bot.config.Settings`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
-import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,12 +20,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import logs
-from bot.config import Settings
+from itsdangerous import BadData, URLSafeSerializer
+
+from bot.config import SECRET_FILE, Settings
+from bot.ops import logs
 
 LINK_TTL = timedelta(minutes=10)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:3000"
-SECRET_FILE = "dashboard.secret"
 MIN_SECRET_BYTES = 16
 LOGIN_PATH = "/dashboard/login"
 
@@ -76,21 +76,24 @@ def stored_secret(path: Path) -> bytes:
     return secret
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+SALT = "whoknows.{purpose}"  # itsdangerous' salt: one key per purpose, from one secret
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _serializer(secret: bytes, purpose: str) -> URLSafeSerializer:
+    """Compact JSON, HMAC-SHA256 with a key derived per purpose (itsdangerous'
+    default derivation), URL-safe base64: a token is a query value or a cookie as is.
 
-
-def _mac(secret: bytes, purpose: str, body: str) -> str:
-    return _b64(hmac.new(secret, f"{purpose}.{body}".encode(), hashlib.sha256).digest())
+    Not itsdangerous' timed serializer: its max_age reads the machine's clock, and
+    expiry here follows the caller's clock and each token's own `exp`."""
+    return URLSafeSerializer(
+        secret,
+        salt=SALT.format(purpose=purpose),
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
 
 
 def sign(secret: bytes, purpose: str, claims: dict[str, Any]) -> str:
-    body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_mac(secret, purpose, body)}"
+    return _serializer(secret, purpose).dumps(claims)
 
 
 class BadToken(ValueError):
@@ -103,13 +106,9 @@ class BadToken(ValueError):
 
 def unsign(secret: bytes, purpose: str, token: str, now: datetime) -> dict[str, Any]:
     """The claims of a token this secret signed for this purpose and not yet expired."""
-    body, _, mac = token.partition(".")
-    expected = _mac(secret, purpose, body).encode()
-    if not body or not hmac.compare_digest(mac.encode(errors="replace"), expected):
-        raise BadToken()
     try:
-        claims = json.loads(_unb64(body))
-    except (binascii.Error, ValueError):
+        claims = _serializer(secret, purpose).loads(token)
+    except BadData:  # forged, damaged, or signed for another purpose
         raise BadToken() from None
     if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):
         raise BadToken()

@@ -1,14 +1,16 @@
 """User text: the one tokenizer every lexical signal shares, and where text may be cut.
 
-`is_grapheme_boundary` follows the extended grapheme cluster rules of Unicode
-UAX #29 closely enough for chat text, so renderers that shorten text never cut
-an emoji sequence, a flag, a Hangul syllable or a letter with its marks in two.
+`is_grapheme_boundary` asks the `regex` module's `\\X` (Unicode's extended
+grapheme clusters, UAX #29, at the Unicode version that module ships), so renderers
+that shorten text never cut an emoji sequence, a flag, a Hangul syllable, an Indic
+conjunct or a letter with its marks in two, and keep up as Unicode adds more.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+
+import regex
 
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset(
@@ -105,79 +107,20 @@ def terms(text: str) -> list[str]:
 
 # --- grapheme clusters -----------------------------------------------------------------
 
-_ZWJ = "\u200d"
-_EXTEND_EXTRA = {
-    "\u200c",  # zero-width non-joiner
-    _ZWJ,
-    "\uff9e",  # halfwidth katakana voiced sound marks
-    "\uff9f",
-}
-
-
-def _is_extend(char: str) -> bool:
-    """Joins the character before it (grapheme rules GB9, GB9a)."""
-    cp = ord(char)
-    return (
-        unicodedata.category(char) in {"Mn", "Me", "Mc"}
-        or char in _EXTEND_EXTRA
-        or 0xFE00 <= cp <= 0xFE0F  # variation selectors (text / emoji presentation)
-        or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
-        or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
-        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
-    )
-
-
-def _is_pictographic(char: str) -> bool:
-    cp = ord(char)
-    return 0x1F000 <= cp <= 0x1FAFF or unicodedata.category(char) == "So"
-
-
-def _is_regional(char: str) -> bool:
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
-
-
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) in {"Cc", "Zl", "Zp"}
-
-
-def _hangul(char: str) -> str:
-    """Hangul syllable type: L, V, T, LV, LVT or '' (grapheme rules GB6–GB8)."""
-    cp = ord(char)
-    if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97C:
-        return "L"
-    if 0x1160 <= cp <= 0x11A7 or 0xD7B0 <= cp <= 0xD7C6:
-        return "V"
-    if 0x11A8 <= cp <= 0x11FF or 0xD7CB <= cp <= 0xD7FB:
-        return "T"
-    if 0xAC00 <= cp <= 0xD7A3:
-        return "LV" if (cp - 0xAC00) % 28 == 0 else "LVT"
-    return ""
+_CLUSTER = regex.compile(r"\X")
 
 
 def is_grapheme_boundary(text: str, index: int) -> bool:
-    """Whether a cut between text[index - 1] and text[index] leaves every grapheme whole."""
+    """Whether a cut between text[index - 1] and text[index] leaves every grapheme whole.
+
+    Whether `index` is a boundary depends on the text up to text[index] alone (each rule
+    looks at the character after a boundary and back from it), so only that much is read:
+    a renderer cutting at its limit reads the limit's worth, however long the text."""
     if index <= 0 or index >= len(text):
         return True
-    before, after = text[index - 1], text[index]
-    if before == "\r" and after == "\n":
-        return False
-    if "\ud800" <= before <= "\udbff" and "\udc00" <= after <= "\udfff":
-        return False  # a surrogate pair that arrived as two code points
-    if _is_control(before) or _is_control(after):
-        return True
-    if _is_extend(after):
-        return False
-    if before == _ZWJ and _is_pictographic(after):
-        return False  # emoji ZWJ sequences: 👩‍👩‍👧
-    if _is_regional(before) and _is_regional(after):
-        # Flags are pairs: break only after an even run of regional indicators.
-        run = 0
-        while index - 1 - run >= 0 and _is_regional(text[index - 1 - run]):
-            run += 1
-        return run % 2 == 0
-    left, right = _hangul(before), _hangul(after)
-    if left == "L" and right in {"L", "V", "LV", "LVT"}:
-        return False
-    if left in {"LV", "V"} and right in {"V", "T"}:
-        return False
-    return not (left in {"LVT", "T"} and right == "T")
+    if "\ud800" <= text[index - 1] <= "\udbff" and "\udc00" <= text[index] <= "\udfff":
+        return False  # a surrogate pair that arrived as two code points: one character
+    for cluster in _CLUSTER.finditer(text, 0, index + 1):
+        if cluster.end() >= index:
+            return cluster.end() == index
+    return True  # not reached: the clusters cover text[: index + 1]

@@ -37,7 +37,7 @@ class Command:
     action_id: str | None = None
     values: dict[str, str] = field(default_factory=dict)
     private: bool = True
-    # The inbound request this command answers (bot/inbox.py): marked answered with it.
+    # The inbound request this command answers (bot/runtime/inbox.py): marked answered with it.
     inbound_id: int | None = None
 
 

@@ -2,7 +2,7 @@
 
 The link carries a token signed by `bot.signing`: who, until when, and a
 random id. The dashboard (adapters/dashboard) checks the signature and the
-time, then records the id once (`bot.events.first_delivery`), so a link that
+time, then records the id once (`bot.runtime.events.first_delivery`), so a link that
 leaked from a chat history cannot be used again.
 """
 

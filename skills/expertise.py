@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from bot import messages
-from bot.db.models import Person
+from bot.db.models import Identity, Person, Role
 from bot.router import Context, Router, UsageError
-from bot.services import expertise, presence
+from bot.services import accounts, expertise, people, presence
 from bot.services.expertise import SkillSpec, UnknownTag
 from bot.types import PersonCard, Reply, TagMatch, Text
 
@@ -67,7 +67,99 @@ def _profile(ctx: Context, person: Person) -> Reply:
     return Reply.of(Text(messages.EXPERTISE_HEADER.format(name=person.display_name)), card)
 
 
+def _link(ctx: Context, actor: Person) -> Reply:
+    """`expertise link @account handle`: the mentioned platform account is the person
+    with that handle's. The mention names an account through the person it belongs to
+    now (the adapter may just have made one for it): their account on this platform."""
+    words = ctx.args.split()[1:]
+    tokens = [w for w in words if ctx.is_mention(w)]
+    handles = [w for w in words if not ctx.is_mention(w)]
+    if len(tokens) == 2 and not handles:
+        token, handle = tokens[0], tokens[1]
+    elif len(tokens) == 1 and len(handles) == 1:
+        token, handle = tokens[0], handles[0]
+    else:
+        raise UsageError(messages.LINK_USAGE)
+    person = (
+        ctx.person_for(handle) if ctx.is_mention(handle) else people.by_key(ctx.session, handle)
+    )
+    # Before anything is looked up for them: a refused linker learns nothing.
+    accounts.require_linker(actor, person)
+    if person is None:
+        raise UsageError(messages.UNKNOWN_PERSON.format(token=handle[:120]))
+    mentioned = ctx.person_for(token)
+    if mentioned is None:
+        raise UsageError(messages.UNKNOWN_PERSON.format(token=token[:120]))
+    platform = ctx.command.platform
+    if platform not in accounts.CHAT_PLATFORMS:
+        raise UsageError(messages.LINK_IN_CHAT_ONLY)
+    identity = _account_of(mentioned, platform, token)
+    where = accounts.platform_name(platform)
+    account = identity.external_id
+    if mentioned.id == person.id:
+        return Reply.notice(
+            messages.ALREADY_LINKED.format(
+                account=account, platform=where, name=person.display_name
+            )
+        )
+    if _made_for_the_account(mentioned, platform):
+        dropped = mentioned.key
+        accounts.merge(ctx.session, person, mentioned, actor_label=actor.key, actor_id=actor.id)
+        text = messages.LINKED_MERGED.format(
+            account=account,
+            platform=where,
+            name=person.display_name,
+            handle=person.key,
+            dropped=dropped,
+        )
+        return Reply.notice(text, "success")
+    # Someone real has it: link_by_hand refuses, saying how to merge if they are one.
+    accounts.link_by_hand(
+        ctx.session, person, platform, account, actor_label=actor.key, actor_id=actor.id
+    )
+    return Reply.notice(
+        messages.LINKED.format(
+            account=account, platform=where, name=person.display_name, handle=person.key
+        ),
+        "success",
+    )
+
+
+def _account_of(person: Person, platform: str, token: str) -> Identity:
+    """The person's account on the platform; of several, the one the token spells."""
+    found = [i for i in person.identities if i.platform == platform]
+    if len(found) > 1:
+        spelled = [i for i in found if _spells(token, i.external_id)]
+        found = spelled if len(spelled) == 1 else found
+    where = accounts.platform_name(platform)
+    if not found:
+        raise UsageError(messages.LINK_NO_ACCOUNT.format(name=person.display_name, platform=where))
+    if len(found) > 1:
+        listed = ", ".join(sorted(i.external_id for i in found))
+        raise UsageError(
+            messages.LINK_WHICH_ACCOUNT.format(
+                name=person.display_name, count=len(found), platform=where, accounts=listed
+            )
+        )
+    return found[0]
+
+
+def _spells(token: str, external_id: str) -> bool:
+    """The token holds the id whole (`<@U0B|name>` spells U0B, not U0)."""
+    pattern = rf"(?<![0-9A-Za-z]){re.escape(external_id)}(?![0-9A-Za-z])"
+    return re.search(pattern, token, re.IGNORECASE) is not None
+
+
+def _made_for_the_account(person: Person, platform: str) -> bool:
+    """A record the platform's first contact made, that nobody has built on: no skills,
+    no role. Merging it loses nothing; anyone else is merged only on purpose."""
+    return person.origin == platform and not person.skills and person.role == Role.AGENT
+
+
 def manage_expertise(ctx: Context) -> Reply:
+    if ctx.args.split()[:1] and ctx.args.split()[0].lower() == "link":
+        # Before mentions are read: a refused linker learns nothing of who exists.
+        return _link(ctx, ctx.actor())
     sub, targets, rest = _split(ctx)
     actor = ctx.actor()
     now = ctx.services.clock()
@@ -115,6 +207,7 @@ def register(router: Router) -> None:
     router.command(
         "expertise",
         aliases=("skills", "profile"),
-        usage="expertise [show|tag|untag|verify] [@person] [tag[:level] …]",
-        summary="see and manage expertise; leads tag and verify their team's",
+        usage="expertise [show|tag|untag|verify] [@person] [tag[:level] …], "
+        "expertise link @account handle",
+        summary="see and manage expertise; leads tag and verify their team's; admins link accounts",
     )(manage_expertise)

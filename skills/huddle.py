@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from bot import messages
 from bot.db.models import Person
 from bot.router import Context, Router, UsageError
-from bot.services import expertise, huddles
+from bot.services import accounts, expertise, huddles, permissions
 from bot.text import MAX_ID, parse_id
 from bot.types import Form, FormField, Reply, Text
 
@@ -126,6 +126,7 @@ def start_from_button(ctx: Context) -> Reply:
         ids = [n for i in picked.split(",") if (n := parse_id(i)) is not None]
     ids = [i for i in ids if 0 <= i <= MAX_ID]
     experts = [p for i in ids if (p := ctx.session.get(Person, i)) and p.deleted_at is None]
+    huddles.require_suggested(ctx.services, ctx.session, ctx.actor(), topic, experts)
     return _open_with(ctx, topic, experts or None)
 
 
@@ -159,6 +160,8 @@ def _list(ctx: Context, *, team: bool) -> Reply:
 def _resolve_form(ctx: Context, huddle_id: int) -> Reply:
     with _friendly():
         found = huddles.get(ctx.session, huddle_id)
+    # Nobody fills in a form that would be refused: asked before it is shown.
+    permissions.require_huddle_closer(ctx.actor(), found, permissions.RESOLVE_HUDDLE)
     return Reply.of(
         Form(
             title=messages.HUDDLE_RESOLVE_FORM.format(id=huddle_id),
@@ -211,6 +214,42 @@ def decline_button(ctx: Context) -> Reply:
     return Reply.notice(messages.HUDDLE_DECLINED_REPLY.format(id=huddle_id))
 
 
+def answer_button(ctx: Context) -> Reply:
+    """*Answer* on an invitation sent to another platform than the thread's: a form."""
+    actor = ctx.actor()
+    huddle_id = _huddle_id(ctx.args)
+    with _friendly():
+        found = huddles.get(ctx.session, huddle_id)
+        huddles.check_answer(ctx.session, found, actor)
+    return Reply.of(
+        Form(
+            title=messages.HUDDLE_ANSWER_FORM.format(id=huddle_id),
+            action_id="huddle.answer.submit",
+            value=str(huddle_id),
+            fields=(
+                FormField(
+                    "answer",
+                    messages.HUDDLE_ANSWER_FIELD.format(topic=found.topic[:60]),
+                    kind="multiline",
+                ),
+            ),
+            submit_label=messages.HUDDLE_ANSWER_SUBMIT,
+        )
+    )
+
+
+def answer_submit(ctx: Context) -> Reply:
+    """The *Answer* form sent: posted in the huddle's thread, where it was opened, as theirs."""
+    actor = ctx.actor()
+    huddle_id = _huddle_id(ctx.args)
+    with _friendly():
+        found = huddles.get(ctx.session, huddle_id)
+        text = ctx.command.values.get("answer", "")
+        huddles.answer(ctx.services, ctx.session, found, actor, text)
+    where = accounts.platform_name(found.platform or ctx.command.platform)
+    return Reply.notice(messages.HUDDLE_ANSWERED.format(id=huddle_id, platform=where), "success")
+
+
 def _reply(ctx: Context, huddle_id: int, text: str) -> Reply:
     """Write in a huddle's thread from a chat without threads (the local console)."""
     if not text.strip():
@@ -242,6 +281,8 @@ def register(router: Router) -> None:
     )(huddle)
     router.action("huddle.start")(start_from_button)
     router.action("huddle.decline")(decline_button)
+    router.action(huddles.ANSWER_ACTION)(answer_button)
+    router.action("huddle.answer.submit")(answer_submit)
     router.action("huddle.resolve")(resolve_button)
     router.action("huddle.resolve.submit")(resolve_submit)
     router.action("huddle.message")(thread_message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import messages
 from bot.db.models import KnowledgeEntry
 from bot.router import Context, Router, UsageError
-from bot.services import expertise, knowledge
+from bot.services import expertise, knowledge, permissions
 from bot.text import parse_id
 from bot.types import Form, FormField, Reply, Text
 
@@ -87,7 +87,7 @@ def _edit(
 
 
 def _edit_form(ctx: Context, entry: KnowledgeEntry) -> Reply:
-    knowledge.require_editor(ctx.actor(), entry)
+    permissions.require_knowledge_editor(ctx.actor(), entry)
     return Reply.of(
         Form(
             title=f"Edit knowledge entry #{entry.id}",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from bot import messages
-from bot.db.models import Role, Team
+from bot.db.models import Team
 from bot.router import Context, Router, UsageError
-from bot.services.audit import Denied, record
+from bot.services import permissions
+from bot.services.audit import record
 from bot.types import Reply, Text
 
 SETTINGS = {"huddles": "huddle_channel", "channel": "channel"}
@@ -42,13 +43,7 @@ def team(ctx: Context) -> Reply:
         )
     if len(words) != 2 or words[0].lower() not in SETTINGS:
         raise UsageError(messages.TEAM_USAGE)
-    if actor.role not in {Role.LEAD, Role.ADMIN}:
-        raise Denied(
-            messages.TEAM_NOT_ALLOWED,
-            actor_id=actor.id,
-            action="set_team_channel",
-            target=f"team:{current.name}",
-        )
+    permissions.require_team_settings(actor, current)
     field = SETTINGS[words[0].lower()]
     value = _channel(ctx, words[1])
     before = getattr(current, field)
@@ -56,7 +51,7 @@ def team(ctx: Context) -> Reply:
     record(
         ctx.session,
         actor.id,
-        "set_team_channel",
+        permissions.SET_TEAM_CHANNEL,
         f"team:{current.name}",
         setting=field,
         before=before,

@@ -7,8 +7,9 @@ import dataclasses
 
 from sqlalchemy import insert
 
-from bot import messages, metrics
+from bot import messages
 from bot.db.models import QueryLog
+from bot.ops import metrics
 from bot.router import UMBRELLA, Context, Router
 from bot.services import huddles, learning
 from bot.text import MAX_QUERY_CHARS, clean_text, parse_id

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.data.demo import seed_demo
 from bot.db import open_database
-from bot.demo import seed_demo
 from bot.matching.embeddings import load_encoder
 from bot.matching.vectors import index_all
 from bot.router import Router

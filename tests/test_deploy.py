@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import _parser
+from adapters.cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "deploy.md").read_text()

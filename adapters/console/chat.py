@@ -16,9 +16,9 @@ from typing import TextIO
 from adapters.console.messenger import ConsoleMessenger
 from adapters.console.render import Buttons, render
 from adapters.console.translate import PLATFORM, to_command
-from bot import jobs, outbox
 from bot.db.models import Person
 from bot.router import Router
+from bot.runtime import jobs, outbox
 from bot.services import Services, people
 from bot.types import Command, Form, Reply, Where
 

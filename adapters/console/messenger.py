@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from adapters.console.translate import PLATFORM
-from bot.ports import MessageRef
+from bot.runtime.ports import MessageRef
 from bot.types import Reply
 
 # (heading, reply, indent) → printed by the chat, which numbers the buttons.

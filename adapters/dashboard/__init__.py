@@ -22,6 +22,7 @@ from adapters.dashboard.auth import PREFIX, Refusal
 from adapters.dashboard.render import STATIC, message
 from bot.db.models import Person
 from bot.services import Services
+from bot.services.accounts import LinkError
 from bot.services.audit import Denied
 from bot.services.expertise import UnknownTag
 from bot.signing import DashboardSettings
@@ -48,7 +49,8 @@ class Dashboard:
         return await asyncio.to_thread(run)
 
     async def change(self, actor_id: int, work: Callable[[Session, Person], str]) -> str:
-        """Run a change as the viewer; a refusal is audited and ends in a 403 page."""
+        """Run a change as the viewer; a refusal is audited and ends in a 403 page, but a
+        link or merge the accounts refuse an admin is said on the page the form returns to."""
         return await asyncio.to_thread(self._change, actor_id, work)
 
     def _change(self, actor_id: int, work: Callable[[Session, Person], str]) -> str:
@@ -58,6 +60,12 @@ class Dashboard:
                 if actor is None or actor.deleted_at is not None:
                     raise Refusal(auth.NOT_SIGNED_IN)
                 return work(session, actor)
+        except LinkError as refused:
+            # An admin's link the accounts would not make (someone else's account, an
+            # e-mail taken): audited, and said on the page with what to do instead.
+            with self.services.db.unit_of_work() as session:
+                refused.audit(session)
+            raise ChangeError(refused.message) from None
         except Denied as denial:
             with self.services.db.unit_of_work() as session:
                 denial.audit(session)
@@ -79,7 +87,10 @@ async def refusals(request: web.Request, handler: auth.Handler) -> web.StreamRes
         return await handler(request)
     except Refusal as refusal:
         reason = refusal.reason
-        return message(request, reason.title, reason.text, reason.status)
+        response = message(request, reason.title, reason.text, reason.status)
+        if reason.ends_session:
+            auth.end_session(response)
+        return response
     except web.HTTPNotFound:
         if request.path == PREFIX:
             raise web.HTTPMovedPermanently(f"{PREFIX}/") from None

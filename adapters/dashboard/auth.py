@@ -1,27 +1,36 @@
 """Who is looking: magic-link sign-in, the session cookie, CSRF, and role checks.
 
 The session is a signed cookie (HttpOnly, SameSite=Lax, Secure behind https)
-holding the person's id, an expiry and a CSRF secret. Every request reads the
-person again, so a changed role or a removed person counts at once. Every
-POST but the sign-in itself must carry the session's CSRF token.
+holding the person's id, an expiry, a CSRF secret and the person's session
+generation. Every request reads the person again, so a changed role or a
+removed person counts at once; signing out, a changed role or a removal move
+the generation on (bot/db/models.py), which ends every earlier session, a copied
+cookie's included. Every POST but the sign-in itself must carry the session's
+CSRF token, and every POST, the sign-in too, must come from one of our own pages
+(`same_origin`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 
 from bot.db.models import Person, PlatformEvent, Role
-from bot.events import first_delivery
+from bot.runtime.events import first_delivery
 from bot.services import Services
+from bot.services.audit import record
 from bot.signing import BadToken, DashboardSettings, sign, unsign
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "whoknows_session"
 FLASH_COOKIE = "whoknows_flash"
@@ -62,6 +71,8 @@ class Reason:
     title: str
     text: str
     status: int = 403
+    # The page also deletes the session cookie (a session that has ended).
+    ends_session: bool = False
 
 
 class Refusal(Exception):
@@ -86,6 +97,23 @@ NO_CSRF = Reason(
     "Form refused",
     "The form did not carry this session's security token, so nothing was changed. "
     "Open the page again from the dashboard and resend it.",
+)
+
+SESSION_ENDED = Reason(
+    "Your session has ended",
+    "You signed out, or your role changed. Ask the bot for a new link: type `dashboard` in chat.",
+    401,
+    ends_session=True,
+)
+CROSS_SITE = Reason(
+    "Form refused",
+    "The form was sent from another site, so nothing was done. "
+    "Open the dashboard yourself (from the link in chat) and try again.",
+)
+CROSS_SITE_LOGIN = Reason(
+    "Sign-in refused",
+    "This sign-in was sent from another site, so it was not used. "
+    "Open the link from chat yourself: it still works.",
 )
 
 LINK_USED = Reason(
@@ -151,13 +179,33 @@ def _link_claims(settings: DashboardSettings, token: str, now: datetime) -> dict
     return claims
 
 
-def session_cookie(settings: DashboardSettings, person_id: int, now: datetime) -> str:
+def session_cookie(
+    settings: DashboardSettings, person_id: int, generation: int, now: datetime
+) -> str:
     claims = {
         "p": person_id,
         "exp": int((now + SESSION_TTL).timestamp()),
         "c": secrets.token_urlsafe(24),
+        "g": generation,
     }
     return sign(settings.secret, "session", claims)
+
+
+def start_generation(services: Services, person_id: int) -> int:
+    """The session generation a session of this person starts under."""
+    with services.db.unit_of_work() as session:
+        person = session.get(Person, person_id)
+        if person is None or person.deleted_at is not None:
+            raise Refusal(LINK_INVALID)
+        return person.session_generation
+
+
+def end_sessions(services: Services, person_id: int) -> None:
+    """Signing out: this person's sessions end, in every browser (a copied cookie too)."""
+    with services.db.unit_of_work() as session:
+        person = session.get(Person, person_id)
+        if person is not None:
+            person.end_sessions()
 
 
 def set_cookie(
@@ -197,15 +245,24 @@ def _cookie_claims(
         return None
 
 
+@dataclass(frozen=True)
+class SessionClaims:
+    person_id: int
+    csrf: str
+    generation: int
+
+
 def read_session(
     settings: DashboardSettings, cookie: str | None, now: datetime
-) -> tuple[int, str] | None:
-    """(person id, CSRF secret) from a valid, unexpired session cookie."""
+) -> SessionClaims | None:
+    """What a valid, unexpired session cookie says (not yet whether it has ended)."""
     claims = _cookie_claims(settings, "session", cookie, now)
     if claims is None:
         return None
-    person, csrf = claims.get("p"), claims.get("c")
-    return (person, csrf) if isinstance(person, int) and isinstance(csrf, str) else None
+    person, csrf, generation = claims.get("p"), claims.get("c"), claims.get("g")
+    if isinstance(person, int) and isinstance(csrf, str) and isinstance(generation, int):
+        return SessionClaims(person, csrf, generation)
+    return None
 
 
 # -------------------------------------------------------------------- flash
@@ -238,12 +295,94 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = (f"{PREFIX}/login", f"{PREFIX}/static/")
 
 
-def _load_viewer(services: Services, person_id: int, csrf: str) -> Viewer | None:
+def _load_viewer(services: Services, claims: SessionClaims, path: str) -> Viewer:
+    """Who a session is, read again; a Refusal once it has ended (audited: someone
+    holds the cookie of a session its person ended)."""
     with services.db.unit_of_work() as session:
-        person = session.get(Person, person_id)
-        if person is None or person.deleted_at is not None:
-            return None
-        return Viewer(person.id, person.key, person.display_name, person.role, person.team_id, csrf)
+        person = session.get(Person, claims.person_id)
+        if person is None:
+            raise Refusal(NOT_SIGNED_IN)
+        removed = person.deleted_at is not None
+        if not removed and person.session_generation == claims.generation:
+            return Viewer(
+                person.id, person.key, person.display_name, person.role, person.team_id, claims.csrf
+            )
+        record(
+            session,
+            person.id,
+            "dashboard.session",
+            f"person:{person.key}",
+            allowed=False,
+            reason="removed" if removed else "ended",
+            path=path[:200],
+        )
+    raise Refusal(SESSION_ENDED)
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else None
+
+
+def same_origin(request: web.Request, settings: DashboardSettings) -> bool:
+    """Whether a POST came from one of our own pages (not a form on another site).
+
+    Sec-Fetch-Site when the browser sends it (all current ones do); else Origin (our
+    pages' Referrer-Policy lets browsers send it on their own forms), else Referer.
+    Our origins: WHOKNOWS_PUBLIC_URL's, and the one the browser asked for (its Host).
+    A request with none of the three comes from no browser's form: it passes.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in {"same-origin", "none"}
+    sent = request.headers.get("Origin")
+    if sent is None:
+        referer = request.headers.get("Referer")
+        if referer is None:
+            return True
+        sent = _origin(referer) or "null"
+    ours = {_origin(settings.public_url), f"http://{request.host}", f"https://{request.host}"}
+    return sent.strip().lower() in ours
+
+
+def cross_site(request: web.Request, settings: DashboardSettings) -> dict[str, str] | None:
+    """None for a POST from our own pages; else what it said of where it came from
+    (logged, and for the audit log)."""
+    if same_origin(request, settings):
+        return None
+    sent = {
+        "origin": (request.headers.get("Origin") or "")[:100],
+        "fetch_site": (request.headers.get("Sec-Fetch-Site") or "")[:20],
+    }
+    log.warning(
+        "dashboard: refused a POST to %s from another site (Origin %r, Sec-Fetch-Site %r)",
+        request.path,
+        sent["origin"],
+        sent["fetch_site"],
+    )
+    return sent
+
+
+def link_person(settings: DashboardSettings, token: str, now: datetime) -> int | None:
+    """Whose sign-in link this is, if it is one (used or not)."""
+    try:
+        return int(_link_claims(settings, token, now)["p"])  # type: ignore[call-overload]
+    except Refusal:
+        return None
+
+
+def audit_cross_site_login(services: Services, person_id: int | None, sent: dict[str, str]) -> None:
+    with services.db.unit_of_work() as session:
+        person = session.get(Person, person_id) if person_id is not None else None
+        record(
+            session,
+            person.id if person is not None else None,
+            "dashboard.login",
+            f"person:{person.key}" if person is not None else "dashboard",
+            allowed=False,
+            reason="sent from another site",
+            **sent,
+        )
 
 
 def guard(
@@ -253,16 +392,18 @@ def guard(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The sign-in checks this itself, to audit whose link was sent.
+        login = request.path == f"{PREFIX}/login"
+        if request.method == "POST" and not login and cross_site(request, settings) is not None:
+            raise Refusal(CROSS_SITE)
         if request.path.startswith(OPEN_PATHS):
             return await handler(request)
         found = read_session(settings, request.cookies.get(SESSION_COOKIE), services.clock())
-        viewer = (
-            await asyncio.to_thread(_load_viewer, services, *found) if found is not None else None
-        )
-        if viewer is None:
+        if found is None:
             if request.method == "POST":
                 raise Refusal(NO_CSRF)
             raise Refusal(NOT_SIGNED_IN)
+        viewer = await asyncio.to_thread(_load_viewer, services, found, request.path)
         if request.method == "POST":
             form = await request.post()
             sent = form.get(CSRF_FIELD)

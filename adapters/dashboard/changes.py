@@ -1,5 +1,5 @@
-"""The forms: tag, untag, verify and set levels; import people; edit and delete knowledge;
-describe a topic.
+"""The forms: tag, untag, verify and set levels; link accounts and merge people (admins);
+import people; edit and delete knowledge; describe a topic.
 
 Each runs a service as the signed-in person, so the service's permission
 check and audit row apply exactly as they do in chat. The result is said on
@@ -19,7 +19,7 @@ from adapters.dashboard.auth import PREFIX, Refusal, require_lead, viewer_of
 from adapters.dashboard.render import page
 from bot import messages
 from bot.db.models import Person
-from bot.services import expertise, knowledge, learning, people
+from bot.services import accounts, expertise, knowledge, learning, people
 from bot.services.expertise import SkillSpec
 
 MAX_UPLOAD_TEXT = 1024**2
@@ -129,6 +129,67 @@ async def untag(request: web.Request) -> web.Response:
     return await _apply(request, work, f"{PREFIX}/people/{key}")
 
 
+# ------------------------------------------------------------------ accounts
+
+
+def _linkable(session: Session, actor: Person, key: str) -> Person:
+    """The person an admin links or merges into; anyone else is refused (and audited)
+    before being told whether the person exists."""
+    person = people.by_key(session, key)
+    accounts.require_linker(actor, person)
+    if person is None:
+        raise ChangeError(messages.UNKNOWN_PERSON.format(token=key[:120]))
+    return person
+
+
+async def link_account(request: web.Request) -> web.Response:
+    """Link a Slack or Teams id, or an e-mail, to the person (admins only)."""
+    form = await _form(request)
+    key = request.match_info["key"]
+    kind, value = form.get("kind", ""), form.get("account", "")
+
+    def work(session: Session, actor: Person) -> str:
+        person = _linkable(session, actor, key)
+        who = {"actor_label": actor.key, "actor_id": actor.id}
+        if kind == "email":
+            changed = accounts.give_email(session, person, value, **who)
+            said = messages.EMAIL_GIVEN if changed else messages.EMAIL_ALREADY
+            return said.format(name=person.display_name, email=value.strip())
+        if kind not in accounts.CHAT_PLATFORMS:
+            raise ChangeError(messages.LINK_UNKNOWN_KIND)
+        changed = accounts.link_by_hand(session, person, kind, value, **who)
+        said = messages.LINKED if changed else messages.ALREADY_LINKED
+        return said.format(
+            account=value.strip(),
+            platform=accounts.platform_name(kind),
+            name=person.display_name,
+            handle=person.key,
+        )
+
+    return await _apply(request, work, f"{PREFIX}/people/{key}")
+
+
+async def merge_people(request: web.Request) -> web.Response:
+    """Merge the record `drop` names into the person of the page (admins only)."""
+    form = await _form(request)
+    key = request.match_info["key"]
+    drop_key = form.get("drop", "").strip().lstrip("@")
+    back = _local(form.get("back", ""), f"{PREFIX}/people/{key}")
+
+    def work(session: Session, actor: Person) -> str:
+        keep = _linkable(session, actor, key)
+        if not drop_key:
+            raise ChangeError(messages.MERGE_NOBODY.format(name=keep.display_name))
+        drop = _person(session, drop_key)
+        if form.get("confirm") != "yes":
+            raise ChangeError(messages.MERGE_CONFIRM.format(drop=drop.key, keep=keep.key))
+        dropped = drop.key
+        accounts.merge(session, keep, drop, actor_label=actor.key, actor_id=actor.id)
+        return messages.MERGED.format(dropped=dropped, name=keep.display_name, handle=keep.key)
+
+    return await _apply(request, work, back)
+
+
 async def import_people(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     require_lead(viewer)
@@ -218,6 +279,8 @@ def routes(app: web.Application) -> None:
     app.router.add_post("/people/{key}/level", set_level)
     app.router.add_post("/people/{key}/verify", verify)
     app.router.add_post("/people/{key}/untag", untag)
+    app.router.add_post("/people/{key}/link", link_account)
+    app.router.add_post("/people/{key}/merge", merge_people)
     app.router.add_post("/knowledge/{entry_id}/edit", edit_entry)
     app.router.add_post("/knowledge/{entry_id}/delete", delete_entry)
     app.router.add_post("/tags/describe", describe_tag)

@@ -15,8 +15,16 @@ from sqlalchemy.orm import Session, selectinload
 from adapters.dashboard import DASHBOARD, auth, charts
 from adapters.dashboard.auth import PREFIX, Refusal, require_admin, require_lead, viewer_of
 from adapters.dashboard.render import page
-from bot.db.models import AuditEntry, KnowledgeEntry, Person, Skill, Tag
-from bot.services import analytics, knowledge, learning, people, presence
+from bot.db.models import (
+    AuditEntry,
+    Identity,
+    KnowledgeEntry,
+    Person,
+    Skill,
+    Tag,
+    Team,
+)
+from bot.services import accounts, analytics, knowledge, learning, people, permissions, presence
 from bot.services.analytics import Scope
 
 GAP_WINDOWS = (7, 30, 90)
@@ -70,21 +78,35 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    """Spend a link and start a session; a sign-in sent from another site is refused
+    (someone's own link, posted by their page, would sign the visitor in as them)."""
     dashboard = request.app[DASHBOARD]
+    services, settings = dashboard.services, dashboard.settings
     form = await request.post()
     token = form.get("token")
+    sent = auth.cross_site(request, settings)
+    if sent is not None:
+        whose = (
+            auth.link_person(settings, token, services.clock()) if isinstance(token, str) else None
+        )
+        await asyncio.to_thread(auth.audit_cross_site_login, services, whose, sent)
+        raise Refusal(auth.CROSS_SITE_LOGIN)
     if not isinstance(token, str):
         raise Refusal(auth.LINK_INVALID)
-    person_id = await asyncio.to_thread(
-        auth.use_link, dashboard.services, dashboard.settings, token
-    )
+    person_id = await asyncio.to_thread(auth.use_link, services, settings, token)
+    generation = await asyncio.to_thread(auth.start_generation, services, person_id)
     response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
-    cookie = auth.session_cookie(dashboard.settings, person_id, dashboard.services.clock())
-    auth.start_session(response, dashboard.settings, cookie)
+    cookie = auth.session_cookie(settings, person_id, generation, services.clock())
+    auth.start_session(response, settings, cookie)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Signing out ends the session on the server too: the cookie, wherever a copy of
+    it is, no longer works (nor do the person's sessions in other browsers)."""
+    dashboard = request.app[DASHBOARD]
+    viewer = viewer_of(request)
+    await asyncio.to_thread(auth.end_sessions, dashboard.services, viewer.id)
     request.pop(auth.VIEWER, None)
     response = page(
         request, "message.html", title="Signed out", text="Ask the bot for a new link to return."
@@ -256,17 +278,90 @@ async def kpis_page(request: web.Request) -> web.Response:
 # -------------------------------------------------------------------- people
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """An expert with no Slack or Teams account: nobody can ask them in chat."""
+
+    key: str
+    name: str
+    team: str | None
+    skills: int
+
+
+def unreachable_experts(session: Session, scope: Scope) -> list[Unreachable]:
+    reachable = select(Identity.person_id).where(Identity.platform.in_(accounts.CHAT_PLATFORMS))
+    return [
+        Unreachable(key, name, team, int(skills))
+        for key, name, team, skills in session.execute(
+            select(Person.key, Person.display_name, Team.name, func.count(Skill.id))
+            .join(Skill, Skill.person_id == Person.id)
+            .outerjoin(Team, Team.id == Person.team_id)
+            .where(
+                Person.deleted_at.is_(None),
+                scope.where(Person.team_id),
+                Person.id.not_in(reachable),
+            )
+            .group_by(Person.id, Person.key, Person.display_name, Team.name)
+            .order_by(Person.display_name, Person.key)
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    id: int
+    text: str
+    seen_in: str
+    created_at: datetime
+    holder: PersonChoice | None
+    claimant: PersonChoice | None
+
+
+def conflict_views(session: Session) -> list[ConflictView]:
+    def choice(person: Person | None) -> PersonChoice | None:
+        if person is None or person.deleted_at is not None:
+            return None
+        return PersonChoice(person.key, person.display_name)
+
+    return [
+        ConflictView(
+            row.id,
+            accounts.describe(row),
+            row.seen_in,
+            row.created_at,
+            choice(row.holder),
+            choice(row.claimant),
+        )
+        for row in accounts.open_conflicts(session)
+    ]
+
+
 async def people_page(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     require_lead(viewer)
     dashboard = request.app[DASHBOARD]
     now = dashboard.services.clock()
-    rows = await dashboard.read(
-        lambda session: analytics.people_rows(
-            session, now, now - timedelta(days=HELP_DAYS), _scope(session, viewer)
-        )
-    )
-    return page(request, "people.html", title="People", people=rows)
+
+    def gather(session: Session) -> dict[str, Any]:
+        scope = _scope(session, viewer)
+        return {
+            "people": analytics.people_rows(session, now, now - timedelta(days=HELP_DAYS), scope),
+            "unreachable": unreachable_experts(session, scope),
+            # Links refused on doubt concern anyone, so only admins decide them.
+            "conflicts": conflict_views(session) if viewer.is_admin else None,
+        }
+
+    found = await dashboard.read(gather)
+    return page(request, "people.html", title="People", **found)
+
+
+def accounts_of(person: Person) -> dict[str, list[str]]:
+    """Each chat platform's account ids of the person, as the platform spells them."""
+    found: dict[str, list[str]] = {platform: [] for platform in accounts.CHAT_PLATFORMS}
+    for identity in person.identities:
+        if identity.platform in found:
+            found[identity.platform].append(identity.external_id)
+    return {platform: sorted(ids) for platform, ids in found.items()}
 
 
 async def person_page(request: web.Request) -> web.Response:
@@ -281,6 +376,7 @@ async def person_page(request: web.Request) -> web.Response:
         if person is None or me is None:
             raise web.HTTPNotFound()
         own, manage = me.id == person.id, people.can_manage(me, person)
+        verify = permissions.may_verify(me, person)
         if not (own or manage):
             raise Refusal(NOT_YOUR_TEAM)
         return {
@@ -299,6 +395,11 @@ async def person_page(request: web.Request) -> web.Response:
             "helped": analytics.recent_help(session, person, now - timedelta(days=HELP_DAYS)),
             "history": analytics.audit_about(session, f"person:{person.key}"),
             "tags": _tag_names(session),
+            "accounts": accounts_of(person),
+            "email": person.email,
+            "platforms": {p: accounts.platform_name(p) for p in accounts.CHAT_PLATFORMS},
+            "can_verify": verify,
+            "can_link": permissions.may_link(me),
         }
 
     found = await dashboard.read(gather)
@@ -371,8 +472,8 @@ async def entry_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         return {
             "entry": entry_view(entry),
-            "can_edit": knowledge.can_edit(me, entry),
-            "can_delete": knowledge.can_delete(me, entry),
+            "can_edit": permissions.may_edit_knowledge(me, entry),
+            "can_delete": permissions.may_delete_knowledge(me, entry),
         }
 
     found = await dashboard.read(gather)

@@ -31,7 +31,9 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Nothing to other sites; our own forms then carry their Origin (with no-referrer,
+    # browsers send `Origin: null`), which the sign-in checks (auth.same_origin).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

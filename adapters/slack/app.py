@@ -46,6 +46,7 @@ from adapters.slack.oauth import (
     INSTALL_PATH,
     REDIRECT_PATH,
     InstallationAuthorize,
+    InstallFlow,
     Revocations,
     TokenClient,
     Workspace,
@@ -58,19 +59,21 @@ from adapters.slack.presence import SlackPresence
 from adapters.slack.render import (
     LINK_ACTION,
     action_name,
-    fallback_text,
     form_values,
     home_view,
     modal_view,
     picker_values,
-    render_blocks,
+    render_message,
 )
 from adapters.slack.settings import SlackSettings
+from adapters.slack.tenancy import Outsider, SlackTenancy
 from adapters.slack.verify import verify_signature
-from bot import events, inbox, messages
+from bot import messages
 from bot.db.models import Person, Status
 from bot.db.retry import UNAVAILABLE, retrying
+from bot.ops import logs
 from bot.router import Router
+from bot.runtime import events, inbox
 from bot.services import Services, accounts, people, presence
 from bot.types import Command, Form, Notice, Reply
 
@@ -115,6 +118,7 @@ KEPT = "whoknows_kept"  # in a kept command's bolt context: its `_Kept`
 # A slash command's name in its form body (the whole form is parsed later, by bolt).
 _COMMAND_FIELD = re.compile(r"(?:^|&)command=([^&]*)")
 _SSL_CHECK = re.compile(r"(?:^|&)ssl_check=")
+_USER_FIELD = re.compile(r"(?:^|&)user_id=[^&]")
 
 
 def _our_command(form: str) -> bool:
@@ -194,6 +198,20 @@ class Posted(NamedTuple):
     headers: Mapping[str, str]
 
 
+def _problem(text: str, content_type: str) -> str | None:
+    """Why a signed body cannot be handled, read as bolt will read it (None: it can)."""
+    try:
+        body = parse_body(text, content_type)
+    except (ValueError, RecursionError):
+        return "a body that is not JSON"
+    return translate.malformed(body)
+
+
+def _malformed(problem: str) -> web.Response:
+    log.warning("a signed Slack request was malformed (%s): answered 400", problem)
+    return web.Response(status=400, text="malformed request")
+
+
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("a Slack listener failed after its ack", exc_info=task.exception())
@@ -223,10 +241,30 @@ class SlackAdapter:
         # workspace's token; otherwise the one bot token travels with the client.
         self.workspaces = Workspaces(services.db.engine, settings) if settings.oauth else None
         self.client = (TokenClient if self.workspaces else AsyncWebClient)(**client_args)
+        # Slack's directory read at start, after each install and daily (directory.py).
+        self.directory = directory.DirectorySync(
+            services.db,
+            services.clock,
+            api_url=settings.api_url,
+            bot_token=settings.bot_token,
+            workspaces=self.workspaces,
+            every=timedelta(hours=settings.directory_hours),
+            # Linked in a process of its own when commands run in theirs.
+            in_process=commands is not None and commands.processes > 0,
+            # Of OAuth installs, only the workspaces served (one bot token: its own).
+            serves=(lambda team: self.tenancy.admits(team)) if self.workspaces else None,
+        )
+        # Which workspaces are served; an install into another is refused (tenancy.py).
+        self.tenancy = SlackTenancy(services, settings)
         installs: dict[str, Any] = {}
         if self.workspaces is not None:
             installs = {
-                "oauth_settings": oauth_settings(settings, self.workspaces),
+                "oauth_flow": InstallFlow(
+                    settings=oauth_settings(
+                        settings, self.workspaces, on_installed=self.directory.installed
+                    ),
+                    serves=self.tenancy.install,
+                ),
                 "authorize": InstallationAuthorize(self.workspaces),
                 "user_facing_authorize_error_message": not_installed(services.settings.public_url),
             }
@@ -242,6 +280,8 @@ class SlackAdapter:
             process_before_response=True,
             **installs,
         )
+        # After bolt's authorize, before anything else: a workspace not served stops here.
+        self.app.middleware(self.tenancy.middleware)
         if self.workspaces is not None:
             self.app.use(self.workspaces.middleware)
         self.messenger = SlackMessenger(self.client, self.workspaces)
@@ -268,9 +308,22 @@ class SlackAdapter:
     # --- HTTP -------------------------------------------------------------------------
     def mount(self, web_app: web.Application) -> None:
         web_app.router.add_post("/slack/events", self.handle)
+        web_app.on_startup.append(self._start)
+        web_app.on_startup.append(self._announce)
         if self.app.oauth_flow is not None:
             web_app.router.add_get(INSTALL_PATH, self.handle_install)
             web_app.router.add_get(REDIRECT_PATH, self.handle_install)
+
+    async def _start(self, _app: web.Application) -> None:
+        self.directory.start()
+
+    async def _announce(self, _app: web.Application) -> None:
+        try:
+            log.info("Slack: serving %s", await self.tenancy.describe())
+        except Exception as error:  # the database is not there yet: each request reads it
+            log.warning(
+                "Slack: could not read which workspaces are served (%s)", type(error).__name__
+            )
 
     async def handle_install(self, request: web.Request) -> web.Response:
         """An admin's browser: to Slack's consent page, and back with a code to exchange."""
@@ -283,6 +336,9 @@ class SlackAdapter:
         )
         if request.path == INSTALL_PATH:
             return await to_aiohttp_response(await flow.handle_installation(bolt_request))
+        # The code buys a bot token until it is spent: slack_sdk logs it at DEBUG, bolt
+        # when Slack refuses it; neither line may carry it.
+        logs.add_passing_secret(request.query.get("code"))
         return await to_aiohttp_response(await flow.handle_callback(bolt_request))
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -301,7 +357,12 @@ class SlackAdapter:
             return web.Response(status=401, text="invalid request signature")
         text = body.decode("utf-8", errors="replace")
         if request.content_type == FORM and _our_command(text):
+            if not _USER_FIELD.search(text):
+                return _malformed("a command without a user_id")
             return await self._command_first(text, request)
+        problem = _problem(text, request.content_type)
+        if problem is not None:
+            return _malformed(problem)
         bolt_request = AsyncBoltRequest(
             body=text,
             query=request.query_string,
@@ -394,7 +455,9 @@ class SlackAdapter:
             return events.first_delivery(session, PLATFORM, key, self.services.clock())
 
     # --- people -----------------------------------------------------------------------
-    async def person_id(self, user_id: str) -> int:
+    async def person_id(self, user_id: str, *, mentioned: bool = False) -> int:
+        """The person behind a Slack user id, made from their profile the first time.
+        Someone mentioned whom Slack places in a workspace not served: Outsider."""
         if user_id in self._people:
             return self._people[user_id]
         found = await asyncio.to_thread(retrying, self._lookup, user_id)
@@ -404,7 +467,9 @@ class SlackAdapter:
             except Exception:  # no profile: a placeholder the next sync fills in
                 log.warning("users.info failed for a new user; provisioning without a profile")
                 info = {"id": user_id, "name": user_id}
-            found = await asyncio.to_thread(retrying, self._sync_user, info)
+            if mentioned and await self.tenancy.foreign(info):
+                raise Outsider(user_id)
+            found = await asyncio.to_thread(directory.linking, self._sync_user, info)
         self._people[user_id] = found
         return found
 
@@ -421,12 +486,15 @@ class SlackAdapter:
             return person.id
 
     async def _mentions(self, text: str) -> dict[str, int]:
-        return {
-            token: await self.person_id(user)
-            for token, user in translate.mentioned_users(text).items()
-        }
+        found = {}
+        for token, user in translate.mentioned_users(text).items():
+            try:
+                found[token] = await self.person_id(user, mentioned=True)
+            except Outsider:  # a Slack Connect guest from elsewhere: nobody whoknows knows
+                log.info("a mention of someone in a Slack workspace not served was left out")
+        return found
 
-    # --- requests kept until answered (bot/inbox.py) ------------------------------------
+    # --- requests kept until answered (bot/runtime/inbox.py) ------------------------------------
     async def accept(self, kind: str, body: dict[str, Any], ack: Any) -> int | None:
         """Keep the request, then ack: its row id, None for a duplicate delivery.
 
@@ -523,7 +591,8 @@ class SlackAdapter:
         if handles:
             # Fresh Slack presence for the people just shown, for the next asker.
             self._background(self.presence.refresh(handles))
-        blocks, text = render_blocks(reply, handles=handles), fallback_text(reply)
+        rendered = render_message(reply, handles=handles)
+        blocks, text = rendered["blocks"], rendered["text"]
         if respond is not None:
             await self._respond(
                 respond,
@@ -554,6 +623,7 @@ class SlackAdapter:
             return Posted(response.status, response.headers)
 
     async def close(self) -> None:
+        await self.directory.close()
         if self._http is not None:
             await self._http.close()
 
@@ -765,8 +835,7 @@ class SlackAdapter:
             await self.client.chat_postMessage(
                 channel=event["channel"],
                 thread_ts=event.get("thread_ts") or event.get("ts"),
-                blocks=render_blocks(reply, handles=handles),
-                text=fallback_text(reply),
+                **render_message(reply, handles=handles),
             )
 
     async def on_message(self, event: dict) -> None:
@@ -784,9 +853,16 @@ class SlackAdapter:
         await self.client.views_publish(user_id=event["user"], view=home_view(reply))
 
     async def on_user(self, event: dict) -> None:
+        """team_join, user_change: linked as the directory read links (bots skipped, a
+        deactivated account no longer suggested, a changed e-mail followed)."""
         user = event.get("user") or {}
-        if isinstance(user, dict) and user.get("id") and not user.get("is_bot"):
-            self._people[user["id"]] = await asyncio.to_thread(self._sync_user, user)
+        if not isinstance(user, dict) or not user.get("id"):
+            return
+        _, found = await asyncio.to_thread(
+            directory.linking, directory.link_users, self.services.db, [user], self.services.clock()
+        )
+        self._people.pop(str(user["id"]), None)
+        self._people.update(found)
 
     async def on_revoked(self, event: dict, context: Any) -> None:
         """Removed from a workspace, or its tokens revoked: see oauth.Revocations."""

@@ -6,9 +6,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.oauth import ELSEWHERE, GONE, Workspaces
-from adapters.slack.render import fallback_text, render_blocks
+from adapters.slack.render import render_message
 from adapters.slack.translate import PLATFORM
-from bot.ports import DeliveryError, MessageRef
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.types import Reply
 
 # Errors no retry will fix: the outbox marks the message failed, with the reason.
@@ -91,8 +91,7 @@ class SlackMessenger:
             "chat.postMessage",
             to=channel,
             channel=channel,
-            blocks=render_blocks(reply),
-            text=fallback_text(reply),
+            **render_message(reply),
         )
         return MessageRef(str(data.get("channel", channel)), str(data["ts"]))
 
@@ -102,8 +101,7 @@ class SlackMessenger:
             to=root.channel,
             channel=root.channel,
             thread_ts=root.message,
-            blocks=render_blocks(reply),
-            text=fallback_text(reply),
+            **render_message(reply),
         )
         return MessageRef(root.channel, str(data["ts"]))
 
@@ -114,8 +112,7 @@ class SlackMessenger:
             "chat.postMessage",
             to=channel,
             channel=channel,
-            blocks=render_blocks(reply),
-            text=fallback_text(reply),
+            **render_message(reply),
         )
         return MessageRef(channel, str(data["ts"]))
 
@@ -125,6 +122,5 @@ class SlackMessenger:
             to=ref.channel,
             channel=ref.channel,
             ts=ref.message,
-            blocks=render_blocks(reply),
-            text=fallback_text(reply),
+            **render_message(reply),
         )

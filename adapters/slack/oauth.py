@@ -51,11 +51,13 @@ from typing import Any
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.error import BoltError
 from slack_bolt.oauth.async_callback_options import (
     AsyncCallbackOptions,
     AsyncFailureArgs,
     AsyncSuccessArgs,
 )
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -71,9 +73,10 @@ from sqlalchemy import Boolean, Column, Engine, Index, MetaData, String, Table, 
 
 from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import PLATFORM
-from bot import outbox
+from bot import messages
 from bot.db import Database
 from bot.db.engine import READING, insert_for
+from bot.runtime import outbox
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ BOT_SCOPES = (
     "chat:write",
     "im:write",
     "users:read",
+    "users:read.email",
     "dnd:read",
     "app_mentions:read",
     "channels:history",
@@ -783,6 +787,14 @@ async def _success(args: AsyncSuccessArgs) -> BoltResponse:
 
 
 async def _failure(args: AsyncFailureArgs) -> BoltResponse:
+    if isinstance(args.error, NotServed):
+        installation = args.error.installation
+        where = installation.team_name or installation.enterprise_name or "that workspace"
+        workspace = installation.team_id or installation.enterprise_id or "?"
+        text = messages.INSTALL_NOT_SERVED.format(where=where, workspace=workspace)
+        return _page(
+            403, "whoknows was not installed", f"<p>{html.escape(text)}</p>", args.settings
+        )
     reason = FAILURES.get(args.reason, FAILURE_OTHER)
     log.warning("a Slack installation did not complete (%.40r)", args.reason)
     status = args.suggested_status_code
@@ -800,8 +812,66 @@ def not_installed(public_url: str) -> str:
     )
 
 
-def oauth_settings(settings: SlackSettings, workspaces: Workspaces) -> AsyncOAuthSettings:
+class NotServed(BoltError):
+    """An installation into a workspace whoknows does not serve (adapters/slack/tenancy.py)."""
+
+    def __init__(self, installation: Installation) -> None:
+        super().__init__("installation into a workspace not served")
+        self.installation = installation
+
+
+class InstallFlow(AsyncOAuthFlow):
+    """bolt's OAuth flow, but an installation into a workspace whoknows does not serve is
+    not kept: Slack is asked to remove the app from there again (apps.uninstall), and
+    the admin sees a page that says why."""
+
+    def __init__(
+        self,
+        *,
+        settings: AsyncOAuthSettings,
+        serves: Callable[[Installation], Awaitable[bool]],
+    ) -> None:
+        super().__init__(settings=settings)
+        self.serves = serves
+
+    async def store_installation(self, request: Any, installation: Installation) -> None:
+        if not await self.serves(installation):
+            await self._uninstall(installation)
+            raise NotServed(installation)
+        await super().store_installation(request, installation)
+
+    async def _uninstall(self, installation: Installation) -> None:
+        if not installation.bot_token:
+            return
+        client = AsyncWebClient(token=installation.bot_token, base_url=self.client.base_url)
+        try:
+            await client.apps_uninstall(
+                client_id=self.settings.client_id, client_secret=self.settings.client_secret
+            )
+        except Exception as error:  # the token is not kept either way
+            log.warning(
+                "could not remove whoknows from the Slack workspace %s again (%s)",
+                installation.team_id or installation.enterprise_id,
+                _error_code(error),
+            )
+
+
+def oauth_settings(
+    settings: SlackSettings,
+    workspaces: Workspaces,
+    *,
+    on_installed: Callable[[str | None, str | None], None] | None = None,
+) -> AsyncOAuthSettings:
+    """bolt's OAuth flow on our stores; `on_installed(team, bot token)` once an install
+    is saved (the directory is read then)."""
     assert settings.client_id and settings.client_secret
+
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        page = await _success(args)
+        if on_installed is not None and not args.installation.is_enterprise_install:
+            on_installed(args.installation.team_id, args.installation.bot_token)
+        return page
+
     return AsyncOAuthSettings(
         client_id=settings.client_id,
         client_secret=settings.client_secret,
@@ -812,7 +882,7 @@ def oauth_settings(settings: SlackSettings, workspaces: Workspaces) -> AsyncOAut
         redirect_uri_path=REDIRECT_PATH,
         # Straight to Slack's consent page: no page of ours that loads Slack's button image.
         install_page_rendering_enabled=False,
-        callback_options=AsyncCallbackOptions(success=_success, failure=_failure),
+        callback_options=AsyncCallbackOptions(success=success, failure=_failure),
         installation_store=workspaces.installations,
         state_store=workspaces.states,
         state_expiration_seconds=STATE_TTL_S,

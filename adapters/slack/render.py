@@ -17,8 +17,10 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from functools import singledispatch
+from types import MappingProxyType
 from typing import Any
 
+from bot import messages
 from bot.text import is_grapheme_boundary
 from bot.types import (
     Actions,
@@ -88,6 +90,9 @@ APP_REDIRECT = "https://slack.com/app_redirect?channel={user}"
 # Slack user ids (U… / W… on Enterprise Grid); anything else is never put in a token.
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SUFFIX = re.compile(r"~\d+$")
+# `handles` when nobody looked them up (a delivery, a view): a card without one is not
+# taken for someone without a Slack account.
+UNKNOWN: Mapping[int, str] = MappingProxyType({})
 
 
 # --- escaping and grapheme-safe truncation ---------------------------------------------
@@ -223,6 +228,10 @@ def _(element: PersonCard, handles: Mapping[int, str]) -> list[dict[str, Any]]:
     head = f"{emoji} *{_safe(element.name, NAME_TEXT)}*"
     if user:
         head += f" <@{user}>"
+    elif handles is not UNKNOWN:
+        # Still worth knowing about, and in the huddle picker: the thread can mention
+        # them by name only, and no DM reaches them until their account is linked.
+        head += f" · _{escape(messages.NOT_ON_SLACK)}_"
     if element.team:
         head += f" · {_safe(element.team, NAME_TEXT)}"
     status = escape(presence.label)
@@ -367,7 +376,7 @@ def render_blocks(
     Past `max_blocks`, whole elements are kept while they fit in one block fewer,
     and a last context block says how many elements were left out.
     """
-    handles = handles or {}
+    handles = UNKNOWN if handles is None else handles
     groups = [render_element(element, handles) for element in reply.elements]
     if sum(map(len, groups)) <= max_blocks:
         return [block for group in groups for block in group]
@@ -419,8 +428,18 @@ def _(element: Form) -> str:
     return escape(element.title)
 
 
+def render_message(reply: Reply, *, handles: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """A message's `blocks` and its fallback `text`, the blocks rendered once."""
+    blocks = render_blocks(reply, handles=handles)
+    return {"blocks": blocks, "text": _fallback(reply, bool(blocks))}
+
+
 def fallback_text(reply: Reply) -> str:
     """The plain `text` Slack shows in notifications: the first words of the reply."""
+    return render_message(reply)["text"]
+
+
+def _fallback(reply: Reply, has_blocks: bool) -> str:
     words = (Text, Notice, Line)
     ordered = [e for e in reply.elements if isinstance(e, words)] + [
         e for e in reply.elements if not isinstance(e, words)
@@ -429,7 +448,9 @@ def fallback_text(reply: Reply) -> str:
         text = _summary(element).strip()
         if text:
             return _fit(text, FALLBACK_TEXT)
-    return ""
+    # No words of its own (buttons alone, a card with a blank name): Slack still wants
+    # a `text` for notifications and screen readers, on any message it is sent.
+    return messages.SLACK_FALLBACK if has_blocks else ""
 
 
 def _input(field: FormField) -> dict[str, Any]:

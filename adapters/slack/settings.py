@@ -6,6 +6,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.tenants import parse_ids
+
+DIRECTORY_HOURS = "WHOKNOWS_SLACK_DIRECTORY_HOURS"
+
+
+def _hours(text: str | None) -> float:
+    if text is None or not text.strip():
+        return 24.0
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < 24 * 366:
+        raise ValueError(
+            f"{DIRECTORY_HOURS}: {text.strip()[:40]!r} is not a number of hours "
+            "(24 reads Slack's directory daily, 0 never)"
+        )
+    return hours
+
 
 @dataclass(frozen=True)
 class SlackSettings:
@@ -20,6 +39,12 @@ class SlackSettings:
     redirect_uri: str | None = None
     # The Web API's base URL ("https://slack.com/api/" unless told otherwise).
     api_url: str | None = None
+    # Hours between reads of each workspace's directory (users.list); 0: never read,
+    # people are linked only as they arrive (users.info, team_join, user_change).
+    directory_hours: float = 24.0
+    # The workspaces (team ids) and Enterprise Grid orgs (enterprise ids) served; None:
+    # the bot token's, or the first installed (bot/services/tenants.py).
+    workspaces: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlackSettings:
@@ -32,6 +57,8 @@ class SlackSettings:
             client_secret=env.get("SLACK_CLIENT_SECRET") or None,
             redirect_uri=env.get("SLACK_REDIRECT_URI") or None,
             api_url=env.get("SLACK_API_URL") or None,
+            directory_hours=_hours(env.get(DIRECTORY_HOURS)),
+            workspaces=parse_ids(env.get("WHOKNOWS_SLACK_WORKSPACES")),
         )
 
     @property

@@ -11,6 +11,20 @@ from bot.text import well_formed
 from bot.types import Command, Where
 
 PLATFORM = "slack"
+# Interactive payloads: each comes from a person, named by `user.id`.
+INTERACTIVE = frozenset(
+    {
+        "block_actions",
+        "block_suggestion",
+        "message_action",
+        "shortcut",
+        "view_submission",
+        "view_closed",
+    }
+)
+# Events whose listener reads `event.user` as a user id.
+USER_EVENTS = frozenset({"app_mention", "message", "app_home_opened"})
+MAX_ID_CHARS = 255
 # `<@U123>` or, with should_escape on, `<@U123|maria>`.
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -138,3 +152,43 @@ def is_thread_reply(event: Mapping[str, Any]) -> bool:
         and not event.get("bot_id")
         and not event.get("subtype")
     )
+
+
+def _an_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS
+
+
+def malformed(body: Any) -> str | None:
+    """Why a signed payload cannot be handled (None: it can), before any listener reads it.
+
+    Slack signs what it sends, so this is a sender's bug, not an attack: it gets a 400
+    and one log line rather than a 500, or a traceback after the ack.
+    """
+    if not isinstance(body, Mapping):
+        return f"a body that is a JSON {type(body).__name__}, not an object"
+    kind = body.get("type")
+    if "command" in body:
+        return None if _an_id(body.get("user_id")) else "a command without a user_id"
+    if kind in INTERACTIVE:
+        user = body.get("user")
+        if not isinstance(user, Mapping) or not _an_id(user.get("id")):
+            return f"{kind} without a user"
+        actions = body.get("actions")
+        if kind == "block_actions" and not (
+            isinstance(actions, list)
+            and actions
+            and all(isinstance(a, Mapping) and _an_id(a.get("action_id")) for a in actions)
+        ):
+            return "block_actions without actions"
+        if kind.startswith("view_") and not isinstance(body.get("view"), Mapping):
+            return f"{kind} without a view"
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, Mapping):
+            return "an event that is not an object"
+        user = event.get("user")
+        if event.get("type") in USER_EVENTS and user is not None and not _an_id(user):
+            return f"a {event.get('type')} event whose user is not an id"
+        if event.get("type") in {"app_mention", "app_home_opened"} and user is None:
+            return f"a {event.get('type')} event without a user"
+    return None

@@ -12,6 +12,11 @@ answer within 15 s; the router may take longer): messages and card buttons
 become Commands, conversation and installation updates keep conversation
 references and the roster in step. Answers go back through the connector;
 huddle posts and DMs go through the outbox and the worker, which is kicked.
+
+People are linked, never made twice (adapters/teams/roster.py): a sender or a
+roster member is the person with their AAD object id, else the person a lead
+imported with their e-mail (from the roster), else someone new. Rosters are read
+a page at a time on install, on start and daily, by one worker of many.
 """
 
 from __future__ import annotations
@@ -22,31 +27,38 @@ import hashlib
 import ipaddress
 import json
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from adapters.commands import CommandRunner, reply_handles
 from adapters.intake import Intake
-from adapters.teams import graph, store, translate
+from adapters.teams import graph, roster, store, translate
 from adapters.teams.credentials import AppToken
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.settings import BOT_FRAMEWORK, BOT_FRAMEWORK_TENANT, TeamsSettings
 from adapters.teams.translate import PLATFORM, Account
-from bot import events, inbox
+from bot import messages
 from bot.db.retry import retrying
-from bot.ports import DeliveryError
 from bot.router import Router
-from bot.services import Services, accounts, people
+from bot.runtime import events, inbox
+from bot.runtime.ports import DeliveryError
+from bot.services import Services, accounts
+from bot.services.tenants import FIRST_SEEN, AllowList
 from bot.types import Command, Form, Notice, Reply, Text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WELCOME = (
     "Hi, I'm whoknows: I find the colleague who knows, so you never put a customer on hold "
@@ -57,9 +69,16 @@ WELCOME = (
 INVOKE_OK = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
 NOT_LOCAL = "MICROSOFT_APP_ID is not set: only requests over loopback are accepted"
 # Activities that may ask something of the bot: kept from before their 200 until
-# answered (bot/inbox.py), as Slack's commands are. Others are only deduplicated.
+# answered (bot/runtime/inbox.py), as Slack's commands are. Others are only deduplicated.
 KEPT = frozenset({"message", "invoke"})
+# What the token alone is checked against, before the body is read: Teams' channel id
+# (the signing key must be endorsed for it), and no serviceUrl yet.
+TOKEN_ONLY = Activity(channel_id="msteams")
 Handler = Callable[[dict[str, Any], int], Awaitable[Reply | None]]
+# Two workers linking one new account at once: the second tries again, and finds it.
+LINK_ATTEMPTS = 3
+# How often each worker asks whether a team's roster is due (at most).
+ROSTER_CHECK_S = 900.0
 
 
 def bot_framework_configuration(settings: TeamsSettings) -> SimpleNamespace:
@@ -94,6 +113,24 @@ def over_loopback(request: web.Request) -> bool:
         )
     except ValueError:
         return False
+
+
+class BadActivity(ValueError):
+    """A body that is no activity: answered 400 (after its token was checked)."""
+
+
+def parse_activity(raw: bytes) -> tuple[dict[str, Any], Activity]:
+    """The body as JSON and as botbuilder's Activity, or BadActivity saying why not."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadActivity("not JSON") from None
+    if not isinstance(body, dict) or not body.get("type") or not isinstance(body["type"], str):
+        raise BadActivity("not an activity")
+    try:
+        return body, Activity().deserialize(body)
+    except Exception as error:  # msrest's DeserializationError, mostly
+        raise BadActivity(f"{type(error).__name__} reading it") from None
 
 
 def delivery_key(activity: Mapping[str, Any]) -> str | None:
@@ -145,8 +182,16 @@ class TeamsAdapter:
                     graph.SCOPE,
                 ),
             )
+        # The tenants served (bot/services/tenants.py): a single-tenant bot's own, those
+        # of WHOKNOWS_TEAMS_TENANTS, or the first whose activity came with a valid token.
+        own = settings.app_tenant_id if settings.app_type == "SingleTenant" else None
+        self.tenants = AllowList(
+            services.db, PLATFORM, settings.tenants, services.clock, fixed_home=own
+        )
         self._people: dict[str, int] = {}  # AAD object id → person id; safe to lose
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Rosters being read by this process, by team or chat: one read of each at a time.
+        self._reading: dict[str, asyncio.Task[roster.Progress]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         # Turns under way in this process (their kept rows: `intake.open`).
         self._turns: set[asyncio.Task[None]] = set()
         self.intake = Intake(services, PLATFORM)
@@ -169,17 +214,14 @@ class TeamsAdapter:
         header = request.headers.get("Authorization") or None
         if self.settings.app_id and not (header or "").startswith("Bearer "):
             return web.Response(status=401, text="a Bot Framework token is required")
-        try:
-            body = json.loads(await request.read())
-            if not isinstance(body, dict) or not body.get("type"):
-                raise ValueError("not an activity")
-            activity = Activity().deserialize(body)
-        except ValueError:
-            return web.Response(status=400, text="expected an activity as JSON")
-        checked = await self.authenticate(activity, header)
-        if checked is None:
-            return web.Response(status=401, text="invalid Bot Framework token")
+        checked = await self.authenticate(await request.read(), header)
+        if isinstance(checked, web.Response):
+            return checked
+        body, activity, claims = checked
         ok = web.json_response(INVOKE_OK) if body["type"] == "invoke" else web.Response()
+        if not await self._served(body):
+            self._not_served(body)
+            return ok
         key = delivery_key(body)
         inbound: int | None = 0
         if key is not None and body["type"] in KEPT:
@@ -194,20 +236,93 @@ class TeamsAdapter:
         async def turn(_: Any) -> None:
             await self.on_activity(body, inbound or 0)
 
-        self.spawn(self.cloud.process_activity(checked, activity, turn), self._turns)
+        self.spawn(self.cloud.process_activity(claims, activity, turn), self._turns)
         return ok
 
     async def authenticate(
-        self, activity: Activity, header: str | None
-    ) -> AuthenticateRequestResult | None:
-        def check() -> AuthenticateRequestResult:
-            return asyncio.run(self.auth.authenticate_request(activity, header))
+        self, raw: bytes, header: str | None
+    ) -> tuple[dict[str, Any], Activity, AuthenticateRequestResult] | web.Response:
+        """The token first, then the body: (the activity as JSON, as botbuilder's
+        Activity, its checked claims), or the response that refuses it.
+
+        The token's signature, issuer, audience and lifetime need nothing from the
+        body, so a request without a valid token is refused before its body is read;
+        the `serviceurl` claim is then checked against the activity's serviceUrl.
+        """
+
+        def check() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+            async def both() -> tuple[dict[str, Any], Activity, AuthenticateRequestResult]:
+                if self.settings.app_id:
+                    await self.auth.authenticate_request(TOKEN_ONLY, header)  # type: ignore[arg-type]
+                body, activity = parse_activity(raw)
+                return body, activity, await self.auth.authenticate_request(activity, header)  # type: ignore[arg-type]
+
+            return asyncio.run(both())
 
         try:
             return await asyncio.to_thread(check)
+        except BadActivity as bad:
+            log.warning("a Teams activity was malformed (%s): answered 400", bad)
+            return web.Response(status=400, text="expected an activity as JSON")
         except Exception as error:  # PermissionError, and whatever a malformed token raises
             log.warning("Teams activity refused: %s: %s", type(error).__name__, str(error)[:200])
-            return None
+            return web.Response(status=401, text="invalid Bot Framework token")
+
+    def _settle_tenants(self) -> None:
+        """No allow-list and no tenant recorded, but references kept (from before the
+        allow-list): the tenant of the earliest is the first seen."""
+        if self.tenants.home() is not None:
+            return
+        with self.services.db.reading() as session:
+            tenant = store.first_tenant(session)
+        if tenant:
+            self.tenants.claim(tenant, FIRST_SEEN)
+
+    def _serves(self, tenant: str | None) -> bool:
+        """Whether a tenant is served, once the home is known (`tenants.settled`)."""
+        if not self.settings.app_id and self.tenants.configured is None:
+            return True
+        return self.tenants.admits(tenant)
+
+    async def _served(self, body: Mapping[str, Any]) -> bool:
+        """Whether the activity's tenant is served (the first one seen, while no allow-list
+        is configured, becomes the one served). Local development serves any."""
+        if not self.settings.app_id and self.tenants.configured is None:
+            return True
+        tenant = translate.tenant_id(body)
+        if not isinstance(tenant, str) or not tenant:
+            return False
+        if self.tenants.settled:
+            return self.tenants.admits(tenant)
+        return await asyncio.to_thread(self.tenants.claim, tenant, FIRST_SEEN)
+
+    def _not_served(self, body: Mapping[str, Any]) -> None:
+        """An activity from a tenant not served: nothing kept, nobody created. A person
+        who asked something of the bot (or installed it) is told why, and it is audited;
+        anything else (channel chatter, roster changes) is dropped."""
+        kind = str(body.get("type"))
+        change = (
+            translate.roster(body) if kind in {"conversationUpdate", "installationUpdate"} else None
+        )
+        asked = (kind == "message" and translate.said(body).to_bot) or kind == "invoke"
+        if not asked and not (change is not None and change.installed):
+            log.debug("dropped a Teams %s from a tenant not served", kind)
+            return
+        sender = translate.account(body.get("from"))
+        tenant = translate.tenant_id(body)
+
+        async def refuse() -> None:
+            await asyncio.to_thread(
+                self.tenants.refused,
+                tenant if isinstance(tenant, str) else None,
+                sender.key,
+                "an installation" if change is not None else f"a {kind}",
+            )
+            if (sender.id and not sender.id.startswith("28:")) or change is not None:
+                notice = Reply.notice(messages.TEAMS_NOT_SERVED, "warning")
+                await self.messenger.answer(body, notice, {}, reply_to=change is None)
+
+        self.spawn(refuse())
 
     def _first_delivery(self, key: str) -> bool:
         with self.services.db.unit_of_work() as session:
@@ -231,8 +346,14 @@ class TeamsAdapter:
         task.add_done_callback(group.discard)
 
     async def _start(self, app: web.Application) -> None:
+        try:
+            log.info("Teams: serving tenants %s", await asyncio.to_thread(self.tenants.describe))
+        except Exception as error:  # the database is not there yet: each activity reads it
+            log.warning("Teams: could not read which tenants are served (%s)", type(error).__name__)
+        loop = asyncio.get_running_loop()
         if self.presence is not None:
-            self._tasks.add(asyncio.get_running_loop().create_task(self._presence_loop()))
+            self._tasks.add(loop.create_task(self._presence_loop()))
+        self._tasks.add(loop.create_task(self._roster_loop()))
 
     async def _stop(self, app: web.Application) -> None:
         tasks = self._tasks | self._turns
@@ -304,33 +425,77 @@ class TeamsAdapter:
                 store.remember_user(session, aad_object_id=sender.key, user_id=sender.id, **common)
 
     # --- people -----------------------------------------------------------------------
-    async def person_id(self, who: Account, timezone: str | None = None) -> int:
+    async def person_id(
+        self, who: Account, body: Mapping[str, Any] | None = None, timezone: str | None = None
+    ) -> int:
+        """The person behind an activity's sender, linked before anyone is created.
+
+        The sender carries only ids: someone whoknows does not know yet is looked up
+        in the conversation's roster (the connector's member call, as botbuilder's
+        TeamsInfo.get_member), whose e-mail links them to the person a lead imported.
+        """
         if who.key in self._people:
             return self._people[who.key]
+        known = await asyncio.to_thread(retrying, self._known, who.key)
+        if known is not None and not timezone:
+            self._people[who.key] = known
+            return known
+        member: Mapping[str, Any] | None = None
+        if known is None and who.aad_object_id and body is not None:
+            member = await self._look_up(body, who.id)
+        if not member or member.get("aadObjectId") != who.aad_object_id:
+            member = {"id": who.id, "aadObjectId": who.aad_object_id, "name": who.name}
+        raw, now = member, self.services.clock()
 
-        def find_or_provision() -> int:
+        def link(session: Session) -> int:
+            found = accounts.link_account(
+                session, roster.account(raw, timezone=timezone), now, seen_in=roster.SEEN_IN
+            )
+            return found.id
+
+        person = await asyncio.to_thread(self._linking, link)
+        self._people[who.key] = person
+        return person
+
+    def _known(self, key: str) -> int | None:
+        with self.services.db.reading() as session:
+            identity = accounts.find_identities(session, PLATFORM, [key]).get(key.lower())
+            if identity is None or identity.person.deleted_at is not None:
+                return None
+            return identity.person.id
+
+    async def _look_up(self, body: Mapping[str, Any], user_id: str) -> dict[str, Any] | None:
+        """A member of the activity's team or chat as the roster lists them, or None."""
+        place = translate.team_id(body) or translate.conversation_id(body)
+        try:
+            return await self.messenger.member(str(body["serviceUrl"]), place, user_id)
+        except Exception as error:
+            # Linked by id alone then: if that makes a second record of someone, the
+            # next roster read lists it (`whoknows people conflicts`) for an admin to merge.
+            log.warning("could not look up a Teams member: %s", str(error)[:200])
+            return None
+
+    def _linking(self, work: Callable[[Session], T]) -> T:
+        """One unit of work that links accounts, tried again when another worker
+        linked one of the same accounts (or took the same new handle) meanwhile."""
+
+        def once() -> T:
             with self.services.db.unit_of_work() as session:
-                person = people.by_identity(session, PLATFORM, who.key)
-                if person is None or timezone:
-                    person = accounts.provision(
-                        session,
-                        PLATFORM,
-                        who.key,
-                        name=who.name or (person.display_name if person else who.key),
-                        timezone=timezone,
-                        now=self.services.clock(),
-                    )
-                    session.flush()
-                return person.id
+                return work(session)
 
-        found = await asyncio.to_thread(find_or_provision)
-        self._people[who.key] = found
-        return found
+        for attempt in range(1, LINK_ATTEMPTS + 1):
+            try:
+                return retrying(once)
+            except IntegrityError:
+                if attempt == LINK_ATTEMPTS:
+                    raise
+                log.info("a Teams account was linked elsewhere meanwhile; linking again")
+        raise AssertionError("unreachable")
 
     async def mentioned(self, who: Account, body: Mapping[str, Any]) -> int | None:
         """The person an inbound mention names (its entity has only the 29: id)."""
         if who.aad_object_id:
-            return await self.person_id(who)
+            return await self.person_id(who, body)
 
         def known() -> str | None:
             with self.services.db.unit_of_work() as session:
@@ -339,56 +504,136 @@ class TeamsAdapter:
 
         aad = await asyncio.to_thread(known)
         if aad is None:
-            place = translate.team_id(body) or translate.conversation_id(body)
-            try:
-                member = await self.messenger.member(str(body["serviceUrl"]), place, who.id)
-            except Exception:
-                log.warning("could not look up a mentioned Teams user")
-                return None
-            aad = member.get("aadObjectId")
-            if not aad:
+            member = await self._look_up(body, who.id)
+            aad = (member or {}).get("aadObjectId")
+            if not member or not aad:
                 return None  # not someone in this team: never a made-up person
-            await asyncio.to_thread(self._sync_members, [member], body)
-        return await self.person_id(Account(who.id, aad, who.name))
+            await self._link_members([member], self._place(body))
+        return await self.person_id(Account(who.id, aad, who.name), body)
 
-    def _sync_members(
-        self,
-        members: list[Mapping[str, Any]],
-        body: Mapping[str, Any],
-        *,
-        removed: bool = False,
-    ) -> None:
-        """Provision (or, removed, retire) the people of a roster, with their Teams ids."""
+    @staticmethod
+    def _place(body: Mapping[str, Any]) -> roster.Place:
+        """The team or chat an activity came from, to read or keep its roster."""
+        return roster.Place(
+            translate.team_id(body) or translate.conversation_id(body),
+            str(body["serviceUrl"]),
+            translate.tenant_id(body),
+            (body.get("recipient") or {}).get("id"),
+        )
+
+    async def _link_members(
+        self, members: list[Mapping[str, Any]], place: roster.Place, *, removed: bool = False
+    ) -> dict[str, int]:
+        """One roster page: references kept and accounts linked in one unit of work,
+        off the event loop. Removed members are no longer suggested."""
         now = self.services.clock()
+
+        def link(session: Session) -> dict[str, int]:
+            return roster.link_page(session, members, place, now, removed=removed)
+
+        linked = await asyncio.to_thread(self._linking, link)
+        for key in linked:
+            if removed:
+                self._people.pop(key, None)
+            else:
+                self._people[key] = linked[key]
+        return linked
+
+    # --- rosters ------------------------------------------------------------------------
+    async def read_roster(self, place: roster.Place, why: str) -> roster.Progress:
+        """Every member of a team or chat, page by page, each page linked as it comes;
+        a read already under way in this process is joined, not started again."""
+        key = place.conversation_id
+        task = self._reading.get(key)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._read(place, why))
+            self._reading[key] = task
+            self._tasks.add(task)  # cancelled on shutdown with the rest
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda done: self._read_done(key, done))
+        return await asyncio.shield(task)
+
+    def _read_done(self, key: str, task: asyncio.Task[roster.Progress]) -> None:
+        if self._reading.get(key) is task:
+            del self._reading[key]
+
+    async def _read(self, place: roster.Place, why: str) -> roster.Progress:
+        progress = roster.Progress()
+        started = time.monotonic()
+        log.info("reading the Teams roster of %s (%s)", place.conversation_id, why)
+        pages = self.messenger.member_pages(place.service_url, place.conversation_id)
+        async for page in pages:
+            await self._link_members(page, place)
+            progress.pages += 1
+            progress.members += len(page)
+            log.info(
+                "Teams roster of %s: page %d read, %d members so far",
+                place.conversation_id,
+                progress.pages,
+                progress.members,
+            )
+        log.info(
+            "read the Teams roster of %s: %d members in %d pages, %.1f s",
+            place.conversation_id,
+            progress.members,
+            progress.pages,
+            time.monotonic() - started,
+        )
+        return progress
+
+    async def sync_rosters(self, *, at_start: bool = False) -> int:
+        """Read the roster of every team the app is in that no worker has read in this
+        period (a day; at start, the last few minutes); the number read."""
+        every = timedelta(seconds=self.settings.roster_interval_s)
+        kind = "start" if at_start else "daily"
+        window = roster.AT_START if at_start else every
+        now = self.services.clock()
+
+        if not self.tenants.settled:
+            await asyncio.to_thread(self._settle_tenants)  # read once, before the claims
+
+        def due(session: Session) -> list[roster.Place]:
+            places = [
+                p
+                for p in roster.known_teams(session)
+                # A team of a tenant not served (kept from before) is not read.
+                if self._serves(p.tenant_id)
+                and roster.claim(session, p.conversation_id, now, window, kind)
+            ]
+            for place in places if at_start else ():
+                roster.claim(session, place.conversation_id, now, every, "daily")
+            return places
+
+        places = await asyncio.to_thread(retrying, self._unit, due)
+        read = 0
+        for place in places:
+            try:
+                await self.read_roster(place, "at start" if at_start else "daily")
+                read += 1
+            except Exception:
+                log.exception("reading the Teams roster of %s failed", place.conversation_id)
+
+                def release(session: Session, place: roster.Place = place) -> None:
+                    roster.release(session, place.conversation_id, now, window, kind)
+
+                # Another check (this worker's or another's) tries again.
+                await asyncio.to_thread(retrying, self._unit, release)
+        return read
+
+    def _unit(self, work: Callable[[Session], T]) -> T:
         with self.services.db.unit_of_work() as session:
-            for raw in members:
-                who = translate.account(raw)
-                if not who.id or who.id.startswith("28:"):
-                    continue
-                if not removed:
-                    store.remember_user(
-                        session,
-                        aad_object_id=who.key,
-                        user_id=who.id,
-                        service_url=str(body["serviceUrl"]),
-                        tenant_id=raw.get("tenantId") or translate.tenant_id(body),
-                        bot_id=(body.get("recipient") or {}).get("id"),
-                        now=now,
-                    )
-                elif people.by_identity(session, PLATFORM, who.key) is None:
-                    continue
-                upn = str(raw.get("userPrincipalName") or raw.get("email") or "")
-                person = accounts.provision(
-                    session,
-                    PLATFORM,
-                    who.key,
-                    name=who.name or upn or who.key,
-                    key_hint=upn.partition("@")[0] or None,
-                    deleted=removed,
-                    now=now,
-                )
-                session.flush()
-                self._people[who.key] = person.id
+            return work(session)
+
+    async def _roster_loop(self) -> None:
+        at_start = True
+        check = min(ROSTER_CHECK_S, self.settings.roster_interval_s / 4)
+        while True:
+            try:
+                await self.sync_rosters(at_start=at_start)
+            except Exception:  # the next check tries again
+                log.exception("reading Teams rosters failed")
+            at_start = False
+            await asyncio.sleep(check * random.uniform(0.8, 1.2))
 
     # --- commands ---------------------------------------------------------------------
     async def run(self, command: Command, inbound: int = 0) -> tuple[Reply, dict[int, str]]:
@@ -433,7 +678,7 @@ class TeamsAdapter:
         sender = translate.account(body.get("from"))
         if not sender.id or sender.id.startswith("28:"):
             return None  # bots, including this one
-        person = await self.person_id(sender, body.get("localTimezone") or None)
+        person = await self.person_id(sender, body, body.get("localTimezone") or None)
         data = translate.card_data(body)
         if data is not None:
             reply, handles = await self.run(translate.card_action(data, body, person), inbound)
@@ -463,7 +708,7 @@ class TeamsAdapter:
         sender = translate.account(body.get("from"))
         if data is None or not sender.id:
             return None
-        person = await self.person_id(sender)
+        person = await self.person_id(sender, body)
         reply, handles = await self.run(translate.card_action(data, body, person), inbound)
         await self.respond(body, reply, handles, pressed=True, form=translate.is_form(data))
         return reply
@@ -471,30 +716,35 @@ class TeamsAdapter:
     # --- installs and rosters ---------------------------------------------------------
     async def on_roster(self, body: dict[str, Any], inbound: int = 0) -> None:
         change = translate.roster(body)
-        service_url = str(body.get("serviceUrl") or "")
         team = translate.team_id(body)
-        place = team or translate.conversation_id(body)
+        place = self._place(body)
         if change.uninstalled:
             await asyncio.to_thread(self._forget, body)
             return
         if change.installed and team:
             await self._sync_channels(body, team)
         if change.installed and translate.conversation_type(body) != "personal":
-            try:
-                members = await self.messenger.members(service_url, place)
-            except Exception:
-                log.exception("could not read the roster of a Teams team or chat")
-            else:
-                await asyncio.to_thread(self._sync_members, members, body)
+            # The whole roster, in the background: the welcome does not wait for it.
+            self.spawn(self._installed(place))
         elif change.added:
             await self._sync_added(body, place, change.added)
         if change.removed:
             removed = [{"id": a.id, "aadObjectId": a.aad_object_id} for a in change.removed]
-            await asyncio.to_thread(self._sync_members, removed, body, removed=True)
+            await self._link_members(removed, place, removed=True)
         if change.event and change.channel:
             await asyncio.to_thread(self._channel_event, body, change.event, change.channel)
         if change.greet:
             await self._welcome(body)
+
+    async def _installed(self, place: roster.Place) -> None:
+        """Read a roster the app was just added to; today's daily read is then done."""
+        now, every = self.services.clock(), timedelta(seconds=self.settings.roster_interval_s)
+
+        def claim(session: Session) -> bool:
+            return roster.claim(session, place.conversation_id, now, every, "daily")
+
+        await asyncio.to_thread(retrying, self._unit, claim)
+        await self.read_roster(place, "installed")
 
     async def _sync_channels(self, body: Mapping[str, Any], team: str) -> None:
         try:
@@ -512,17 +762,18 @@ class TeamsAdapter:
                 )
 
     async def _sync_added(
-        self, body: Mapping[str, Any], place: str, added: tuple[Account, ...]
+        self, body: Mapping[str, Any], place: roster.Place, added: tuple[Account, ...]
     ) -> None:
-        """New members: their names come from the connector (membersAdded has only ids)."""
-        members = []
+        """New members: their names and e-mails come from the connector (membersAdded
+        has only ids)."""
+        members: list[Mapping[str, Any]] = []
         for who in added:
-            try:
-                members.append(await self.messenger.member(str(body["serviceUrl"]), place, who.id))
-            except Exception:
-                log.warning("could not look up a new Teams member; keeping their ids")
-                members.append({"id": who.id, "aadObjectId": who.aad_object_id, "name": who.name})
-        await asyncio.to_thread(self._sync_members, members, body)
+            member = await self._look_up(body, who.id)
+            if not member or not member.get("id"):
+                log.warning("keeping a new Teams member by their ids alone")
+                member = {"id": who.id, "aadObjectId": who.aad_object_id, "name": who.name}
+            members.append(member)
+        await self._link_members(members, place)
 
     def _channel_event(
         self, body: Mapping[str, Any], event: str, channel: tuple[str, str | None]
@@ -560,7 +811,7 @@ class TeamsAdapter:
         installer = translate.account(body.get("from"))
         if not installer.id:
             return
-        person = await self.person_id(installer)
+        person = await self.person_id(installer, body)
         help_reply, _ = await self.run(Command(PLATFORM, person, "help"))
         reply = Reply((Text(WELCOME), *help_reply.elements), private=False)
         await self.messenger.answer(body, reply, {}, reply_to=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -27,7 +27,7 @@ from adapters.teams.http import HttpError, Sleep, request_json
 from adapters.teams.render import render_activity
 from adapters.teams.translate import PLATFORM, THREAD
 from bot.db import Database
-from bot.ports import DeliveryError, MessageRef
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.types import Reply
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,10 @@ CANNOT_POST = (
 NO_ACCOUNT = "no Teams account known for {handle}"
 BLOCKED = "{handle} blocked the bot or removed the app in Teams"
 GONE = "Teams no longer has that message (HTTP {status})"
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # the most Teams gives in one page of a roster
+# A roster is read in the background: a throttled page may wait longer than a send.
+ROSTER_ATTEMPTS = 6
+ROSTER_MAX_WAIT = 120.0
 
 
 def conversations(*parts: str) -> str:
@@ -97,7 +100,10 @@ class TeamsMessenger:
 
         return await asyncio.to_thread(run)
 
-    async def call(self, method: str, service_url: str, path: str, body: Any = None) -> Any:
+    async def call(
+        self, method: str, service_url: str, path: str, body: Any = None, **retry: Any
+    ) -> Any:
+        """One connector call; `retry` (attempts, max_wait) as `request_json` takes them."""
         token = await self.token.get() if self.token is not None else None
         return await request_json(
             self.session,
@@ -106,6 +112,7 @@ class TeamsMessenger:
             token=token,
             body=body,
             sleep=self.sleep,
+            **retry,
         )
 
     # --- the Messenger port -------------------------------------------------------------
@@ -247,21 +254,28 @@ class TeamsMessenger:
         await self.call("PUT", str(activity["serviceUrl"]), path, body)
 
     # --- rosters and channels -----------------------------------------------------------
-    async def members(self, service_url: str, conversation_id: str) -> list[dict[str, Any]]:
-        """Everyone in a team or chat, page by page."""
-        found: list[dict[str, Any]] = []
+    async def member_pages(
+        self, service_url: str, conversation_id: str, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Everyone in a team or chat, a page at a time (`GET …/pagedmembers`, as
+        botbuilder's TeamsInfo.get_paged_members). Off the ack path, so a throttled
+        page waits out its Retry-After (up to ROSTER_MAX_WAIT) and is asked again."""
         token: str | None = None
         while True:
-            query = f"?pageSize={PAGE_SIZE}"
+            query = f"?pageSize={page_size}"
             if token:
                 query += "&continuationToken=" + quote(token, safe="")
             data = await self.call(
-                "GET", service_url, conversations(conversation_id, "pagedmembers") + query
+                "GET",
+                service_url,
+                conversations(conversation_id, "pagedmembers") + query,
+                attempts=ROSTER_ATTEMPTS,
+                max_wait=ROSTER_MAX_WAIT,
             )
-            found.extend((data or {}).get("members") or [])
+            yield list((data or {}).get("members") or [])
             token = (data or {}).get("continuationToken")
             if not token:
-                return found
+                return
 
     async def member(self, service_url: str, conversation_id: str, user_id: str) -> dict[str, Any]:
         data = await self.call(

@@ -4,8 +4,9 @@ User text goes through `escape`, which leaves it readable but inert: Teams turns
 `<at>Name</at>` into a mention when an entity names it, renders Markdown links
 and expands `{{DATE(…)}}`; a word joiner (U+2060, invisible) after `<`, inside
 `](` and between `{{` breaks each of those without changing what people read.
-The only mentions are `Mention` elements with a Teams handle, each with its
-`mention` entity in the card's `msteams.entities`.
+The only mentions are `Mention` elements and expert cards of people with a Teams
+handle, each with its `mention` entity in the card's `msteams.entities`; an
+expert with no Teams account is shown by name, "not on Teams yet".
 
 Buttons are `Action.Submit`s whose data carries the action id and value under
 `wk.action` / `wk.value`; Teams sends them back with the card's inputs (a
@@ -22,6 +23,7 @@ from functools import singledispatch
 from typing import Any
 from urllib.parse import quote
 
+from bot import messages
 from bot.text import is_grapheme_boundary, well_formed
 from bot.types import (
     Actions,
@@ -52,6 +54,11 @@ LABEL_CHARS = 80
 INPUT_CHARS = 4_000
 SUMMARY_CHARS = 200
 CHOICES = 100
+# Buttons in one ActionSet: Teams' host config shows five and drops the rest.
+ACTIONS_PER_SET = 5
+# A repeated input id in one card is suffixed ~2, ~3, … (ids must be unique in a card);
+# translate.card_action strips the suffix.
+ID_SUFFIX = "~"
 
 ACTION_KEY = "wk.action"
 VALUE_KEY = "wk.value"
@@ -133,6 +140,15 @@ class _Card:
 
     handles: Mapping[int, str]
     entities: list[dict[str, Any]] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+    def input_id(self, name: str) -> str:
+        candidate, number = name, 1
+        while candidate in self.ids:
+            number += 1
+            candidate = f"{name}{ID_SUFFIX}{number}"
+        self.ids.add(candidate)
+        return candidate
 
     def handle(self, person_id: int, handle: str | None = None) -> str | None:
         return handle or self.handles.get(person_id)
@@ -187,7 +203,11 @@ def chat_url(handle: str) -> str | None:
 def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
     presence = element.presence
     mark, colour = PRESENCE.get(presence.status, ("⚪", "Default"))
-    head = f"{mark} **{_safe(element.name, NAME_CHARS)}**"
+    handle = card.handle(element.person_id)
+    if handle:  # a real mention: Teams shows who it is, and the chat opens from it
+        head = f"{mark} {card.mention(Mention(element.person_id, element.name, handle))}"
+    else:
+        head = f"{mark} **{_safe(element.name, NAME_CHARS)}**"
     if element.team:
         head += f" · {_safe(element.team, NAME_CHARS)}"
     status = escape(presence.label)
@@ -195,7 +215,10 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         status += f" until {escape(presence.until_local)}"
     if presence.local_time:
         status += f" · {escape(presence.local_time)} {THEIR_TIME}"
-    items = [_block(head), _block(status, color=colour, spacing="None", size="Small")]
+    items = [_block(head)]
+    if not handle:  # still worth knowing; reached some other way
+        items.append(_block(messages.NOT_ON_TEAMS, isSubtle=True, spacing="None", size="Small"))
+    items.append(_block(status, color=colour, spacing="None", size="Small"))
     if element.tags:
         tags = " · ".join(
             f"{_safe(t.name, NAME_CHARS)} {t.level}{' ' + VERIFIED if t.verified else ''}"
@@ -204,7 +227,6 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         items.append(_block(tags, spacing="Small"))
     if element.reason.strip():
         items.append(_block(_safe(element.reason, TEXT_CHARS), isSubtle=True, size="Small"))
-    handle = card.handle(element.person_id)
     url = chat_url(handle) if handle else None
     # An Action.OpenUrl is never reported to the bot: the card's contact goes unused.
     actions = [{"type": "Action.OpenUrl", "title": CHAT_BUTTON, "url": url}] if url else []
@@ -240,10 +262,10 @@ def submit(title: str, action_id: str, value: str, style: str = "default", **ext
     return action
 
 
-def _choice_set(name: str, label: str, choices: list[tuple[str, str]], **extra: Any) -> dict:
+def _choice_set(input_id: str, label: str, choices: list[tuple[str, str]], **extra: Any) -> dict:
     return {
         "type": "Input.ChoiceSet",
-        "id": name,
+        "id": input_id,
         "label": _plain(label),
         "style": "compact",
         "choices": [{"title": _plain(title), "value": value} for value, title in choices][:CHOICES],
@@ -251,12 +273,15 @@ def _choice_set(name: str, label: str, choices: list[tuple[str, str]], **extra: 
     }
 
 
-def _picker(picker: Picker) -> dict[str, Any]:
+def _picker(picker: Picker, card: _Card) -> dict[str, Any] | None:
     # A multi-select's value comes back as "1,2": the same as Command.values wants.
+    choices = [(o.value, o.label) for o in picker.options if o.value and "," not in o.value]
+    if not choices:
+        return None  # nothing to choose: a choice set must have choices
     return _choice_set(
-        picker.name,
+        card.input_id(picker.name),
         picker.label,
-        [(o.value, o.label) for o in picker.options if o.value and "," not in o.value],
+        choices,
         isMultiSelect=True,
         value=",".join(picker.selected),
     )
@@ -269,25 +294,29 @@ def _button(button: Button) -> dict[str, Any]:
 @render_element.register
 def _(element: Actions, card: _Card) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    if element.picker is not None and element.picker.options:
-        items.append(_picker(element.picker))
-    if element.buttons:
-        items.append({"type": "ActionSet", "actions": [_button(b) for b in element.buttons]})
+    picker = _picker(element.picker, card) if element.picker is not None else None
+    if picker is not None:
+        items.append(picker)
+    buttons = [_button(b) for b in element.buttons]
+    for start in range(0, len(buttons), ACTIONS_PER_SET):
+        items.append({"type": "ActionSet", "actions": buttons[start : start + ACTIONS_PER_SET]})
     return items
 
 
-def _input(form_field: FormField) -> dict[str, Any]:
+def _input(form_field: FormField, card: _Card) -> dict[str, Any]:
     extra: dict[str, Any] = {"isRequired": form_field.required}
     if form_field.required:
         extra["errorMessage"] = _plain(REQUIRED.format(label=form_field.label), 200)
-    if form_field.kind == "select":
-        choices = [(c, c) for c in form_field.options if c]
+    input_id = card.input_id(form_field.name)
+    choices = [(c, c) for c in form_field.options if c]
+    if form_field.kind == "select" and choices:
         if form_field.value:
             extra["value"] = form_field.value
-        return _choice_set(form_field.name, form_field.label, choices, **extra)
+        return _choice_set(input_id, form_field.label, choices, **extra)
+    # A select with nothing to choose from is typed instead, as on Slack.
     element = {
         "type": "Input.Text",
-        "id": form_field.name,
+        "id": input_id,
         "label": _plain(form_field.label),
         "isMultiline": form_field.kind == "multiline",
         "maxLength": INPUT_CHARS,
@@ -302,9 +331,11 @@ def _input(form_field: FormField) -> dict[str, Any]:
 def _(element: Form, card: _Card) -> list[dict[str, Any]]:
     action = submit(element.submit_label, element.action_id, element.value, "primary")
     action["data"][FORM_KEY] = "1"
+    # Only this form's inputs travel with its submission (and those around it).
+    action["associatedInputs"] = "auto"
     items = [
         _block(_safe(element.title, TITLE_CHARS), weight="Bolder", size="Medium"),
-        *(_input(f) for f in element.fields),
+        *(_input(f, card) for f in element.fields),
         {"type": "ActionSet", "actions": [action]},
     ]
     return [{"type": "Container", "items": items}]

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.tenants import parse_ids
+
 APP_TYPES = ("MultiTenant", "SingleTenant")
 LOGIN_URL = "https://login.microsoftonline.com"
 # Where Bot Framework publishes the keys that sign the tokens on inbound activities.
@@ -19,6 +21,15 @@ BOT_FRAMEWORK_TENANT = "botframework.com"
 
 class TeamsConfigError(ValueError):
     """Settings that cannot work together; the message names the variable to fix."""
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise TeamsConfigError(f"{name}: {text[:40]!r} is not a number of seconds")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,13 @@ class TeamsSettings:
     graph_client_secret: str | None = None
     graph_api_url: str = GRAPH_API_URL
     presence_interval_s: int = 60
+    # How often every team's roster is read again (one worker of many reads each).
+    roster_interval_s: int = 86_400
     login_url: str = LOGIN_URL
     openid_metadata_url: str = OPENID_METADATA_URL
+    # The Microsoft 365 tenants served; None: a single-tenant bot's own, or the first
+    # whose activity arrives with a valid token (bot/services/tenants.py).
+    tenants: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TeamsSettings:
@@ -61,8 +77,10 @@ class TeamsSettings:
             ),
             graph_api_url=(env.get("GRAPH_API_URL") or GRAPH_API_URL).rstrip("/"),
             presence_interval_s=int(env.get("GRAPH_PRESENCE_INTERVAL") or "60"),
+            roster_interval_s=_seconds(env, "WHOKNOWS_TEAMS_ROSTER_INTERVAL", 86_400),
             login_url=(env.get("MICROSOFT_LOGIN_URL") or LOGIN_URL).rstrip("/"),
             openid_metadata_url=env.get("MICROSOFT_OPENID_METADATA_URL") or OPENID_METADATA_URL,
+            tenants=parse_ids(env.get("WHOKNOWS_TEAMS_TENANTS")),
         )
         settings.check()
         return settings

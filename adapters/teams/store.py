@@ -50,22 +50,24 @@ class UserReference:
 def _upsert(
     session: Session,
     model: type,
-    values: dict[str, Any],
+    values: dict[str, Any] | list[dict[str, Any]],
     key: str,
     keep: set[str],
     fixed: frozenset[str] = frozenset(),
 ) -> None:
-    """Insert, or update the row: `keep` columns only with a new value, `fixed` never."""
+    """Insert, or update the row (rows, each key once): `keep` columns only with a new
+    value, `fixed` never."""
     insert = insert_for(session.get_bind().dialect.name)
-    statement = insert(model).values(**values)
+    statement = insert(model).values(values)
     table = model.__table__  # type: ignore[attr-defined]
+    names = values[0] if isinstance(values, list) else values
     changes = {
         name: (
             func.coalesce(statement.excluded[name], table.c[name])
             if name in keep
             else statement.excluded[name]
         )
-        for name in values
+        for name in names
         if name != key and name not in fixed
     }
     session.execute(statement.on_conflict_do_update(index_elements=[key], set_=changes))
@@ -97,6 +99,35 @@ def remember_user(
     # Writing to the bot lifts whatever blocked it before; a roster listing does not.
     fixed = frozenset() if conversation_id is not None else frozenset({"active"})
     _upsert(session, TeamsUser, values, "aad_object_id", keep, fixed)
+
+
+def remember_listed(
+    session: Session,
+    users: list[tuple[str, str, str | None]],
+    *,
+    service_url: str,
+    bot_id: str | None,
+    now: datetime,
+) -> None:
+    """Users a roster lists, (AAD object id, 29: id, tenant) each once: one statement
+    for a page. A listing does not lift a block, nor forget a 1:1 chat."""
+    if not users:
+        return
+    rows = [
+        {
+            "aad_object_id": aad,
+            "user_id": user_id,
+            "service_url": service_url,
+            "tenant_id": tenant,
+            "bot_id": bot_id,
+            "conversation_id": None,
+            "updated_at": now,
+            "active": True,
+        }
+        for aad, user_id, tenant in users
+    ]
+    keep = {"tenant_id", "bot_id", "conversation_id"}
+    _upsert(session, TeamsUser, rows, "aad_object_id", keep, frozenset({"active"}))
 
 
 def remember_channel(
@@ -230,3 +261,33 @@ def forget_channel(session: Session, conversation_id: str) -> None:
 def teams_people(session: Session) -> list[str]:
     """Every Teams user's AAD object id (for presence)."""
     return list(session.scalars(select(TeamsUser.aad_object_id).order_by(TeamsUser.id)))
+
+
+def active_teams(session: Session) -> list[Reference]:
+    """One reference per team the app is in (a team's id is its General channel's):
+    where its roster is read, with the newest service URL its channels were seen at."""
+    rows = session.scalars(
+        select(TeamsChannel)
+        .where(TeamsChannel.team_id.is_not(None), TeamsChannel.active.is_(True))
+        .order_by(TeamsChannel.team_id, TeamsChannel.updated_at.desc(), TeamsChannel.id)
+    )
+    teams: dict[str, Reference] = {}
+    for row in rows:
+        team = str(row.team_id)
+        if team not in teams:
+            teams[team] = Reference(
+                team, row.service_url, row.tenant_id, row.bot_id, "team", row.active, row.name
+            )
+    return list(teams.values())
+
+
+def first_tenant(session: Session) -> str | None:
+    """The tenant of the earliest reference kept (kept only from activities whose token
+    was valid): the first tenant seen, when none was recorded as such."""
+    for model in (TeamsChannel, TeamsUser):
+        tenant = session.scalar(
+            select(model.tenant_id).where(model.tenant_id.is_not(None)).order_by(model.id).limit(1)
+        )
+        if tenant:
+            return tenant
+    return None

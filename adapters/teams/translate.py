@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.teams.render import ACTION_KEY, FORM_KEY, VALUE_KEY
+from adapters.teams.render import ACTION_KEY, FORM_KEY, ID_SUFFIX, VALUE_KEY
 from bot.text import well_formed
 from bot.types import Command, Where
 
@@ -166,7 +166,8 @@ def _as_text(value: Any) -> str:
 def card_action(data: Mapping[str, Any], activity: Mapping[str, Any], person_id: int) -> Command:
     """A button press or a form submission: its action, value, and the card's inputs."""
     values = {
-        str(key): _as_text(value)
+        # A repeated input was given an id with a suffix (render.ID_SUFFIX).
+        str(key).partition(ID_SUFFIX)[0]: _as_text(value)
         for key, value in data.items()
         if key not in {ACTION_KEY, VALUE_KEY, FORM_KEY, "msteams"}
     }

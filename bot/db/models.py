@@ -20,10 +20,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING = {
@@ -143,6 +145,9 @@ class Person(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Dashboard sessions carry the number they were started under: signing out, a
+    # changed role or a removal moves it on, and every older session ends at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     team: Mapped[Team | None] = relationship(back_populates="people")
     identities: Mapped[list[Identity]] = relationship(
@@ -154,6 +159,24 @@ class Person(Base):
     presence: Mapped[Presence | None] = relationship(
         back_populates="person", cascade="all, delete-orphan"
     )
+
+    def end_sessions(self) -> None:
+        """Every dashboard session this person has ends (see `session_generation`)."""
+        self.session_generation = (self.session_generation or 0) + 1
+
+
+# Whatever path changes a role (chat, the dashboard, an import, the command line) or
+# removes a person (forget, a merge, a deactivated account), their sessions end with it.
+@event.listens_for(Person.role, "set", active_history=True)
+def _role_changed(person: Person, role: Role, old: Any, _initiator: Any) -> None:
+    if old not in (None, NO_VALUE, NEVER_SET) and role != old:
+        person.end_sessions()
+
+
+@event.listens_for(Person.deleted_at, "set", active_history=True)
+def _removed(person: Person, deleted_at: datetime | None, old: Any, _initiator: Any) -> None:
+    if deleted_at is not None and old in (None, NO_VALUE, NEVER_SET):
+        person.end_sessions()
 
 
 class Identity(Base):
@@ -557,6 +580,22 @@ class TeamsChannel(Base):
     bot_id: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HomeWorkspace(Base):
+    """The Slack workspace (or Enterprise Grid org) or Teams tenant whoknows serves on a
+    platform whose allow-list is not configured: the first installed or seen, kept
+    (bot/services/tenants.py). One row a platform."""
+
+    __tablename__ = "home_workspace"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # A Slack team (T…) or enterprise (E…) id, a Teams tenant id.
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # "first install", "first seen", or "kept before" (what was stored before migration 0014).
+    how: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AccountConflict(Base):

@@ -37,7 +37,6 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.hot import HotQuery
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -521,7 +520,7 @@ _OPEN_HUDDLES = (
     .where(_participant.c.person_id == _person.c.id, _huddle.c.state == HuddleState.OPEN)
     .scalar_subquery()
 )
-_SHORTLIST = HotQuery(
+_SHORTLIST = (
     select(
         _person.c.id,
         _person.c.key,
@@ -541,20 +540,15 @@ _SHORTLIST = HotQuery(
             _status, _status.c.person_id == _person.c.id
         )
     )
-    .where(_person.c.id.in_(bindparam("ids", expanding=True)), _person.c.deleted_at.is_(None)),
-    listed="ids",
+    .where(_person.c.id.in_(bindparam("ids", expanding=True)), _person.c.deleted_at.is_(None))
 )
-_VERIFIERS = HotQuery(
+_VERIFIERS = (
     select(_skill.c.person_id, _skill.c.tag_id, _verifier.c.display_name)
     .join(_verifier, _verifier.c.id == _skill.c.verified_by_id)
-    .where(_skill.c.person_id.in_(bindparam("ids", expanding=True))),
-    listed="ids",
+    .where(_skill.c.person_id.in_(bindparam("ids", expanding=True)))
 )
-_ENTRIES = HotQuery(
-    select(_entry.c.id, _entry.c.title, _entry.c.body, _entry.c.helpful_count).where(
-        _entry.c.id.in_(bindparam("ids", expanding=True))
-    ),
-    listed="ids",
+_ENTRIES = select(_entry.c.id, _entry.c.title, _entry.c.body, _entry.c.helpful_count).where(
+    _entry.c.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -622,7 +616,7 @@ def _people(session: Session, ids: list[int], now: datetime) -> dict[int, Candid
     load in the same query, which as two more queries cost a tenth of a question."""
     if not ids:
         return {}
-    rows = _SHORTLIST.rows(session, {"ids": ids, "since": now - RECENT})
+    rows = session.execute(_SHORTLIST, {"ids": ids, "since": now - RECENT}).all()
     return {
         row[0]: Candidate(
             *row[:8], _Status(row[8], row[9]) if row[8] is not None else None, row[10], row[11]
@@ -635,7 +629,7 @@ def _verifiers(session: Session, ids: list[int]) -> dict[tuple[int, int], str]:
     """(person id, tag id) → the name of the lead who verified that skill."""
     return {
         (person_id, tag_id): name
-        for person_id, tag_id, name in _VERIFIERS.rows(session, {"ids": ids})
+        for person_id, tag_id, name in session.execute(_VERIFIERS, {"ids": ids})
     }
 
 
@@ -701,7 +695,7 @@ def _articles(
     ranked = sorted(evidence.entries, key=lambda e: -evidence.entries[e])[: limit * 3]
     if not ranked:
         return [], 0.0
-    texts = {row[0]: row for row in _ENTRIES.rows(session, {"ids": ranked})}
+    texts = {row[0]: row for row in session.execute(_ENTRIES, {"ids": ranked})}
     words = set(terms(query))
     # From the full-text index (splitting the entries' text again cost half of this),
     # which holds every entry ranked here: they came from its search or its vectors.

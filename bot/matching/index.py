@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import heap
 from bot.db import revision
 from bot.db.models import (
     ExampleSource,
@@ -35,6 +34,7 @@ from bot.db.models import (
 )
 from bot.matching import tagmodel, vectors
 from bot.matching.lexical import FullTextIndex, TermIndex
+from bot.ops import heap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -280,8 +280,8 @@ def build_model(
 
 
 # From this many entries a knowledge index is rebuilt beside the one in use, which
-# goes on answering meanwhile: rebuilt in its place (2.3 s at 100,000 entries), every
-# question asked in those seconds waited, and every resolved huddle adds an entry.
+# goes on answering meanwhile: a rebuild in its place takes seconds at this size, every
+# question asked meanwhile would wait, and every resolved huddle adds an entry.
 REBUILD_BESIDE_FROM = 20_000
 
 

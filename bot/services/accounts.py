@@ -35,9 +35,9 @@ from bot.db.models import (
     Person,
     Presence,
     QueryLog,
-    Role,
     utcnow,
 )
+from bot.services import permissions
 from bot.services.audit import Denied, record
 from bot.services.people import free_key
 from bot.services.presence import valid_timezone
@@ -116,14 +116,9 @@ def platform_name(platform: str) -> str:
 
 
 def require_linker(actor: Person, target: Person | None = None) -> None:
-    """Linking accounts and merging people rewrites who is who: admins only."""
-    if actor.role != Role.ADMIN:
-        raise Denied(
-            messages.LINK_NOT_ALLOWED,
-            actor_id=actor.id,
-            action="link_account",
-            target=f"person:{target.key}" if target is not None else "accounts",
-        )
+    """Linking accounts and merging people rewrites who is who: admins only
+    (`permissions.require_linker`, the rule every path asks)."""
+    permissions.require_linker(actor, target)
 
 
 # --- linking what a platform shows ------------------------------------------------------
@@ -166,7 +161,12 @@ def link_accounts(
     wanted = {
         email_key(a.email)
         for a in accounts
-        if a.email and a.external_id.lower() not in known and not a.deleted
+        if a.email
+        and not a.deleted
+        and (
+            a.external_id.lower() not in known
+            or _takes_email(known[a.external_id.lower()].person, a)
+        )
     }
     by_email: dict[str, Person] = {}
     if wanted:
@@ -179,14 +179,17 @@ def link_accounts(
             )
             if p.email_key
         }
+    keys = _Keys(session, [a for a in accounts if a.external_id.lower() not in known])
     found = []
     for account in accounts:
         identity = known.get(account.external_id.lower())
         if identity is not None:
             person = identity.person
             _refresh(person, account, now)
+            if _takes_email(person, account):
+                _take_email(session, person, account, by_email, now, seen_in)
         else:
-            person = _link_or_create(session, account, by_email, now, seen_in)
+            person = _link_or_create(session, account, by_email, keys, now, seen_in)
             known[account.external_id.lower()] = next(
                 i for i in person.identities if i.external_id == account.external_id
             )
@@ -225,18 +228,28 @@ def find_identities(session: Session, platform: str, ids: Iterable[str]) -> dict
 
 
 def _refresh(person: Person, account: Account, now: datetime) -> None:
-    """Keep a linked person in step with their account.
+    """Keep a linked person in step with their account (`_changes`)."""
+    for name, value in _changes(person, account, now).items():
+        setattr(person, name, value)
+
+
+def _changes(person: Person, account: Account, now: datetime) -> dict[str, Any]:
+    """What a linked account changes of its person.
 
     Name and time zone follow the platform that brought the person; someone a lead
-    imported keeps the name and zone the lead gave. An e-mail is taken when the
-    person has none (the caller checked it is free).
+    imported keeps the name and zone the lead gave (their e-mail: `_takes_email`).
     """
+    changes: dict[str, Any] = {}
     if person.origin in (None, account.platform):
         name = " ".join(account.name.split())[:200]
         if name and person.display_name != name:
-            person.display_name = name
-        if account.timezone and valid_timezone(account.timezone):
-            person.timezone = account.timezone
+            changes["display_name"] = name
+        if (
+            account.timezone
+            and person.timezone != account.timezone
+            and valid_timezone(account.timezone)
+        ):
+            changes["timezone"] = account.timezone
     if account.deleted:
         # Gone from this platform; still here if they have an account elsewhere.
         elsewhere = any(
@@ -244,15 +257,103 @@ def _refresh(person: Person, account: Account, now: datetime) -> None:
             for i in person.identities
         )
         if not elsewhere and person.deleted_at is None:
-            person.deleted_at = now
+            changes["deleted_at"] = now
     elif person.deleted_at is not None and not person.key.startswith("forgotten-"):
-        person.deleted_at = None
+        changes["deleted_at"] = None
+    return changes
+
+
+def is_current(session: Session, accounts: Sequence[Account], now: datetime) -> list[bool]:
+    """For each account (all of one platform): already linked, and its person in step
+    with it, so that `link_accounts` would change nothing. A directory read again
+    daily finds most accounts so, and writes only for the others (a read needs no
+    write lock on SQLite)."""
+    if not accounts:
+        return []
+    known = find_identities(session, accounts[0].platform, [a.external_id for a in accounts])
+    found = []
+    for account in accounts:
+        identity = known.get(account.external_id.lower())
+        found.append(
+            identity is not None
+            and not _changes(identity.person, account, now)
+            and not _takes_email(identity.person, account)
+        )
+    return found
+
+
+def _takes_email(person: Person, account: Account) -> bool:
+    """A linked account's e-mail becomes its person's when they have none, or when
+    that platform brought them (their e-mail is the platform's, and follows it); a
+    lead's e-mail for someone they imported stays."""
+    if not account.email or account.deleted or person.email_key == email_key(account.email):
+        return False
+    return person.email_key is None or person.origin == account.platform
+
+
+def _take_email(
+    session: Session,
+    person: Person,
+    account: Account,
+    by_email: dict[str, Person],
+    now: datetime,
+    seen_in: str,
+) -> None:
+    """The account's e-mail for its person, if nobody else has it; else a conflict
+    for admins (two people, one e-mail: perhaps one person to merge). When the
+    e-mail's person has another account there, it is the doubt listed when this
+    account's person was made (`_link_or_create`), listed once."""
+    assert account.email
+    key = email_key(account.email)
+    holder = by_email.get(key)
+    if holder is None:
+        if person.email_key:
+            by_email.pop(person.email_key, None)
+        set_email(person, account.email)
+        by_email[key] = person
+        return
+    if holder is person:
+        return
+    other = any(i.platform == account.platform for i in holder.identities)
+    _refuse(
+        session, HAS_OTHER_ACCOUNT if other else EMAIL_TAKEN, account, holder, person, now, seen_in
+    )
+
+
+def _key_base(hint: str) -> str:
+    """The handle `free_key` starts from (\"Maria Santos\" → maria.santos)."""
+    base = re.sub(r"[^a-z0-9._-]+", ".", hint.strip().lower()).strip("._-")[:60] or "person"
+    return base if base[0].isalnum() else "p" + base
+
+
+def _key_hint(account: Account) -> str:
+    return account.key_hint or account.name or account.external_id
+
+
+class _Keys:
+    """Handles for the people a batch creates: the handles their names suggest are
+    looked up at once, and only one already taken is numbered (`free_key`, which sees
+    the batch's new people too: its query flushes them first)."""
+
+    def __init__(self, session: Session, accounts: Sequence[Account]) -> None:
+        self.session = session
+        bases = {_key_base(_key_hint(a)) for a in accounts}
+        self.taken: set[str] = set()
+        if bases:
+            self.taken = set(session.scalars(select(Person.key).where(Person.key.in_(bases))))
+
+    def free(self, hint: str) -> str:
+        base = _key_base(hint)
+        key = base if base not in self.taken else free_key(self.session, hint)
+        self.taken.add(key)
+        return key
 
 
 def _link_or_create(
     session: Session,
     account: Account,
     by_email: dict[str, Person],
+    keys: _Keys,
     now: datetime,
     seen_in: str,
 ) -> Person:
@@ -267,7 +368,7 @@ def _link_or_create(
             _refresh(holder, account, now)
             return holder
     person = Person(
-        key=free_key(session, account.key_hint or account.name or account.external_id),
+        key=keys.free(_key_hint(account)),
         display_name=" ".join(account.name.split())[:200] or account.external_id,
         origin=account.platform,
     )
@@ -280,20 +381,35 @@ def _link_or_create(
         by_email[key] = person
     person.identities.append(Identity(platform=account.platform, external_id=account.external_id))
     session.add(person)
-    session.flush()
+    # Written with the rest of the batch (one INSERT for them all), unless the
+    # conflict below needs its id now.
     if holder is not None:
-        conflict(
-            session,
-            HAS_OTHER_ACCOUNT,
-            seen_in=seen_in,
-            platform=account.platform,
-            external_id=account.external_id,
-            email=account.email,
-            holder=holder,
-            claimant=person,
-            now=now,
-        )
+        _refuse(session, HAS_OTHER_ACCOUNT, account, holder, person, now, seen_in)
     return person
+
+
+def _refuse(
+    session: Session,
+    reason: str,
+    account: Account,
+    holder: Person,
+    claimant: Person,
+    now: datetime,
+    seen_in: str,
+) -> None:
+    """`account` (of `claimant`) cannot be linked because of `holder`: listed for admins."""
+    session.flush()  # the claimant's id, for the conflict row
+    conflict(
+        session,
+        reason,
+        seen_in=seen_in,
+        platform=account.platform,
+        external_id=account.external_id,
+        email=account.email,
+        holder=holder,
+        claimant=claimant,
+        now=now,
+    )
 
 
 # --- doubt, recorded --------------------------------------------------------------------
@@ -331,8 +447,10 @@ def conflict(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["key"])
+        # RETURNING, not rowcount: psycopg counts a row that was not inserted.
+        .returning(AccountConflict.id)
     )
-    if not added.rowcount:
+    if added.first() is None:
         return False
     record(
         session,

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot import messages
 from bot.db.models import Person, Skill, SkillSource, Tag, TagAlias
-from bot.services.audit import Denied, record
-from bot.services.people import require_manager
+from bot.services import permissions
+from bot.services.audit import record
 
 DEFAULT_LEVEL = 3
 MAX_TAG_CHARS = 120
@@ -112,8 +112,10 @@ def tag_person(
     """Give `target` a skill. Your own is self-declared; a lead's tag is verified by them."""
     tag = require_tag(session, spec.tag)
     own = actor.id == target.id
+    # Your own is self-declared; someone else's is a lead's word, so it verifies it too.
+    permissions.require_profile_editor(actor, target, permissions.TAG)
     if not own:
-        require_manager(actor, target, "tag")
+        permissions.require_verifier(actor, target)
     skill = _skill(session, target, tag)
     if skill is None:
         skill = Skill(person=target, tag=tag, source=SkillSource.SELF)
@@ -126,19 +128,26 @@ def tag_person(
         skill.source = SkillSource.LEAD
         skill.verified_at, skill.verified_by = now, actor
     session.flush()
-    record(session, actor.id, "skill.tag", f"person:{target.key}", tag=tag.name, level=spec.level)
+    record(
+        session,
+        actor.id,
+        permissions.TAG,
+        f"person:{target.key}",
+        tag=tag.name,
+        level=spec.level,
+        verified=skill.verified_at is not None,
+    )
     return skill
 
 
 def untag_person(session: Session, actor: Person, target: Person, tag_name: str) -> Tag:
     tag = require_tag(session, tag_name)
-    if actor.id != target.id:
-        require_manager(actor, target, "untag")
+    permissions.require_profile_editor(actor, target, permissions.UNTAG)
     skill = _skill(session, target, tag)
     if skill is None:
         raise LookupError(messages.NO_SUCH_SKILL.format(name=target.display_name, tag=tag.name))
     session.delete(skill)
-    record(session, actor.id, "skill.untag", f"person:{target.key}", tag=tag.name)
+    record(session, actor.id, permissions.UNTAG, f"person:{target.key}", tag=tag.name)
     return tag
 
 
@@ -146,19 +155,19 @@ def verify_skill(
     session: Session, actor: Person, target: Person, tag_name: str, now: datetime
 ) -> Skill:
     tag = require_tag(session, tag_name)
-    if actor.id == target.id:
-        raise Denied(
-            messages.CANNOT_VERIFY_SELF,
-            actor_id=actor.id,
-            action="verify",
-            target=f"person:{target.key}",
-        )
-    require_manager(actor, target, "verify")
+    permissions.require_verifier(actor, target, tag=tag.name)
     skill = _skill(session, target, tag)
     if skill is None:
         raise LookupError(messages.NO_SUCH_SKILL.format(name=target.display_name, tag=tag.name))
     skill.verified_at, skill.verified_by = now, actor
-    record(session, actor.id, "skill.verify", f"person:{target.key}", tag=tag.name)
+    record(
+        session,
+        actor.id,
+        permissions.VERIFY,
+        f"person:{target.key}",
+        tag=tag.name,
+        level=skill.level,
+    )
     return skill
 
 

@@ -4,7 +4,7 @@ Lifecycle: open → (first expert reply) → resolved, or cancelled / expired, a
 reopen. While no invited expert has replied, an escalation ladder climbs one
 step per timeout (the next experts, the team's channel, the team lead), each
 step said in the thread; a decline by every invited expert climbs at once.
-Timers are due jobs (`bot.jobs`); messages go through the outbox (`bot.outbox`),
+Timers are due jobs (`bot.runtime.jobs`); messages go through the outbox (`bot.runtime.outbox`),
 so everything a step does commits, or not, together.
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot import jobs, messages, metrics, outbox
+from bot import messages
 from bot.db.models import (
     Huddle,
     HuddleParticipant,
@@ -28,9 +28,9 @@ from bot.db.models import (
     Tag,
 )
 from bot.matching import Ranking
-from bot.services import Services, knowledge, learning
-from bot.services.audit import Denied
-from bot.services.people import can_manage
+from bot.ops import metrics
+from bot.runtime import jobs, outbox
+from bot.services import Services, accounts, knowledge, learning, permissions
 from bot.text import clean_text
 from bot.types import Actions, Button, Line, Mention, Notice, Reply, Text, Where
 
@@ -42,6 +42,8 @@ MAX_TOPICS = 3
 CANDIDATES = 12  # ranked experts looked at when choosing whom to invite
 ESCALATE = "escalate"
 EXPIRE = "expire"
+# The button on an invitation sent to another platform: a form whose answer is posted.
+ANSWER_ACTION = "huddle.answer"
 
 
 class HuddleError(ValueError):
@@ -107,6 +109,23 @@ def _rank(services: Services, session: Session, topic: str, requester: Person) -
     return services.matcher.rank(
         session, topic, services.clock(), requester_id=requester.id, limit=CANDIDATES
     )
+
+
+def require_suggested(
+    services: Services, session: Session, requester: Person, topic: str, people: list[Person]
+) -> None:
+    """People picked on a *Start huddle thread* button must be experts the ranking
+    suggests to this asker for this question: the button's value and its picker come
+    back from the client, and a forged one is refused (audited by the catcher).
+
+    Ranked again now, with room for the order to move with presence and load since the
+    answer was shown (CANDIDATES, not the five an answer shows)."""
+    wanted = [p for p in people if p.id != requester.id]
+    if not wanted:
+        return
+    ranking = _rank(services, session, " ".join(clean_text(topic).split()), requester)
+    suggested = {c.person_id for c in ranking.experts} if ranking.confident else set()
+    permissions.require_suggested(requester, topic, wanted, suggested)
 
 
 # --- messages --------------------------------------------------------------------------
@@ -176,12 +195,19 @@ def _expiry_hours(huddle: Huddle) -> int:
 
 
 def _send(
-    session: Session, huddle: Huddle, kind: str, reply: Reply, now: datetime, **to: object
+    session: Session,
+    huddle: Huddle,
+    kind: str,
+    reply: Reply,
+    now: datetime,
+    *,
+    platform: str | None = None,
+    **to: object,
 ) -> None:
-    """A message about this huddle, on the platform it was opened on."""
+    """A message about this huddle, on the platform it was opened on unless told another."""
     outbox.enqueue(
         session,
-        platform=huddle.platform or "console",
+        platform=platform or huddle.platform or "console",
         kind=kind,
         huddle=huddle,
         reply=reply,
@@ -199,8 +225,22 @@ def _refresh_root(session: Session, huddle: Huddle, now: datetime) -> None:
     _send(session, huddle, "update", root_reply(session, huddle), now)
 
 
-def _dm(session: Session, huddle: Huddle, person: Person, reply: Reply, now: datetime) -> None:
-    _send(session, huddle, "dm", reply, now, person_id=person.id)
+def _platform(huddle: Huddle) -> str:
+    return huddle.platform or "console"
+
+
+def _dm(
+    session: Session,
+    huddle: Huddle,
+    person: Person,
+    reply: Reply,
+    now: datetime,
+    platform: str | None = None,
+) -> None:
+    """A direct message where they can be reached: the huddle's platform when they have an
+    account there, else another chat platform where they do (`outbox.reach`)."""
+    there = platform or outbox.reach(session, person.id, _platform(huddle)) or _platform(huddle)
+    _send(session, huddle, "dm", reply, now, platform=there, person_id=person.id)
 
 
 def _invite(
@@ -213,9 +253,17 @@ def _invite(
 
 
 def _message_invited(session: Session, huddle: Huddle, people: list[Person], now: datetime) -> None:
-    """A direct message to each invited expert, pointing at the thread."""
+    """A direct message to each invited expert, pointing at the thread; to one with no
+    account on the thread's platform, where they have one, with a way to answer from there
+    (and a line in the thread saying so)."""
     requester = huddle.requester.display_name if huddle.requester else "A colleague"
+    home = _platform(huddle)
     for person in people:
+        there = outbox.reach(session, person.id, home)
+        if there is not None and there != home:
+            _invite_elsewhere(session, huddle, person, requester, there, now)
+            continue
+        # With no chat account at all, the message fails and the asker hears how to fix it.
         dm = Reply.of(
             Text(
                 messages.HUDDLE_DM.format(
@@ -228,7 +276,35 @@ def _message_invited(session: Session, huddle: Huddle, people: list[Person], now
             Text(messages.HUDDLE_DM_HINT),
             Actions((Button(messages.HUDDLE_DECLINE, "huddle.decline", str(huddle.id)),)),
         )
-        _dm(session, huddle, person, dm, now)
+        _dm(session, huddle, person, dm, now, platform=home)
+
+
+def _invite_elsewhere(
+    session: Session, huddle: Huddle, person: Person, requester: str, there: str, now: datetime
+) -> None:
+    """The invitation on the platform they are on: they cannot see the thread, so they
+    answer with a form and their answer is posted in it as theirs (`answer`)."""
+    home = accounts.platform_name(_platform(huddle))
+    dm = Reply.of(
+        Text(
+            messages.HUDDLE_DM_ELSEWHERE.format(
+                name=requester, topic=huddle.topic, id=huddle.id, platform=home
+            )
+        ),
+        Text(messages.HUDDLE_DM_ELSEWHERE_HINT),
+        Actions(
+            (
+                Button(messages.HUDDLE_ANSWER, ANSWER_ACTION, str(huddle.id), "primary"),
+                Button(messages.HUDDLE_DECLINE, "huddle.decline", str(huddle.id)),
+            )
+        ),
+    )
+    _dm(session, huddle, person, dm, now, platform=there)
+    other = accounts.platform_name(there)
+    said = messages.HUDDLE_ASKED_ELSEWHERE.format(
+        name=person.display_name, platform=home, other=other
+    )
+    _note(session, huddle, now, said)
 
 
 # --- lifecycle -------------------------------------------------------------------------
@@ -505,6 +581,10 @@ def record_reply(
     """Someone wrote in the thread; True when it was the huddle's first expert reply."""
     if person.id == huddle.requester_id or huddle.state != HuddleState.OPEN:
         return False
+    # Two replies of one person at once (a thread reply and `huddle reply`) must not both
+    # add them: the huddle's row is locked (PostgreSQL) and its participants read again.
+    session.execute(select(Huddle.id).where(Huddle.id == huddle.id).with_for_update())
+    session.refresh(huddle, attribute_names=["participants"])
     participant = next((p for p in huddle.participants if p.person_id == person.id), None)
     if participant is None:
         participant = HuddleParticipant(
@@ -534,6 +614,23 @@ def post_as(
     record_reply(services, session, huddle, person, now)
 
 
+def check_answer(session: Session, huddle: Huddle, person: Person) -> None:
+    """Whether `person` may answer in this huddle from elsewhere (the *Answer* form): one
+    who has a part in it (`permissions.require_huddle_party`), and it is open."""
+    permissions.require_huddle_party(person, huddle, permissions.ANSWER_HUDDLE)
+    if huddle.state != HuddleState.OPEN:
+        raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
+
+
+def answer(services: Services, session: Session, huddle: Huddle, person: Person, text: str) -> None:
+    """An answer from the *Answer* form, posted in the thread as theirs: it counts as their
+    reply (the ladder stops, and resolving credits them)."""
+    check_answer(session, huddle, person)
+    if not clean_text(text).strip():
+        raise HuddleError(messages.HUDDLE_ANSWER_EMPTY.format(id=huddle.id))
+    post_as(services, session, huddle, person, text)
+
+
 def decline(services: Services, session: Session, huddle: Huddle, person: Person) -> None:
     now = services.clock()
     if huddle.state != HuddleState.OPEN:
@@ -555,23 +652,6 @@ def decline(services: Services, session: Session, huddle: Huddle, person: Person
         climb(services, session, huddle, now)
 
 
-def _require_party(session: Session, huddle: Huddle, actor: Person, action: str) -> None:
-    """The asker, an invited expert, or a lead/admin over the asker may change a huddle."""
-    if actor.id == huddle.requester_id or any(p.person_id == actor.id for p in huddle.participants):
-        return
-    requester = huddle.requester
-    if requester is not None and can_manage(actor, requester):
-        return
-    if requester is None and actor.role in {Role.LEAD, Role.ADMIN}:
-        return
-    raise Denied(
-        messages.HUDDLE_NOT_ALLOWED.format(action=action, id=huddle.id),
-        actor_id=actor.id,
-        action=f"{action}_huddle",
-        target=f"huddle:{huddle.id}",
-    )
-
-
 def resolve(
     services: Services,
     session: Session,
@@ -583,7 +663,7 @@ def resolve(
 ) -> tuple[KnowledgeEntry, list[Person]]:
     """Save the conclusion as a knowledge entry credited to the experts who replied."""
     now = services.clock()
-    _require_party(session, huddle, actor, "resolve")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.RESOLVE_HUDDLE)
     if huddle.state == HuddleState.RESOLVED:
         entry_id = session.scalar(
             select(KnowledgeEntry.id).where(KnowledgeEntry.huddle_id == huddle.id)
@@ -611,6 +691,15 @@ def resolve(
     metrics.huddle(session, "resolved")
     jobs.cancel(session, huddle.id)
     session.flush()
+    permissions.allowed(
+        session,
+        actor,
+        permissions.RESOLVE_HUDDLE,
+        f"huddle:{huddle.id}",
+        standing=standing,
+        entry=entry.id,
+        credited=[p.key for p in credited],
+    )
     _note(
         session,
         huddle,
@@ -623,10 +712,13 @@ def resolve(
 
 def cancel(services: Services, session: Session, huddle: Huddle, actor: Person) -> None:
     now = services.clock()
-    _require_party(session, huddle, actor, "cancel")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.CANCEL_HUDDLE)
     if huddle.state != HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state=huddle.state.value))
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.CANCELLED, now, actor.id
+    permissions.allowed(
+        session, actor, permissions.CANCEL_HUDDLE, f"huddle:{huddle.id}", standing=standing
+    )
     metrics.huddle(session, "cancelled")
     jobs.cancel(session, huddle.id)
     _refresh_root(session, huddle, now)
@@ -634,10 +726,19 @@ def cancel(services: Services, session: Session, huddle: Huddle, actor: Person) 
 
 def reopen(services: Services, session: Session, huddle: Huddle, actor: Person) -> None:
     now = services.clock()
-    _require_party(session, huddle, actor, "reopen")
+    standing = permissions.require_huddle_closer(actor, huddle, permissions.REOPEN_HUDDLE)
     if huddle.state == HuddleState.OPEN:
         raise HuddleError(messages.HUDDLE_NOT_OPEN.format(id=huddle.id, state="already open"))
+    before = huddle.state.value
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.OPEN, None, None
+    permissions.allowed(
+        session,
+        actor,
+        permissions.REOPEN_HUDDLE,
+        f"huddle:{huddle.id}",
+        standing=standing,
+        was=before,
+    )
     if huddle.first_reply_at is None:
         _schedule_ladder(services, session, huddle, now)
     _schedule_expiry(services, session, huddle, now)

@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bot import messages
-from bot.db.models import Embedding, HelpfulVote, KnowledgeEntry, Person, Role, Tag
+from bot.db.models import Embedding, HelpfulVote, KnowledgeEntry, Person, Tag
 from bot.matching.lexical import search_entries
-from bot.services.audit import Denied, record
-from bot.services.people import can_manage
+from bot.services import permissions
+from bot.services.audit import record
 from bot.text import clean_text, terms
 from bot.types import Article
 
@@ -105,38 +105,6 @@ def add_entry(
     return entry, created
 
 
-def can_edit(actor: Person, entry: KnowledgeEntry) -> bool:
-    """An author, an admin, or a lead of an author's team (any lead for an unsigned entry)."""
-    if actor.role == Role.ADMIN or any(author.id == actor.id for author in entry.authors):
-        return True
-    if actor.role != Role.LEAD:
-        return False
-    return not entry.authors or any(can_manage(actor, author) for author in entry.authors)
-
-
-def _refuse(message: str, actor: Person, action: str, entry: KnowledgeEntry) -> Denied:
-    return Denied(
-        message.format(id=entry.id),
-        actor_id=actor.id,
-        action=action,
-        target=f"knowledge:{entry.id}",
-    )
-
-
-def require_editor(actor: Person, entry: KnowledgeEntry) -> None:
-    if not can_edit(actor, entry):
-        raise _refuse(messages.KB_EDIT_NOT_ALLOWED, actor, "edit_knowledge", entry)
-
-
-def can_delete(actor: Person, entry: KnowledgeEntry) -> bool:
-    """Deleting loses knowledge: admins, and leads over an author, only."""
-    if actor.role == Role.ADMIN:
-        return True
-    return actor.role == Role.LEAD and (
-        not entry.authors or any(can_manage(actor, author) for author in entry.authors)
-    )
-
-
 def edit(
     session: Session,
     entry: KnowledgeEntry,
@@ -146,7 +114,7 @@ def edit(
     body: str,
     tags: list[Tag] | None,
 ) -> None:
-    require_editor(actor, entry)
+    permissions.require_knowledge_editor(actor, entry)
     title, body = " ".join(clean_text(title).split())[:MAX_TITLE_CHARS], clean_text(body).strip()
     if not title or not body:
         raise ValueError(messages.KB_EDIT_USAGE)
@@ -175,8 +143,7 @@ def edit(
 
 
 def delete(session: Session, entry: KnowledgeEntry, actor: Person) -> None:
-    if not can_delete(actor, entry):
-        raise _refuse(messages.KB_DELETE_NOT_ALLOWED, actor, "delete_knowledge", entry)
+    permissions.require_knowledge_deleter(actor, entry)
     record(
         session,
         actor.id,

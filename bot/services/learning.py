@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import jobs, messages
+from bot import messages
 from bot.db import revision
 from bot.db.models import (
     ExampleSource,
@@ -37,11 +37,12 @@ from bot.db.models import (
     LabelledExample,
     Person,
     QueryLog,
-    Role,
     Tag,
 )
 from bot.matching import vectors
-from bot.services.audit import Denied, record
+from bot.runtime import jobs
+from bot.services import permissions
+from bot.services.permissions import Actor
 from bot.text import clean_text, terms
 
 if TYPE_CHECKING:
@@ -239,33 +240,21 @@ def _on_settle(services: Services, session: Session, job: Job, now: datetime) ->
     settle_contacts(session, now)
 
 
-def can_describe(actor: Person) -> bool:
-    """Tags are the whole organisation's vocabulary: leads and admins describe them."""
-    return actor.role in {Role.LEAD, Role.ADMIN}
-
-
 def describe_tag(
     session: Session,
-    actor: Person | None,
+    actor: Actor,
     tag: Tag,
     description: str | None,
     examples: Sequence[str] | None,
     now: datetime,
-    *,
-    actor_label: str | None = None,
 ) -> int:
     """Set a tag's one-line description and its example questions (None: leave as is);
     they teach the tag's model what its questions look like. Returns the examples kept.
 
-    `actor` None is an import from the command line (`actor_label` says which).
+    Who may: `permissions.require_tag_describer` (a person in chat or on the dashboard,
+    the operator importing a tags file).
     """
-    if actor is not None and not can_describe(actor):
-        raise Denied(
-            messages.LEARNING_DESCRIBE_NOT_ALLOWED,
-            actor_id=actor.id,
-            action="describe_tag",
-            target=f"tag:{tag.name}",
-        )
+    permissions.require_tag_describer(actor, tag)
     if description is not None:
         description = " ".join(clean_text(description).split())
         if len(description) > MAX_DESCRIPTION_CHARS:
@@ -312,12 +301,11 @@ def describe_tag(
             )
     if description is not None and description != (tag.description or ""):
         tag.description = description or None
-    record(
+    permissions.allowed(
         session,
-        actor.id if actor is not None else None,
-        "describe_tag",
+        actor,
+        permissions.DESCRIBE_TAG,
         f"tag:{tag.name}",
-        actor_label=actor_label if actor is None else None,
         description=current_description,
         examples=len([k for k in wanted if ":example:" in k]),
     )

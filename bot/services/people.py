@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -11,10 +12,10 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.hot import HotQuery
 from bot.db.models import (
     AuditEntry,
     Identity,
+    LabelledExample,
     Outbox,
     Person,
     Presence,
@@ -23,18 +24,39 @@ from bot.db.models import (
     Skill,
     Team,
 )
-from bot.services.audit import Denied, record
+from bot.services.audit import record
 from bot.types import Line, Mention, PersonCard, Reply
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# No id holds these: controls (NUL, tab, escape …), format characters (zero-width,
+# bidirectional overrides), lone surrogates, private use, line and paragraph separators.
+_NOT_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
-_HANDLES = HotQuery(
-    select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
-        Identity.__table__.c.platform == bindparam("platform"),
-        Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
-    ),
-    listed="ids",
+def clean_id(text: str, what: str = "id") -> str:
+    """An id as written (a person's, an account's, an author's), trimmed: what every check
+    and every write sees. One with a control or invisible character is refused, never
+    cleaned, so the id a check looks up is the id that is written (ValueError, naming the
+    character and where it is)."""
+    value = text.strip()
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in _NOT_IN_IDS:
+            raise ValueError(
+                messages.BAD_ID_CHARACTER.format(
+                    what=what, char=f"U+{ord(char):04X}", position=position
+                )
+            )
+    return value
+
+
+def person_key(text: str) -> str:
+    """The key a person's id is looked up by: `clean_id`, lower-cased."""
+    return clean_id(text).lower()
+
+
+_HANDLES = select(Identity.__table__.c.person_id, Identity.__table__.c.external_id).where(
+    Identity.__table__.c.platform == bindparam("platform"),
+    Identity.__table__.c.person_id.in_(bindparam("ids", expanding=True)),
 )
 
 
@@ -43,7 +65,7 @@ def handles(session: Session, platform: str, person_ids: Iterable[int]) -> dict[
     ids = list(set(person_ids))
     if not ids:
         return {}
-    return dict(_HANDLES.rows(session, {"platform": platform, "ids": ids}))  # type: ignore[arg-type]
+    return dict(session.execute(_HANDLES, {"platform": platform, "ids": ids}).all())  # type: ignore[arg-type]
 
 
 def mentioned_in(reply: Reply) -> set[int]:
@@ -63,9 +85,11 @@ def named_in(reply: Reply) -> set[int]:
 
 
 def by_key(session: Session, key: str) -> Person | None:
-    return session.scalar(
-        select(Person).where(Person.key == key.strip().lower(), Person.deleted_at.is_(None))
-    )
+    try:
+        wanted = person_key(key)
+    except ValueError:
+        return None  # no key holds a control character
+    return session.scalar(select(Person).where(Person.key == wanted, Person.deleted_at.is_(None)))
 
 
 def by_identity(session: Session, platform: str, external_id: str) -> Person | None:
@@ -125,16 +149,6 @@ def can_manage(actor: Person, target: Person) -> bool:
     return actor.role == Role.LEAD and actor.team_id is not None and actor.team_id == target.team_id
 
 
-def require_manager(actor: Person, target: Person, action: str) -> None:
-    if not can_manage(actor, target):
-        raise Denied(
-            messages.NOT_ALLOWED.format(action=action.replace("_", " "), name=target.display_name),
-            actor_id=actor.id,
-            action=action,
-            target=f"person:{target.key}",
-        )
-
-
 def free_key(session: Session, hint: str) -> str:
     """A handle from a name ("Maria Santos" → maria.santos), numbered if taken."""
     base = re.sub(r"[^a-z0-9._-]+", ".", hint.strip().lower()).strip("._-")[:60] or "person"
@@ -165,6 +179,9 @@ def forget(session: Session, person: Person, now: datetime, actor_label: str) ->
     session.execute(delete(Skill).where(Skill.person_id == person.id))
     session.execute(delete(Outbox).where(Outbox.person_id == person.id))
     session.execute(update(QueryLog).where(QueryLog.person_id == person.id).values(person_id=None))
+    session.execute(
+        update(LabelledExample).where(LabelledExample.asker_id == person.id).values(asker_id=None)
+    )
     session.execute(
         update(AuditEntry).where(AuditEntry.actor_id == person.id).values(actor_label=anonymous)
     )

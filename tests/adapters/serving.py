@@ -52,7 +52,7 @@ def serve(
     log = home / f"serve-{port}.log"  # a file, not a pipe nobody reads that could fill up
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -123,6 +123,22 @@ def children(pid: int) -> set[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found |= {int(n) for n in (task / "children").read_text().split()}
     return found
+
+
+def named(pid: int) -> str:
+    """A process's name, as `ps -o comm` shows it ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def command_processes(pid: int) -> set[int]:
+    """A process's command processes: not the directory's linker, nor
+    multiprocessing's resource tracker (each names itself once it has started)."""
+    from adapters.commands import COMMAND_PROCESS
+
+    return {child for child in children(pid) if running(child) and named(child) == COMMAND_PROCESS}
 
 
 def running(pid: int) -> bool:

@@ -13,7 +13,6 @@ import struct
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from bot.db.models import Person
 from bot.router import Router
 from bot.services import Services, people
 from bot.types import Command, Text
-from tests.adapters.serving import children, running
+from tests.adapters.serving import command_processes, running
 from tests.helpers import cards, person_id
 
 QUESTIONS = ("refund for a prepaid top-up", "roaming charges abroad", "chargeback on a card")
@@ -38,14 +37,10 @@ def _runner(services: Services, router: Router, processes: int = 1) -> CommandRu
 
 def _command_processes(expected: int | None = None) -> set[int]:
     """This process's command processes, once there are `expected` of them (a process
-    just started shows its command line once it has exec'd)."""
+    just started has its name once it has imported)."""
     deadline = time.monotonic() + 10
     while True:
-        found = {
-            child
-            for child in children(os.getpid())
-            if running(child) and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-        }
+        found = command_processes(os.getpid())
         if expected is None or len(found) == expected or time.monotonic() > deadline:
             return found
         time.sleep(0.02)

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.server import build_app
 from bot import messages
 from bot.config import Settings
+from bot.data.demo import seed_demo
 from bot.db import open_database
-from bot.demo import seed_demo
 from bot.services import Services
 from skills import build_router
 from tests.adapters.slack.fake_slack import FakeSlack

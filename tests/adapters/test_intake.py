@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, select
 
 from adapters.intake import Intake
-from bot import inbox
 from bot.db.models import Inbound, InboundState
+from bot.runtime import inbox
 from bot.services import Services
 from tests.helpers import query_plan
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.observability import mount
-from bot import jobs, outbox
+from bot.runtime import jobs, outbox
 from bot.services import Services
 from bot.types import Reply
 

@@ -17,6 +17,7 @@ from bot.services import Services
 from tests.adapters.serving import (
     children,
     command,
+    command_processes,
     free_port,
     output,
     ready,
@@ -191,15 +192,6 @@ def test_workers_share_the_port_are_restarted_and_stop_together(
     asyncio.run(main())
 
 
-def _command_processes(pid: int) -> set[int]:
-    """A serving process's command processes (not multiprocessing's resource tracker)."""
-    return {
-        child
-        for child in children(pid)
-        if running(child) and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-    }
-
-
 @pytest.mark.reliability(28)
 def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
     demo: Services, tmp_path: Path
@@ -213,14 +205,14 @@ def test_a_command_process_that_dies_is_replaced_and_the_next_question_answered(
         async with serving(demo, fake, tmp_path) as (http, port, server):
             await command(http, port, fake, "refund for a prepaid top-up")
             await fake.wait_for(lambda f: len(f.called("response_url")) == 1, timeout=60)
-            (victim,) = _command_processes(server.pid)
+            (victim,) = command_processes(server.pid)
             os.kill(victim, signal.SIGKILL)
             while running(victim):
                 await asyncio.sleep(0.05)
             await command(http, port, fake, "roaming charges abroad")
             await fake.wait_for(lambda f: len(f.called("response_url")) == 2, timeout=60)
             assert server.poll() is None
-            (successor,) = _command_processes(server.pid)
+            (successor,) = command_processes(server.pid)
             assert successor != victim
             await command(http, port, fake, "chargeback on a card payment")
             await fake.wait_for(lambda f: len(f.called("response_url")) == 3, timeout=60)

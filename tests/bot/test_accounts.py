@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
+from adapters.cli import main
+from bot.data.transfer import export_people, import_people
 from bot.db.models import (
     AccountConflict,
     AuditEntry,
@@ -23,11 +25,11 @@ from bot.db.models import (
     QueryLog,
     Skill,
     Status,
+    Tag,
 )
 from bot.router import Router
-from bot.services import Services, accounts, people, presence
+from bot.services import Services, accounts, knowledge, people, presence
 from bot.services.accounts import Account
-from bot.transfer import export_people, import_people
 from tests.conftest import NOW
 from tests.helpers import audit_rows, cards, notices, say
 
@@ -94,6 +96,95 @@ def test_accounts_without_an_email_are_linked_by_id_alone(services: Services) ->
         assert people.by_key(session, "guest").display_name == "Guest Renamed"
 
 
+def test_a_linked_accounts_email_is_taken_when_free_and_followed_only_for_its_own(
+    services: Services, tmp_path: Path
+) -> None:
+    imported(services, tmp_path)
+    link(
+        services,
+        Account("slack", "UNEW", "New Hire", "new@example.com", key_hint="newhire"),
+        Account("slack", "UKWAME", "Kwame", None),  # no e-mail shown yet
+    )
+    # Kwame's link came from the file (u0042 is another account): UKWAME is someone new.
+    link(
+        services,
+        # Slack brought newhire: their e-mail follows Slack's.
+        Account("slack", "UNEW", "New Hire", "New.Hire@Example.com"),
+        # A person without an e-mail takes the account's, when nobody has it.
+        Account("slack", "UKWAME", "Kwame", "kwame.other@example.com"),
+        # The lead's e-mail for someone imported stays.
+        Account("slack", "U0042", "Kwame M.", "kwame.m@personal.example"),
+    )
+    with services.db.reading() as session:
+        assert people.by_key(session, "newhire").email == "New.Hire@Example.com"
+        assert people.by_identity(session, "slack", "UKWAME").email == "kwame.other@example.com"
+        assert people.by_key(session, "e0042").email == "kwame@example.com"
+    assert conflicts(services) == []
+    # An e-mail someone else has: listed for admins, once, and nothing moves.
+    for _ in range(2):
+        link(services, Account("slack", "UNEW", "New Hire", "maria.santos@example.com"))
+    assert conflicts(services) == ["newhire claims the e-mail maria.santos@example.com of maria.s"]
+    with services.db.reading() as session:
+        assert people.by_key(session, "newhire").email == "New.Hire@Example.com"
+        assert people.by_identity(session, "slack", "UNEW").key == "newhire"
+
+
+def test_an_account_is_current_exactly_when_linking_it_would_change_nothing(
+    services: Services, tmp_path: Path
+) -> None:
+    imported(services, tmp_path)
+    link(
+        services,
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Asia/Tokyo", "newhire"),
+        Account("slack", "U0007", "Maria S.", "maria.santos@example.com"),
+    )
+    seen = [
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Asia/Tokyo"),  # as it was
+        Account("slack", "U0007", "Maria Renamed", "m@elsewhere.example", "UTC"),  # imported
+        Account("slack", "UNEW", "New Name", "new@example.com", "Asia/Tokyo"),
+        Account("slack", "UNEW", "New Hire", "new@example.com", "Europe/Paris"),
+        Account("slack", "UNEW", "New Hire", "other@example.com", "Asia/Tokyo"),
+        Account("slack", "UNEW", "New Hire", None, "Asia/Tokyo", deleted=True),
+        Account("slack", "UNKNOWN", "Somebody"),
+    ]
+    with services.db.reading() as session:
+        current = accounts.is_current(session, seen, NOW)
+    assert current == [True, True, False, False, False, False, False]
+
+    def rows(session: Any) -> set[tuple[Any, ...]]:
+        return set(
+            session.execute(
+                select(
+                    Person.key,
+                    Person.display_name,
+                    Person.timezone,
+                    Person.deleted_at,
+                    Person.email,
+                )
+            ).all()
+        ) | set(session.execute(select(Identity.person_id, Identity.external_id)).all())
+
+    for account, expected in zip(seen, current, strict=True):
+        with services.db.unit_of_work() as session:
+            before = rows(session)
+            accounts.link_accounts(session, [account], NOW, seen_in="test")
+            changed = rows(session) != before
+            session.rollback()
+        assert changed is not expected, account
+
+
+def test_a_batch_numbers_only_the_handles_already_taken(services: Services) -> None:
+    keys = link(
+        services,
+        *(Account("slack", f"U{n}", f"Agent {n}", key_hint=f"agent{n}") for n in range(3)),
+        Account("slack", "UA", "Ann", key_hint="ann"),
+        Account("slack", "UB", "Ann B", key_hint="ann"),
+        Account("slack", "UC", "Ann C", key_hint="ann2"),
+    )
+    assert keys == ["agent0", "agent1", "agent2", "ann", "ann2", "ann22"]
+    assert link(services, Account("slack", "UD", "Ann D", key_hint="ann")) == ["ann3"]
+
+
 def test_a_second_account_for_someone_who_has_one_is_refused_once_and_listed(
     services: Services, tmp_path: Path
 ) -> None:
@@ -107,6 +198,27 @@ def test_a_second_account_for_someone_who_has_one_is_refused_once_and_listed(
     assert len(refused) == 1 and refused[0].actor_label == "test"
     with services.db.reading() as session:
         assert people.by_key(session, "kwame2").email is None  # one e-mail, one person
+
+
+def test_a_doubt_seen_again_is_listed_and_audited_once(services: Services, tmp_path: Path) -> None:
+    imported(services, tmp_path)
+    with services.db.unit_of_work() as session:
+        holder = people.by_key(session, "maria.s")
+        seen = [
+            accounts.conflict(
+                session,
+                accounts.EMAIL_TAKEN,
+                seen_in="test",
+                now=NOW,
+                email="maria.santos@example.com",
+                holder=holder,
+                claimed_by="line 3: maria2",
+            )
+            for _ in range(2)
+        ]
+    assert seen == [True, False]
+    refused = [r for r in audit_rows(services) if r.action == "link_account"]
+    assert len(refused) == 1 and len(conflicts(services)) == 1
 
 
 def test_an_import_that_claims_what_another_holds_fails_that_row(
@@ -319,3 +431,44 @@ def test_exports_give_ids_back_as_they_were_given(services: Services, tmp_path: 
         ",kwame@example.com,u0042,"
     )
     assert lines[2].endswith(",Maria.Santos@Example.com,,")
+
+
+def test_one_person_on_both_platforms_is_ranked_once_with_the_evidence_of_both(
+    demo: Services, router: Router, tmp_path: Path
+) -> None:
+    """Sam answers on Slack and on Teams: one person, one card, both answers counted."""
+    path = tmp_path / "sam.csv"
+    path.write_text(
+        "id,name,team,timezone,email\nsam,Sam Okafor,Billing,Europe/London,sam@example.com\n",
+        encoding="utf-8",
+    )
+    assert import_people(demo.db, path, NOW).ok
+    on_slack = link(demo, Account("slack", "U0SAM", "Sam O.", email="SAM@example.com"))
+    on_teams = link(demo, Account("teams", "aad-sam", "Sam Okafor", email="sam@example.com"))
+    assert on_slack == on_teams == ["sam"]
+    with demo.db.unit_of_work() as session:
+        # "wifi calling" is held by nobody in the demo org: only Sam's answers speak.
+        (tag,) = session.scalars(select(Tag).where(Tag.name == "wifi calling"))
+        for platform, external_id, title in (
+            ("slack", "U0SAM", "Wifi calling drops after a few minutes"),
+            ("teams", "aad-sam", "Wifi calling not offered on the handset"),
+        ):
+            (identity,) = session.scalars(
+                select(Identity).where(
+                    Identity.platform == platform, Identity.external_id == external_id
+                )
+            )
+            knowledge.add_entry(
+                session, title, f"{title}: check the carrier settings.", [tag], [identity.person]
+            )
+    found = cards(say(demo, router, "alex", "whoknows", "wifi calling keeps dropping"))
+    assert [c.key for c in found].count("sam") == 1
+    with demo.db.reading() as session:
+        sam = people.by_key(session, "sam")
+        assert {i.platform for i in sam.identities} >= {"slack", "teams"}
+        written = session.scalar(
+            select(func.count())
+            .select_from(KnowledgeEntry)
+            .where(KnowledgeEntry.authors.any(Person.id == sam.id))
+        )
+    assert written == 2

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import cli
+from adapters import cli
 from bot.config import Settings
+from bot.data.demo import data
 from bot.db import open_database
 from bot.db.models import (
     HelpfulVote,
@@ -21,7 +22,6 @@ from bot.db.models import (
     Person,
     QueryLog,
 )
-from bot.demo import data
 from bot.services import Services, analytics, knowledge, people, presence
 from bot.services.analytics import Scope
 from tests.activity import seed_huddles

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
-from bot.cli import main
+from adapters.cli import main
+from bot.data.demo import data
 from bot.db import Database
-from bot.demo import data
 from bot.services.presence import LABELS
 
 QUESTION = "refund for a prepaid top-up"
@@ -52,7 +52,7 @@ def demo_url(url: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def console_script() -> Path:
-    # bot/cli.py has no `if __name__ == "__main__"` guard, so `python -m bot.cli` does nothing.
+    # The installed `whoknows` command, as users run it (not `python -m adapters.cli`).
     script = Path(sys.executable).parent / "whoknows"
     assert script.is_file(), "install the project (pip install -e .) for the console script"
     return script

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from bot import jobs, outbox
 from bot.db import open_database
-from bot.db.models import DeliveryState, Huddle, Job, JobState, Outbox
-from bot.ports import DeliveryError, MessageRef
+from bot.db.models import DeliveryState, Huddle, Job, JobState, Outbox, Person
 from bot.router import Router
+from bot.runtime import codec, jobs, outbox
+from bot.runtime.ports import DeliveryError, MessageRef
 from bot.services import Services, huddles, people
-from bot.types import Line, Mention, Reply, Text, Where
-from tests.helpers import say
+from bot.types import Actions, Command, Line, Mention, Reply, Text, Where
+from tests.helpers import person_id, say
 
 
 class Recorder:
@@ -220,7 +221,11 @@ def test_a_direct_message_to_someone_without_an_account_fails_clearly(demo: Serv
     assert recorder.calls == []
     with demo.db.unit_of_work() as session:
         row = session.scalars(select(Outbox)).one()
-        assert row.state == DeliveryState.FAILED and "has no test account" in row.error
+        assert row.state == DeliveryState.FAILED
+        # Who, and what an admin does about it; never our internal id.
+        assert row.error.startswith("Maria Santos has no Slack or Microsoft Teams account")
+        assert "`whoknows people link maria --slack U…`" in row.error
+        assert not re.search(r"person \d", row.error)
 
 
 def test_a_rolled_back_command_leaves_nothing_to_deliver(demo: Services) -> None:
@@ -316,7 +321,7 @@ def test_a_kick_delivers_at_once_and_leaves_timers_to_the_tick(
 ) -> None:
     """Every command kicks the worker; under load, timers and take-overs would be asked
     after each one. A kick delivers what was just written; due timers wait for the tick."""
-    from bot.worker import Worker
+    from bot.runtime.worker import Worker
 
     _link_test_identities(demo)
     recorder = Recorder()
@@ -348,3 +353,163 @@ def test_a_kick_delivers_at_once_and_leaves_timers_to_the_tick(
         await worker.stop(timeout=10)
 
     asyncio.run(scenario())
+
+
+# --- reaching people on another platform ------------------------------------------------
+
+
+def _deliver_to(services: Services, messengers: dict[str, Recorder]) -> int:
+    return asyncio.run(outbox.deliver(services.db, messengers, services.clock))
+
+
+def _link(services: Services, platform: str, *keys: str) -> None:
+    with services.db.unit_of_work() as session:
+        for key in keys:
+            people.link_identity(
+                session, people.by_key(session, key), platform, f"{platform}-{key}"
+            )
+
+
+def _open_on_slack(services: Services, router: Router, text: str, key: str = "alex") -> Reply:
+    """`huddle …` typed in Slack by `key`, its @mentions resolved as the adapter would."""
+    mentions = {t: person_id(services, t[1:]) for t in re.findall(r"@[\w.-]+", text)}
+    command = Command("slack", person_id(services, key), "huddle", text, mentions=mentions)
+    return router.dispatch(command, services)
+
+
+def _all_text(reply: Reply) -> str:
+    return " ".join([e.text for e in reply.elements if isinstance(e, Text)] + [_text(reply)])
+
+
+def test_an_expert_with_no_account_where_the_thread_is_is_asked_where_they_have_one(
+    demo: Services, router: Router
+) -> None:
+    _link(demo, "slack", "alex", "omar")
+    _link(demo, "teams", "maria")  # on Teams only
+    _open_on_slack(demo, router, "chargeback dispute @maria @omar")
+    with demo.db.unit_of_work() as session:
+        dms = {
+            r.person_id: r.platform
+            for r in session.scalars(select(Outbox).where(Outbox.kind == "dm"))
+        }
+    # Chosen when the message is written, from the accounts each has.
+    assert dms == {person_id(demo, "maria"): "teams", person_id(demo, "omar"): "slack"}
+    slack, teams = Recorder(), Recorder()
+    _deliver_to(demo, {"slack": slack, "teams": teams})
+    (invitation,) = teams.calls
+    assert invitation[:2] == ("dm", "teams-maria")
+    said = _all_text(invitation[2])
+    assert "Alex Turner asked for your help: “chargeback dispute”" in said
+    assert "Huddle thread #1 is on Slack, where you have no account yet" in said
+    pressed = [b for e in invitation[2].elements if isinstance(e, Actions) for b in e.buttons]
+    assert [(b.label, b.action_id, b.value) for b in pressed] == [
+        ("Answer", "huddle.answer", "1"),
+        ("Decline", "huddle.decline", "1"),
+    ]
+    # Omar, on Slack, gets the usual invitation; the thread says where Maria was asked.
+    assert [c[1] for c in slack.calls if c[0] == "dm"] == ["slack-omar"]
+    assert "Answer" not in _all_text(next(c[2] for c in slack.calls if c[0] == "dm"))
+    lines = [_text(c[2]) for c in slack.calls if c[0] == "thread"]
+    assert lines == [
+        "Maria Santos has no Slack account, so I asked them on Microsoft Teams: their answer "
+        "will be posted here."
+    ]
+    # In the thread, under its root.
+    assert [c[1] for c in slack.calls if c[0] == "thread"] == ["billing-huddles/m1"]
+
+
+def test_an_escalation_step_asks_experts_on_the_platform_they_are_on(
+    demo: Services, router: Router
+) -> None:
+    _link(demo, "slack", "alex", "omar")
+    with demo.db.unit_of_work() as session:
+        others = [p.key for p in session.scalars(select(Person)) if p.key not in {"alex", "omar"}]
+    _link(demo, "teams", *others)  # everyone else is on Teams only
+    _open_on_slack(demo, router, "chargeback dispute @omar")
+    reply = _open_on_slack(demo, router, "decline 1", key="omar")  # the ladder climbs at once
+    assert "off huddle thread #1" in reply.elements[0].text  # type: ignore[union-attr]
+    with demo.db.unit_of_work() as session:
+        huddle = session.get(Huddle, 1)
+        escalated = [p.person for p in huddle.participants if p.round == 1]
+        assert escalated
+        names = [p.display_name for p in escalated]
+        ids = {p.id for p in escalated}
+        rows = session.scalars(select(Outbox).where(Outbox.person_id.in_(ids))).all()
+        assert {(r.kind, r.platform) for r in rows} == {("dm", "teams")}
+        notes = [
+            _text(codec.loads(r.body))
+            for r in session.scalars(select(Outbox).where(Outbox.kind == "thread"))
+        ]
+    for name in names:
+        assert f"{name} has no Slack account, so I asked them on Microsoft Teams" in " ".join(notes)
+
+
+def test_someone_with_no_chat_account_is_not_dropped_the_asker_hears_how_to_link_them(
+    demo: Services, router: Router
+) -> None:
+    _link(demo, "slack", "alex", "omar")  # Maria has only her console identity, as imported
+    _open_on_slack(demo, router, "chargeback dispute @maria @omar")
+    slack = Recorder()
+    _deliver_to(demo, {"slack": slack})
+    _deliver_to(demo, {"slack": slack})  # the note written by the first round
+    (note,) = [_text(c[2]) for c in slack.calls if c[0] == "thread"]
+    assert note.startswith("@slack-alex ")
+    assert (
+        "Maria Santos has no Slack or Microsoft Teams account linked yet, so I could not ask "
+        "them in huddle thread #1: an admin can link it with `whoknows people link maria "
+        "--slack U…`." in note
+    )
+    assert not re.search(r"person \d", note)
+    assert [c[1] for c in slack.calls if c[0] == "dm"] == ["slack-omar"]
+
+
+def test_what_a_platform_says_of_someone_names_them_not_their_id(
+    demo: Services, router: Router
+) -> None:
+    class Blocked(Recorder):
+        async def direct_message(self, handle: str, reply: Reply) -> MessageRef:
+            raise DeliveryError(f"{handle} blocked the bot or removed the app")
+
+    _link(demo, "slack", "alex", "maria")
+    _open_on_slack(demo, router, "chargeback dispute @maria")
+    slack = Blocked()
+    _deliver_to(demo, {"slack": slack})
+    _deliver_to(demo, {"slack": slack})
+    (note,) = [_text(c[2]) for c in slack.calls if c[0] == "thread"]
+    assert "could not message Maria Santos (Maria Santos blocked the bot" in note
+    assert "slack-maria" not in note
+    with demo.db.unit_of_work() as session:  # the operator's record keeps what Slack said
+        dm = session.scalars(select(Outbox).where(Outbox.kind == "dm")).one()
+        assert dm.error == "slack-maria blocked the bot or removed the app"
+
+
+def test_a_platform_that_never_answers_is_told_in_words_not_as_an_exception(
+    demo: Services, router: Router
+) -> None:
+    _link(demo, "slack", "alex", "maria")
+    _open_on_slack(demo, router, "chargeback dispute @maria")
+    down = Recorder(failures=1000)
+    for _ in range(outbox.MAX_ATTEMPTS + 1):
+        _deliver_to(demo, {"slack": down})
+        demo.clock.advance(3600)
+    with demo.db.unit_of_work() as session:
+        notices = session.scalars(select(Outbox).where(Outbox.kind == "notice")).all()
+        told = " ".join(_text(codec.loads(n.body)) for n in notices)
+        dm = session.scalars(select(Outbox).where(Outbox.kind == "dm")).one()
+    assert "could not message Maria Santos (Slack did not answer after 5 tries" in told
+    assert "ConnectionError" not in told and "ConnectionError" in dm.error
+
+
+def test_the_team_lead_is_told_on_the_platform_they_are_on(demo: Services, router: Router) -> None:
+    _link(demo, "slack", "alex", "maria")
+    _link(demo, "teams", "priya")  # Billing's lead, on Teams only
+    _open_on_slack(demo, router, "chargeback dispute @maria")
+    for _ in demo.settings.escalation_ladder:
+        demo.clock.advance(demo.settings.escalation_timeout_s)
+        jobs.run_due(demo)
+    with demo.db.unit_of_work() as session:
+        to_priya = session.scalars(
+            select(Outbox).where(Outbox.kind == "dm", Outbox.person_id == person_id(demo, "priya"))
+        ).all()
+        told = [r for r in to_priya if "Nobody has answered" in _all_text(codec.loads(r.body))]
+        assert [r.platform for r in told] == ["teams"]

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from bot import heap
+from bot.ops import heap
 
 
 def test_the_collector_is_paused_while_an_index_loads_and_resumes_after() -> None:

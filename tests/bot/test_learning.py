@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot import jobs
 from bot.db import revision
 from bot.db.models import ExampleSource, KnowledgeEntry, LabelledExample, QueryLog, Tag
 from bot.matching import Matcher
 from bot.matching.embeddings import load_encoder
 from bot.router import Router
+from bot.runtime import jobs
 from bot.services import Services, knowledge, learning
 from bot.services.audit import Denied
 from bot.services.people import by_key

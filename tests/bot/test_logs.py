@@ -11,8 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from bot import logs
 from bot.config import Settings
+from bot.ops import logs
 
 SLACK_TOKEN = "xoxb-2718281828-3141592653-Zk4uQ8wLrT1pVn0sYd7eHc3m"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"
@@ -175,3 +175,15 @@ def test_the_redactor_leaves_ordinary_words_and_is_idempotent() -> None:
     once = redact("token=zzz999 and longer-secret-value and xoxb-1-2-3 via ssh://a:bee@host")
     assert once == "token=[REDACTED] and [REDACTED] and [REDACTED] via ssh://a:[REDACTED]@host"
     assert redact(once) == once
+
+
+def test_passing_secrets_are_redacted_and_only_the_latest_are_kept() -> None:
+    redactor = logs.Redactor()
+    codes = [f"code-{n:04d}-7f3a9c" for n in range(logs.PASSING_SECRETS + 1)]
+    redactor.add_passing(*codes)
+    assert redactor(f"exchanging {codes[-1]}") == f"exchanging {logs.REDACTED}"
+    # The oldest made way: a flood of made-up codes cannot grow the list without end.
+    assert redactor(f"exchanging {codes[0]}") == f"exchanging {codes[0]}"
+    assert redactor("GET /slack/oauth_redirect?state=s1&code=4711.0815.ab12cd HTTP/1.1") == (
+        f"GET /slack/oauth_redirect?state=s1&code={logs.REDACTED} HTTP/1.1"
+    )

@@ -14,11 +14,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
-from bot import jobs, messages, metrics, outbox
+from bot import messages
 from bot.config import Settings
 from bot.db import Database
 from bot.db.models import DeliveryState, Huddle, Outbox
+from bot.ops import metrics
 from bot.router import Context, Router
+from bot.runtime import jobs, outbox
 from bot.services import Services
 from bot.types import Reply
 from tests.helpers import notices, say
@@ -226,7 +228,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot import metrics
+from bot.ops import metrics
 
 
 def work(times):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import events
+from bot.runtime import events
 from bot.services import Services, accounts, people
 
 
@@ -94,8 +94,8 @@ def test_old_questions_and_spent_event_keys_are_pruned(services: Services) -> No
 
     from sqlalchemy import func, select
 
-    from bot import retention
     from bot.db.models import PlatformEvent, QueryLog
+    from bot.runtime import retention
 
     now = services.clock()
     days = services.settings.query_log_days

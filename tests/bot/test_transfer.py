@@ -10,12 +10,18 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from bot.data.transfer import (
+    BATCH,
+    export_knowledge,
+    export_people,
+    import_knowledge,
+    import_people,
+)
 from bot.db import Database, open_database
 from bot.db.models import AuditEntry, Identity, KnowledgeEntry, Person, Skill, Tag, TagAlias, Team
 from bot.db.models import KnowledgeAuthor as Author
 from bot.db.models import KnowledgeTag as EntryTag
 from bot.services import Services
-from bot.transfer import BATCH, export_knowledge, export_people, import_knowledge, import_people
 from tests.conftest import NOW
 
 # The columns before e-mails and accounts: files written then still import.

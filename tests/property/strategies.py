@@ -8,6 +8,7 @@ meet every limit.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -263,3 +264,20 @@ json_values = st.recursive(
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """The value, or a field left out (None), or something of the wrong type."""
     return st.one_of(st.none(), strategy, json_values)
+
+
+def unique_field_names(reply: Reply) -> Reply:
+    """The reply with each form's field names made unique (they are the form's keys, and
+    Slack's block ids): repeated ones numbered, as no skill would repeat them."""
+
+    def numbered(element: Any) -> Any:
+        if not isinstance(element, Form):
+            return element
+        fields = tuple(replace(f, name=f"{f.name}.{i}") for i, f in enumerate(element.fields))
+        return replace(element, fields=fields)
+
+    return replace(reply, elements=tuple(numbered(e) for e in reply.elements))
+
+
+# Replies as skills make them: what the platforms' own validators are fed.
+well_formed_replies = replies.map(unique_field_names)

@@ -8,12 +8,22 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.render import render
-from bot import codec, jobs
-from bot.db.models import Huddle, HuddleState, KnowledgeEntry, Outbox
+from bot.db.models import Huddle, HuddleState, Job, JobState, KnowledgeEntry, Outbox
 from bot.matching import Ranking, TagSignal
 from bot.router import Router
-from bot.services import Services, huddles
-from bot.types import Command, Form, Line, Mention, PersonCard, PresenceView, TagMatch, Where
+from bot.runtime import codec, jobs
+from bot.services import Services, huddles, people
+from bot.types import (
+    Command,
+    Form,
+    Line,
+    Mention,
+    PersonCard,
+    PresenceView,
+    Reply,
+    TagMatch,
+    Where,
+)
 from tests.helpers import audit_rows, button, cards, notices, person_id, press, say
 
 
@@ -351,3 +361,142 @@ def test_a_double_click_opens_one_huddle(demo: Services, router: Router) -> None
     say(demo, router, "alex", "huddle", "chargeback dispute @maria")
     with demo.db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Huddle)) == 2
+
+
+# --- answering from another platform ----------------------------------------------------
+
+
+def _on_teams_only(services: Services, key: str) -> None:
+    with services.db.unit_of_work() as session:
+        people.link_identity(session, people.by_key(session, key), "teams", f"aad-{key}")
+
+
+def _open_on_slack(services: Services, router: Router, text: str, key: str = "alex") -> int:
+    """A huddle opened in Slack (the expert named is on Teams only)."""
+    with services.db.unit_of_work() as session:
+        people.link_identity(session, people.by_key(session, key), "slack", f"U-{key}")
+    mentions = {t: person_id(services, t[1:]) for t in re.findall(r"@[\w.-]+", text)}
+    command = Command("slack", person_id(services, key), "huddle", text, mentions=mentions)
+    found = re.search(r"#(\d+)", notices(router.dispatch(command, services))[0].text)
+    assert found
+    return int(found.group(1))
+
+
+def _invitation(services: Services, key: str) -> Reply:
+    with services.db.unit_of_work() as session:
+        row = session.scalars(
+            select(Outbox).where(Outbox.kind == "dm", Outbox.person_id == person_id(services, key))
+        ).one()
+        assert row.platform == "teams"
+        return codec.loads(row.body)
+
+
+def _answer(services: Services, router: Router, key: str, number: int, text: str) -> Reply:
+    """Answer pressed in the invitation, then the form sent, by `key` on Teams."""
+    form_reply = press(services, router, key, button(_invitation(services, key), "Answer"))
+    forms = [e for e in form_reply.elements if isinstance(e, Form)]
+    assert forms, form_reply
+    (form,) = forms
+    assert (form.action_id, form.value) == ("huddle.answer.submit", str(number))
+    assert [f.name for f in form.fields] == ["answer"]
+    submitted = Command(
+        "teams",
+        person_id(services, key),
+        "",
+        form.value,
+        action_id=form.action_id,
+        values={"answer": text},
+    )
+    return router.dispatch(submitted, services)
+
+
+def test_an_answer_from_another_platform_is_posted_in_the_thread_as_theirs(
+    demo: Services, router: Router
+) -> None:
+    _on_teams_only(demo, "maria")
+    number = _open_on_slack(demo, router, "chargeback dispute @maria")
+    done = _answer(demo, router, "maria", number, "Ask for the card statement first")
+    assert notices(done)[0].severity == "success"
+    assert f"huddle thread #{number} on Slack" in notices(done)[0].text
+    with demo.db.unit_of_work() as session:
+        posted = session.scalars(
+            select(Outbox).where(Outbox.kind == "thread").order_by(Outbox.id.desc())
+        ).first()
+        assert posted.platform == "slack" and posted.huddle_id == number
+        assert render(codec.loads(posted.body)) == "Maria Santos: Ask for the card statement first"
+        huddle = session.get(Huddle, number)
+        answered_at = demo.clock()
+        assert huddle.first_reply_at == answered_at
+        (maria,) = huddle.participants
+        assert maria.person.key == "maria" and maria.first_reply_at == answered_at
+        escalations = session.scalars(
+            select(Job).where(Job.huddle_id == number, Job.kind == "escalate")
+        ).all()
+        assert escalations and {j.state for j in escalations} == {JobState.CANCELLED}
+    demo.clock.advance(demo.settings.escalation_timeout_s * 5)
+    assert jobs.run_due(demo) == 0  # the ladder stopped
+    resolved = say(demo, router, "alex", "huddle", f"resolve {number} Disputes | The statement")
+    assert "credited to Maria Santos" in notices(resolved)[0].text
+    with demo.db.unit_of_work() as session:
+        entry = session.scalar(select(KnowledgeEntry).where(KnowledgeEntry.huddle_id == number))
+        assert [a.key for a in entry.authors] == ["maria"]
+
+
+def test_only_people_who_may_act_on_the_huddle_answer_it_and_only_while_open(
+    demo: Services, router: Router
+) -> None:
+    _on_teams_only(demo, "maria")
+    number = _open_on_slack(demo, router, "chargeback dispute @maria")
+    # Zoe, of another team and no part in it: refused, audited, nothing posted.
+    answer = button(_invitation(demo, "maria"), "Answer")
+    refused = press(demo, router, "zoe", answer)
+    assert notices(refused)[0].severity == "error"
+    assert "may answer huddle thread" in notices(refused)[0].text
+    forged = router.dispatch(
+        Command(
+            "teams",
+            person_id(demo, "zoe"),
+            "",
+            str(number),
+            action_id="huddle.answer.submit",
+            values={"answer": "Mine"},
+        ),
+        demo,
+    )
+    assert notices(forged)[0].severity == "error"
+    denial = audit_rows(demo)[-1]
+    assert (denial.action, denial.allowed, denial.target) == (
+        "answer_huddle",
+        False,
+        f"huddle:{number}",
+    )
+    empty = _answer(demo, router, "maria", number, "   ")
+    assert "Write your answer first" in notices(empty)[0].text
+    assert not [p for p in _posted(demo) if p[0] == "thread" and "Mine" in p[3]]
+    with demo.db.unit_of_work() as session:
+        assert session.get(Huddle, number).first_reply_at is None
+    say(demo, router, "alex", "huddle", f"cancel {number}")
+    closed = press(demo, router, "maria", answer)
+    assert "is cancelled, not open" in notices(closed)[0].text
+
+
+def test_decline_and_huddle_reply_work_from_the_other_platform_too(
+    demo: Services, router: Router
+) -> None:
+    _on_teams_only(demo, "maria")
+    _on_teams_only(demo, "omar")
+    number = _open_on_slack(demo, router, "chargeback dispute @maria @omar")
+    declined = press(demo, router, "omar", button(_invitation(demo, "omar"), "Decline"))
+    assert "off huddle thread" in notices(declined)[0].text
+    typed = Command(
+        "teams", person_id(demo, "maria"), "huddle", f"reply {number} Check the statement"
+    )
+    assert "Posted in huddle thread" in notices(router.dispatch(typed, demo))[0].text
+    with demo.db.unit_of_work() as session:
+        lines = [
+            (r.platform, render(codec.loads(r.body)))
+            for r in session.scalars(select(Outbox).where(Outbox.kind == "thread"))
+        ]
+        assert session.get(Huddle, number).first_reply_at is not None
+    assert ("slack", "Omar Haddad declined.") in lines
+    assert ("slack", "Maria Santos: Check the statement") in lines

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.data.transfer import import_tags
 from bot.db.models import ExampleSource, LabelledExample, Tag
 from bot.router import Router
 from bot.services import Services
-from bot.transfer import import_tags
 from tests.helpers import audit_rows, notices, say
 
 

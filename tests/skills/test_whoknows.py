@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import jobs
 from bot.db.models import LabelledExample, Person, QueryLog
 from bot.router import Router
+from bot.runtime import jobs
 from bot.services import Services, learning
 from bot.types import Article, Button, Command, Notice, Reply, Text
 from tests.helpers import cards, notices, person_id, press, say

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def _chat(home: Path, lines: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WHOKNOWS_HOME": str(home), "PYTHONIOENCODING": "utf-8"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", *args],
+        [sys.executable, "-m", "adapters.cli", "chat", *args],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,

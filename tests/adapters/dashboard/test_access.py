@@ -271,7 +271,7 @@ def test_tag_verify_level_and_untag_go_through_the_audited_services(
         ("priya", "skill.verify", "person:alex", True),
         ("priya", "skill.tag", "person:alex", True),
         ("priya", "skill.untag", "person:alex", True),
-        ("priya", "tag", "person:zoe", False),
+        ("priya", "skill.tag", "person:zoe", False),
     ]
 
 
@@ -469,7 +469,7 @@ def test_every_value_is_escaped(demo: Services, router: Router) -> None:
         response = await client.get("/dashboard/coverage")
         policy = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in policy and "script-src" not in policy
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
 
     serve(demo, router, scenario)
 

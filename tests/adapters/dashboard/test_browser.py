@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from adapters.server import build_app
+from bot.data.demo import data
 from bot.db.models import Person
-from bot.demo import data
 from bot.router import Router
-from bot.services import Services, presence
+from bot.services import Services, accounts, presence
+from bot.services.accounts import Account
 from tests.activity import seed_huddles
 from tests.adapters.dashboard.conftest import link
 from tests.conftest import NOW
@@ -268,3 +270,46 @@ def test_huddle_and_kpi_charts_draw_the_numbers(
         assert [b["person"] for b in board] == ["maria", "tomasz"]
 
     browse(demo, router, chromium, scenario)
+
+
+def test_an_admin_links_an_account_and_merges_a_conflict_with_the_pages_forms(
+    demo: Services, router: Router, chromium: str
+) -> None:
+    email = "maria.santos@northwind-mobile.example"
+    with demo.db.unit_of_work() as session:
+        maria = session.scalar(select(Person).where(Person.key == "maria"))
+        assert maria is not None
+        accounts.link_by_hand(session, maria, "slack", "U0MARIA", actor_label="cli:test")
+        # Maria's e-mail on a second Slack account: a record of its own, and a conflict.
+        made = accounts.link_account(
+            session, Account("slack", "U0MARIA2", "Maria S.", email), NOW, seen_in="slack"
+        ).key
+
+    async def scenario(browser: Any, base: str) -> None:
+        page = await signed_in(browser, base, demo, router, "daniel")
+        await submit(page, "nav >> text=People")
+        await submit(page, "table.people >> text=Alex Turner")
+        await page.select_option("form.link-account select[name=kind]", "teams")
+        await page.fill("form.link-account input[name=account]", "29:alex")
+        await submit(page, "form.link-account button")
+        assert await page.inner_text(".flash") == (
+            "Linked 29:alex on Microsoft Teams to Alex Turner (alex)."
+        )
+        shown = page.locator('table.accounts tr[data-platform="teams"]')
+        assert await shown.get_attribute("data-accounts") == "29:alex"
+
+        await submit(page, "nav >> text=People")
+        conflict = page.locator(f'table.conflicts tr[data-claimant="{made}"]')
+        await conflict.locator("input[name=confirm]").check()
+        await submit(page, f'table.conflicts tr[data-claimant="{made}"] button')
+        assert await page.inner_text(".flash") == (
+            f"Merged {made} into Maria Santos (maria): skills, accounts and history moved."
+        )
+        assert await page.locator("table.conflicts tr[data-conflict]").count() == 0
+
+    browse(demo, router, chromium, scenario)
+    rows = [(r.actor_label, r.action, r.target) for r in audit_rows(demo)[-2:]]
+    assert rows == [
+        ("daniel", "link_account", "person:alex"),
+        ("daniel", "merge_people", "person:maria"),
+    ]

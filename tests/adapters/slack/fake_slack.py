@@ -24,6 +24,7 @@ TEAM = "T0001"
 # The app's OAuth credentials, as oauth.v2.access expects them (HTTP Basic).
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "fake-client-secret"
+DIRECTORY_METHODS = {"auth.test", "users.list"}
 
 
 @dataclass
@@ -68,6 +69,11 @@ class FakeSlack:
     refresh_delay: float = 0.0
     revoked: set[str] = field(default_factory=set)  # tokens Slack took back
     _minted: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # method → {n: (status, body, headers)}: the n-th call of method (from 1) answered so.
+    scheduled: dict[str, dict[int, tuple[int, dict[str, Any], dict[str, str]]]] = field(
+        default_factory=dict
+    )
+    _counted: dict[str, int] = field(default_factory=dict)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -94,6 +100,11 @@ class FakeSlack:
     def called(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
 
+    def besides_the_directory(self) -> list[Call]:
+        """Every call but the directory read's (auth.test, users.list), which runs on
+        its own from the server's start."""
+        return [c for c in self.calls if c.method not in DIRECTORY_METHODS]
+
     async def wait_for(self, check: Callable[[FakeSlack], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while not check(self):
@@ -116,11 +127,37 @@ class FakeSlack:
         body = {"ok": False, "error": error}
         self.failures.setdefault(method, []).append((channel, status, body, headers))
 
+    def rate_limit(self, method: str, *, retry_after: int, on_call: int) -> None:
+        """Answer the `on_call`-th call of `method` (counting from 1) with a 429 and
+        Retry-After, as Slack does past a method's tier."""
+        body = {"ok": False, "error": "ratelimited"}
+        headers = {"Retry-After": str(retry_after)}
+        self.scheduled.setdefault(method, {})[on_call] = (429, body, headers)
+
+    def add_users(self, *users: dict[str, Any]) -> None:
+        """Members of the workspace, listed by users.list in the order added."""
+        for user in users:
+            self.users[str(user["id"])] = user
+
     # --- OAuth installs ---
-    def grant(self, code: str, team: str, name: str = "", *, expires_in: int | None = None) -> None:
+    def grant(
+        self,
+        code: str,
+        team: str,
+        name: str = "",
+        *,
+        expires_in: int | None = None,
+        enterprise: str | None = None,
+    ) -> None:
         """Slack will hand `code` to the redirect once an admin of `team` approves;
-        with `expires_in` the workspace's tokens rotate (a refresh token comes with each)."""
-        self.grants[code] = {"team": team, "name": name or team, "expires_in": expires_in}
+        with `expires_in` the workspace's tokens rotate (a refresh token comes with each);
+        `enterprise`: the Enterprise Grid org the workspace belongs to."""
+        self.grants[code] = {
+            "team": team,
+            "name": name or team,
+            "expires_in": expires_in,
+            "enterprise": enterprise,
+        }
 
     def revoke(self, team: str) -> None:
         """The app is uninstalled from `team`: its tokens answer token_revoked from now on."""
@@ -160,7 +197,11 @@ class FakeSlack:
             "scope": "commands,chat:write",
             "bot_user_id": f"UBOT{team}",
             "team": {"id": team, "name": grant["name"]},
-            "enterprise": None,
+            "enterprise": (
+                {"id": grant["enterprise"], "name": f"{grant['enterprise']} org"}
+                if grant.get("enterprise")
+                else None
+            ),
             "is_enterprise_install": False,
             "authed_user": {"id": f"UADMIN{team}"},
             **self._mint(team, grant["expires_in"]),
@@ -213,12 +254,51 @@ class FakeSlack:
             return web.json_response(await self._oauth_v2_access(request, args))
         if (answer := self._as_workspace(method, args, call.token)) is not None:
             return web.json_response(answer)
+        self._counted[method] = n = self._counted.get(method, 0) + 1
+        if (planned := self.scheduled.get(method, {}).pop(n, None)) is not None:
+            status, body, headers = planned
+            return web.json_response(body, status=status, headers=headers)
+        if method == "apps.uninstall" and call.token in self.tokens:
+            self.revoke(self.tokens[call.token])  # every token of that installation
         queued = self.failures.get(method, [])
         for i, (channel, status, body, headers) in enumerate(queued):
             if channel is None or channel == args.get("channel"):
                 del queued[i]
                 return web.json_response(body, status=status, headers=headers)
+        if method == "users.list":
+            # The token's workspace: the install's, or the one bot token's (auth.test's).
+            team = self.tokens.get(call.token or "") if self.tokens else TEAM
+            return web.json_response(self._users_list(args, team))
         return web.json_response(self._answer(method, args))
+
+    def _users_list(self, args: dict[str, Any], team: str | None) -> dict[str, Any]:
+        """Slack's cursor pagination: `limit` members at most (all without one), and
+        response_metadata.next_cursor naming where the next page starts ("" at the end).
+        Only the token's workspace's members, as Slack lists them."""
+        members = [u for u in self.users.values() if u.get("team_id", team) == team]
+        start = 0
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            try:
+                first = base64.b64decode(cursor.encode(), validate=True).decode()
+            except ValueError:
+                return {"ok": False, "error": "invalid_cursor"}
+            ids = [str(u["id"]) for u in members]
+            if not first.startswith("user:") or first[5:] not in ids:
+                return {"ok": False, "error": "invalid_cursor"}
+            start = ids.index(first[5:])
+        limit = int(args.get("limit") or 0)
+        end = min(len(members), start + min(limit, 1000)) if limit > 0 else len(members)
+        page = members[start:end]
+        after = ""
+        if end < len(members):
+            after = base64.b64encode(f"user:{members[end]['id']}".encode()).decode()
+        return {
+            "ok": True,
+            "members": page,
+            "cache_ts": int(time.time()),
+            "response_metadata": {"next_cursor": after},
+        }
 
     async def _response_url(self, request: web.Request) -> web.Response:
         call = Call(
@@ -261,8 +341,6 @@ class FakeSlack:
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
-        if method == "users.list":
-            return {"ok": True, "members": list(self.users.values())}
         if method == "users.getPresence":
             return {"ok": True, "presence": self.presence.get(str(args.get("user")), "active")}
         if method == "dnd.teamInfo":
@@ -280,3 +358,34 @@ class FakeSlack:
                 },
             }
         return {"ok": True}
+
+
+def member(
+    user_id: str,
+    name: str,
+    real_name: str,
+    *,
+    email: str | None = None,
+    tz: str = "Europe/London",
+    team: str = TEAM,
+    **flags: Any,
+) -> dict[str, Any]:
+    """A user object as users.list, users.info and team_join give it (is_bot,
+    is_restricted, deleted… as `flags`); the e-mail shows with users:read.email."""
+    profile: dict[str, Any] = {"real_name": real_name, "display_name": name}
+    if email is not None:
+        profile["email"] = email
+    return {
+        "id": user_id,
+        "team_id": team,
+        "name": name,
+        "real_name": real_name,
+        "tz": tz,
+        "deleted": False,
+        "is_bot": False,
+        "is_app_user": False,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+        "profile": profile,
+        **flags,
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,13 +64,15 @@ def run(
     worker_interval: float = 0.05,
     env: Callable[[FakeSlack], dict[str, str]] = single_workspace,
     link: bool = True,
+    fake: FakeSlack | None = None,
 ) -> FakeSlack:
     """Start the fake Slack and our server, run the scenario, stop both.
 
-    `link`: the demo people get their Slack ids (SLACK_IDS) first."""
+    `link`: the demo people get their Slack ids (SLACK_IDS) first. `fake`: a Slack
+    prepared before our server starts (its directory is read at start)."""
     if link:
         _link(services)
-    fake = FakeSlack()
+    fake = FakeSlack() if fake is None else fake
 
     async def main() -> None:
         await fake.start()
@@ -109,18 +112,59 @@ def form(**fields: str) -> bytes:
 TRIGGERS = itertools.count(1)
 
 
-def slash(fake: FakeSlack, text: str, user: str = "UALEX", command: str = "/whoknows") -> bytes:
+def slash(
+    fake: FakeSlack,
+    text: str,
+    user: str = "UALEX",
+    command: str = "/whoknows",
+    *,
+    key: str = "r1",
+) -> bytes:
+    """A slash command as Slack posts it; its answers go to `key`'s response_url."""
     return form(
         command=command,
         text=text,
         user_id=user,
         team_id=TEAM,
         channel_id="CGENERAL",
-        response_url=fake.response_url(),
+        response_url=fake.response_url(key),
         # Slack gives every invocation its own trigger id.
         trigger_id=f"trigger-{next(TRIGGERS)}",
         token="legacy",
     )
+
+
+def block_actions(
+    fake: FakeSlack,
+    user: str,
+    key: str,
+    actions: list[dict[str, Any]],
+    *,
+    channel: str = "CGENERAL",
+    message_ts: str = "1700000000.000001",
+    picked: tuple[str, str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """A button pressed on a message, as Slack sends it; its response_url is `key`'s.
+    `picked`: (block id, action id, selected options) of a multi-select in the message."""
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": TEAM},
+        "channel": {"id": channel},
+        "trigger_id": f"trigger-{key}",
+        "response_url": fake.response_url(key),
+        "container": {"type": "message", "channel_id": channel},
+        "message": {"ts": message_ts},
+        "actions": actions,
+    }
+    if picked is not None:
+        block_id, action_id, options = picked
+        payload["state"] = {
+            "values": {
+                block_id: {action_id: {"type": "multi_static_select", "selected_options": options}}
+            }
+        }
+    return payload
 
 
 def interactive(payload: dict[str, Any]) -> bytes:
@@ -186,7 +230,7 @@ def test_a_request_slack_did_not_sign_gets_401_and_does_nothing(
         )
         assert response.status == 401
         await asyncio.sleep(0.3)
-        assert fake.calls == []
+        assert fake.besides_the_directory() == []
 
     run(demo, router, scenario)
 
@@ -204,7 +248,7 @@ def test_ssl_check_with_a_bad_signature_runs_no_listener(demo: Services, router:
             },
         )
         assert response.status == 401
-        assert fake.calls == []
+        assert fake.besides_the_directory() == []
 
     run(demo, router, scenario)
 
@@ -286,26 +330,11 @@ def test_a_huddle_from_the_button_to_the_saved_answer(demo: Services, router: Ro
         maria = person_id(demo, "maria")
         omar = person_id(demo, "omar")
         # The asker changes the picker to Maria and Omar, then presses Start.
-        press = {
-            "type": "block_actions",
-            "user": {"id": "UALEX"},
-            "team": {"id": TEAM},
-            "channel": {"id": "CGENERAL"},
-            "trigger_id": "trigger-2",
-            "response_url": fake.response_url("r2"),
-            "container": {"type": "message", "channel_id": "CGENERAL"},
-            "message": {"ts": "1700000000.000001"},
-            "state": {
-                "values": {
-                    "b1": {
-                        "experts": {
-                            "type": "multi_static_select",
-                            "selected_options": [{"value": str(maria)}, {"value": str(omar)}],
-                        }
-                    }
-                }
-            },
-            "actions": [
+        press = block_actions(
+            fake,
+            "UALEX",
+            "r2",
+            [
                 {
                     "type": "button",
                     "action_id": start["action_id"],
@@ -313,7 +342,8 @@ def test_a_huddle_from_the_button_to_the_saved_answer(demo: Services, router: Ro
                     "block_id": "b2",
                 }
             ],
-        }
+            picked=("b1", "experts", [{"value": str(maria)}, {"value": str(omar)}]),
+        )
         response = await post(client, interactive(press), "application/x-www-form-urlencoded")
         assert response.status == 200
         # The thread root in the team's huddle channel, and a DM to each expert.
@@ -925,3 +955,110 @@ def test_while_requests_wait_for_their_ack_a_kept_command_waits_its_turn(
     run(demo, router, scenario)
     with demo.db.reading() as session:
         assert set(session.scalars(select(Inbound.state))) == {InboundState.DONE}
+
+
+# --- signed but malformed ---------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+MALFORMED: dict[str, tuple[bytes, str]] = {
+    "payload not JSON": (form(payload="{not json"), FORM),
+    "payload a list": (form(payload="[1, 2]"), FORM),
+    "payload a string": (form(payload='"block_actions"'), FORM),
+    "payload nested 50,000 deep": (form(payload=_nested(50_000)), FORM),
+    "command without user_id": (
+        form(command="/whoknows", text="refunds", team_id=TEAM, channel_id="CGENERAL"),
+        FORM,
+    ),
+    "command with an empty user_id": (
+        form(command="/kb", text="refunds", user_id="", team_id=TEAM, channel_id="CGENERAL"),
+        FORM,
+    ),
+    "block_actions without user": (
+        interactive(
+            {
+                "type": "block_actions",
+                "team": {"id": TEAM},
+                "actions": [{"type": "button", "action_id": "kb.helpful", "value": "1"}],
+            }
+        ),
+        FORM,
+    ),
+    "block_actions with a user that is a string": (
+        interactive(
+            {
+                "type": "block_actions",
+                "user": "UALEX",
+                "team": {"id": TEAM},
+                "actions": [{"type": "button", "action_id": "kb.helpful", "value": "1"}],
+            }
+        ),
+        FORM,
+    ),
+    "block_actions without actions": (
+        interactive({"type": "block_actions", "user": {"id": "UALEX"}, "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "view_submission without view": (
+        interactive({"type": "view_submission", "user": {"id": "UALEX"}, "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "shortcut without user": (
+        interactive({"type": "message_action", "callback_id": "find_expert", "team": {"id": TEAM}}),
+        FORM,
+    ),
+    "event body a list": (b"[1, 2, 3]", "application/json"),
+    "event body nested 50,000 deep": (_nested(50_000).encode(), "application/json"),
+    "event that is not an object": (
+        json.dumps(
+            {"type": "event_callback", "team_id": TEAM, "event_id": "Ev9", "event": [1]}
+        ).encode(),
+        "application/json",
+    ),
+    "message event with a user that is an object": (
+        event(
+            {
+                "type": "message",
+                "user": {"id": "UALEX"},
+                "text": "hi",
+                "channel": "C1",
+                "ts": "2.0",
+                "thread_ts": "1.0",
+            },
+            "EvBad",
+        ),
+        "application/json",
+    ),
+}
+
+
+@pytest.mark.parametrize("demo_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("shape", list(MALFORMED))
+def test_a_signed_but_malformed_request_gets_400_and_one_log_line(
+    demo: Services, router: Router, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body, content_type = MALFORMED[shape]
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        with caplog.at_level(logging.INFO):
+            response = await post(client, body, content_type)
+            assert response.status == 400
+            assert "Traceback" not in await response.text()
+            await asyncio.sleep(0.3)
+        assert [c.method for c in fake.besides_the_directory()] == []
+
+    run(demo, router, scenario)
+    ours = [
+        r
+        for r in caplog.records
+        # The directory's own progress lines (read at start) are not about the request.
+        if r.name.startswith(("adapters", "bot", "slack")) and r.name != "adapters.slack.directory"
+    ]
+    assert [r.levelname for r in ours] == ["WARNING"], [r.getMessage() for r in ours]
+    assert "malformed" in ours[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    with demo.db.unit_of_work() as session:
+        assert session.scalars(select(Inbound)).all() == []

@@ -10,9 +10,10 @@ tokens, every call must carry one, and a channel or user of another workspace is
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -33,21 +34,30 @@ from sqlalchemy import MetaData, Table, func, inspect, select, table
 from adapters.server import build_app
 from adapters.slack.oauth import BOT_SCOPES, DIRECTORY, Workspace, Workspaces
 from adapters.slack.settings import SlackSettings
-from bot import outbox
+from bot.data.transfer import import_people
 from bot.db.engine import alembic_config
-from bot.db.models import Outbox
+from bot.db.models import Outbox, Person
+from bot.ops import logs
 from bot.router import Router
+from bot.runtime import outbox
 from bot.services import Services, people
 from bot.types import Reply
-from tests.adapters.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
+from tests.adapters.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack, member
 from tests.adapters.slack.test_app import SECRET, Scenario, event, post
 from tests.adapters.slack.test_app import run as run_app
+from tests.conftest import NOW
 
 MANIFEST = Path(__file__).resolve().parents[3] / "manifest.yml"
 ROOT_COOKIE = "slack-app-oauth-state"
 
 
 def env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth into the two workspaces these tests use (and no other)."""
+    return {**first_install_env(fake), "WHOKNOWS_SLACK_WORKSPACES": "T0AAA, T0BBB"}
+
+
+def first_install_env(fake: FakeSlack) -> dict[str, str]:
+    """Installed by OAuth with no allow-list: the first workspace installed is served."""
     return {
         "SLACK_CLIENT_ID": CLIENT_ID,
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
@@ -56,7 +66,12 @@ def env(fake: FakeSlack) -> dict[str, str]:
     }
 
 
-def run(services: Services, router: Router, scenario: Scenario) -> FakeSlack:
+def run(
+    services: Services,
+    router: Router,
+    scenario: Scenario,
+    env: Callable[[FakeSlack], dict[str, str]] = env,
+) -> FakeSlack:
     """Our server installed by OAuth, with Slack played by a fake."""
     return run_app(services, router, scenario, env=env, link=False)
 
@@ -217,7 +232,7 @@ def test_install_sends_the_admin_to_slack_with_our_client_id_scopes_and_a_state(
         assert state and [r["state"] for r in rows(services, "slack_oauth_states")] == [state]
         cookie = response.headers["Set-Cookie"]
         assert f"{ROOT_COOKIE}={state}" in cookie and "HttpOnly" in cookie
-        assert fake.calls == []
+        assert fake.besides_the_directory() == []
 
     run(services, router, scenario)
 
@@ -241,6 +256,44 @@ def test_coming_back_from_slack_saves_the_installation(services: Services, route
     assert saved["client_id"] == CLIENT_ID and saved["bot_user_id"] == "UBOTT0AAA"
     assert saved["bot_token"] in fake.tokens and fake.tokens[saved["bot_token"]] == "T0AAA"
     assert [b["team_id"] for b in rows(services, "slack_bots")] == ["T0AAA"]
+
+
+def test_an_install_reads_that_workspaces_directory_with_its_new_token(
+    services: Services, router: Router, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "id,name,email\nann.lee,Ann Lee,Ann.Lee@Acme.example\nbo.chen,Bo Chen,bo@acme.example\n",
+        encoding="utf-8",
+    )
+    assert import_people(services.db, path, NOW).ok
+
+    def owner(slack_id: str) -> str | None:
+        with services.db.reading() as session:
+            person = people.by_identity(session, "slack", slack_id)
+            return person.key if person else None
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.add_users(
+            member("UANN", "ann", "Ann Lee", email="ann.lee@acme.example", team="T0AAA"),
+            member("UZED", "zed", "Zed Other", email="bo@acme.example", team="T0BBB"),
+        )
+        await asyncio.sleep(0.3)
+        assert not fake.called("users.list")  # nothing installed: nothing to read
+        await install(client, fake, "T0AAA", "Acme Support")
+        await until(lambda: owner("UANN") == "ann.lee")
+        (token,) = fake.tokens
+        assert [c.token for c in fake.calls if c.method == "users.list"] == [token]
+        assert owner("UZED") is None  # another workspace's member: not listed here
+        # Installed again (to add a scope, say): read again at once, with the new token.
+        fake.add_users(member("UBO", "bo", "Bo Chen", email="BO@acme.example", team="T0AAA"))
+        await install(client, fake, "T0AAA", "Acme Support")
+        await until(lambda: owner("UBO") == "bo.chen")
+        assert [c.token for c in fake.calls if c.method == "users.list"][-1] != token
+        with services.db.reading() as session:
+            assert session.scalar(select(func.count(Person.id))) == 2
+
+    run(services, router, scenario)
 
 
 @pytest.mark.parametrize("attempt", ["unknown state", "used state", "no cookie", "cancelled"])
@@ -281,6 +334,17 @@ def test_each_workspace_is_answered_with_its_own_token(demo: Services, router: R
         people.link_identity(session, people.by_key(session, "priya"), "slack", "UPRIYA")
 
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
+        await install(client, fake, "T0AAA", "Acme Support")
+        await install(client, fake, "T0BBB", "Acme Billing")
+        token_a = next(t for t, team in fake.tokens.items() if team == "T0AAA")
+        token_b = next(t for t, team in fake.tokens.items() if team == "T0BBB")
+        # Each install reads its workspace's directory with its own token…
+        await fake.wait_for(lambda f: len(f.called("users.list")) == 2)
+        assert sorted(c.token for c in fake.calls if c.method == "users.list") == sorted(
+            [token_a, token_b]
+        )
+        # …and these people join after it: whoknows meets them as they ask.
         fake.users.update(
             {
                 "UANN": user("UANN", "T0AAA", "ann"),
@@ -289,11 +353,6 @@ def test_each_workspace_is_answered_with_its_own_token(demo: Services, router: R
                 "UPRIYA": user("UPRIYA", "T0BBB", "priya"),
             }
         )
-        fake.channels.update({"CAAA": "T0AAA", "CBBB": "T0BBB"})
-        await install(client, fake, "T0AAA", "Acme Support")
-        await install(client, fake, "T0BBB", "Acme Billing")
-        token_a = next(t for t, team in fake.tokens.items() if team == "T0AAA")
-        token_b = next(t for t, team in fake.tokens.items() if team == "T0BBB")
 
         # Priya asks from her workspace first, so whoknows knows where she is.
         await command(client, slash(fake, "help", "UPRIYA", "T0BBB", "CBBB", "priya"))
@@ -381,12 +440,14 @@ def test_a_workspace_without_an_installation_is_told_how_to_install(
 @pytest.mark.reliability(22)
 def test_two_requests_near_expiry_refresh_the_token_once(demo: Services, router: Router) -> None:
     async def scenario(client: TestClient, fake: FakeSlack) -> None:
-        fake.users.update(
-            {"UANN": user("UANN", "T0AAA", "ann"), "UAMY": user("UAMY", "T0AAA", "amy")}
-        )
         # Tokens that expire in a minute: well inside the refresh window.
         await install(client, fake, "T0AAA", "Acme Support", expires_in=60)
         (first,) = fake.tokens
+        # Two people who join after the install's directory read.
+        await fake.wait_for(lambda f: bool(f.called("users.list")))
+        fake.users.update(
+            {"UANN": user("UANN", "T0AAA", "ann"), "UAMY": user("UAMY", "T0AAA", "amy")}
+        )
         # A slow Slack makes the two refreshes overlap, were there two.
         fake.refresh_delay = 0.3
         await asyncio.gather(
@@ -740,3 +801,41 @@ def test_an_uninstall_stops_deliveries_to_channels_only_another_process_saw(
             assert directory(demo) == {"UPRIYA": "T0BBB", "CBBB": "T0BBB"}
 
     run(demo, router, scenario)
+
+
+# --- the log ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """The process's log (bot.ops.logs, as `whoknows serve` sets it up) at DEBUG, captured."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    out = io.StringIO()
+    logs.configure({"WHOKNOWS_LOG_LEVEL": "DEBUG"}, stream=out)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_the_code_slack_hands_back_is_not_in_the_log_even_at_debug(
+    services: Services, router: Router, debug_log: io.StringIO
+) -> None:
+    code = "7104829365.1850362947.d1e5c0a7b2f94e63a8c1f0b9d2e7a4c6"
+
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        _, state = await start(client)
+        fake.grant(code, "T0AAA", "Acme Support")
+        response = await come_back(client, state, code=code)
+        assert response.status == 200
+        # A code Slack no longer takes: bolt logs its failure (with the code) at WARNING.
+        _, state = await start(client)
+        response = await come_back(client, state, code=code)
+        assert response.status == 401
+
+    run(services, router, scenario)
+    text = debug_log.getvalue()
+    assert "oauth.v2.access" in text  # the exchange was logged, at DEBUG
+    assert code not in text and code[:21] not in text

@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from adapters.server import WORKER
-from bot import codec, inbox
 from bot.db.models import Huddle, Inbound, InboundState
 from bot.router import Router
+from bot.runtime import codec, inbox
 from bot.services import Services, people
 from bot.types import Command, Notice
 from tests.adapters.serving import command, free_port, ready, serve, stop

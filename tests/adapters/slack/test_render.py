@@ -260,6 +260,22 @@ def test_a_card_without_a_slack_id_has_no_mention_and_no_link() -> None:
     assert context["elements"][0]["text"] == "Answered 6 refund questions this month"
 
 
+def test_an_expert_not_on_slack_yet_is_shown_marked_and_still_offered_for_a_huddle() -> None:
+    blocks = render_blocks(who_knows_reply(), handles={7: "UMARIA"})
+    cards = [b["text"]["text"] for b in blocks if b["type"] == "section" and "*" in str(b)]
+    omar = next(text for text in cards if "Omar Haddad" in text)
+    maria = next(text for text in cards if "Maria Lopez" in text)
+    assert omar.splitlines()[0] == "🟠 *Omar Haddad* · _not on Slack yet_"
+    assert "<@" not in omar
+    assert "<@UMARIA>" in maria and "not on Slack" not in maria
+    (picker,) = [
+        e for b in blocks if b["type"] == "actions" for e in b["elements"] if "options" in e
+    ]
+    assert [o["text"]["text"] for o in picker["options"]] == ["Maria Lopez", "Omar Haddad"]
+    # Rendered where nobody looked the accounts up (a delivery), nobody is marked.
+    assert "not on Slack" not in json.dumps(render_blocks(who_knows_reply()))
+
+
 # --- limits ----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.server import ADAPTERS, build_app
+from adapters.teams import store
 from adapters.teams.app import TeamsAdapter
 from bot.router import Router
 from bot.services import Services, people
@@ -116,6 +117,23 @@ class Teams:
 Scenario = Callable[[Teams], Awaitable[None]]
 
 
+def remember_team(services: Services, connector: FakeConnector) -> None:
+    """The team and its channels as an earlier install left them (their references)."""
+    with services.db.unit_of_work() as session:
+        for channel in connector.channels:
+            store.remember_channel(
+                session,
+                conversation_id=channel["id"],
+                kind="channel",
+                team_id=TEAM,
+                name=channel["name"],
+                service_url=connector.url + "/",
+                tenant_id=TENANT,
+                bot_id=BOT,
+                now=services.clock(),
+            )
+
+
 def link_people(services: Services) -> None:
     """The demo org's people with their Teams (AAD) identities, as after a first sign-in."""
     with services.db.unit_of_work() as session:
@@ -134,14 +152,22 @@ def teams_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
         *,
         env: dict[str, str] | None = None,
         link: bool = True,
+        connector: FakeConnector | None = None,
+        known_team: bool = False,
     ) -> FakeConnector:
+        """`link`: the demo org's people linked to USERS' Teams ids beforehand;
+        `known_team`: the team's references kept from before, as if the app had been
+        installed in it when the server (re)starts."""
         if link:
             link_people(services)
-        login, connector = FakeLogin(tmp_path), FakeConnector()
+        login, fake = FakeLogin(tmp_path), connector or FakeConnector()
 
         async def main() -> None:
+            connector = fake
             await login.start()
             await connector.start()
+            if known_team:
+                remember_team(services, connector)
             assert login.ca_file is not None
             # msal and botbuilder fetch with `requests`: trust the fake login's certificate.
             monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(login.ca_file))
@@ -164,6 +190,6 @@ def teams_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
                 await login.close()
 
         asyncio.run(main())
-        return connector
+        return fake
 
     return run

@@ -6,13 +6,16 @@
   `token()` to sign activity JWTs with its RSA key, as the Bot Connector would.
 - `FakeConnector` (HTTP): the Bot Framework connector REST API (conversations
   create / send / reply / update, members, team channels) and Graph's
-  `getPresencesByUserId`; failures can be queued per call, or thrown in at
-  random on connector calls (`chaos`).
+  `getPresencesByUserId`; failures can be queued per call (a 429 for the third
+  page of a roster, say), or thrown in at random on connector calls (`chaos`).
+  Rosters come a page at a time, as Teams gives them: at most `page_limit`
+  members a page whatever the `pageSize`, and an opaque continuation token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import ipaddress
 import itertools
@@ -45,31 +48,83 @@ HUDDLES = "19:billing-huddles@thread.tacv2"
 CHANNELS = [{"id": TEAM, "name": None}, {"id": HUDDLES, "name": "billing-huddles"}]
 
 
+DOMAIN = "northwind-mobile.example"  # the demo org's (bot/data/demo/data.py)
+
+
 @dataclass(frozen=True)
 class User:
     key: str
     name: str
     aad: str
     teams_id: str
+    email: str = ""
+    role: str = "user"  # Teams' userRole: user, guest, anonymous
+    upn: str = ""  # the e-mail unless given (a guest's: `…#EXT#@tenant.onmicrosoft.com`)
 
     def account(self) -> dict[str, Any]:
         return {"id": self.teams_id, "name": self.name, "aadObjectId": self.aad}
 
     def member(self) -> dict[str, Any]:
+        """As a roster lists them (a TeamsChannelAccount)."""
+        given, _, surname = self.name.partition(" ")
         return {
             **self.account(),
-            "userPrincipalName": f"{self.key}@contoso.example",
+            "givenName": given,
+            "surname": surname,
+            "email": self.email or None,
+            "userPrincipalName": self.upn or self.email or f"{self.key}@{DOMAIN}",
+            "userRole": self.role,
             "tenantId": TENANT,
         }
 
 
+def demo_user(handle: str, n: int, **fields: Any) -> User:
+    """Someone of the demo org (bot/data/demo/data.py) as Teams lists them: its name and
+    e-mail, and made-up ids (`n` tells them apart) that whoknows never saw."""
+    from bot.data.demo.data import PEOPLE
+
+    person = next(p for p in PEOPLE if p["handle"] == handle)
+    values: dict[str, Any] = {
+        "name": person["name"],
+        "aad": f"{n:08x}-0000-4000-8000-{n:012x}",
+        "teams_id": f"29:{handle}",
+        "email": person["email"],
+        **fields,
+    }
+    return User(handle, **values)
+
+
 USERS = {
-    user.key: user
-    for user in (
-        User("alex", "Alex Kim", "aaaaaaaa-0000-4000-8000-00000000a1e0", "29:alex"),
-        User("maria", "Maria Santos", "bbbbbbbb-0000-4000-8000-0000000000b1", "29:maria"),
-        User("omar", "Omar Haddad", "cccccccc-0000-4000-8000-0000000000c1", "29:omar"),
-        User("priya", "Priya Nair", "dddddddd-0000-4000-8000-0000000000d1", "29:priya"),
+    u.key: u
+    for u in (
+        User(
+            "alex",
+            "Alex Turner",
+            "aaaaaaaa-0000-4000-8000-00000000a1e0",
+            "29:alex",
+            f"alex.turner@{DOMAIN}",
+        ),
+        User(
+            "maria",
+            "Maria Santos",
+            "bbbbbbbb-0000-4000-8000-0000000000b1",
+            "29:maria",
+            f"maria.santos@{DOMAIN}",
+        ),
+        User(
+            "omar",
+            "Omar Haddad",
+            "cccccccc-0000-4000-8000-0000000000c1",
+            "29:omar",
+            f"omar.haddad@{DOMAIN}",
+        ),
+        User(
+            "priya",
+            "Priya Sharma",
+            "dddddddd-0000-4000-8000-0000000000d1",
+            "29:priya",
+            f"priya.sharma@{DOMAIN}",
+        ),
     )
 }
 
@@ -215,6 +270,7 @@ class Call:
     authorization: str | None
     at: float
     answer: Any = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,11 +278,14 @@ class FakeConnector(Served):
     members: list[dict[str, Any]] = field(
         default_factory=lambda: [u.member() for u in USERS.values()]
     )
+    # The most members a roster page holds, whatever pageSize asks (Teams: 500).
+    page_limit: int = 2
     channels: list[dict[str, Any]] = field(default_factory=lambda: list(CHANNELS))
     presences: dict[str, tuple[str, str]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
-    # (method, path ending, status, headers), answered first, once each
-    failures: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
+    # [method, path ending, status, headers, matching calls to let through first],
+    # each answered once
+    failures: list[list[Any]] = field(default_factory=list)
     # Random faults on connector calls: (share answered 429 with Retry-After, share
     # answered 500). Faulted calls go to `faults` with their status, not to `calls`.
     chaos: tuple[float, float] = (0.0, 0.0)
@@ -249,10 +308,19 @@ class FakeConnector(Served):
     def sent(self, method: str = "POST", fragment: str = "") -> list[Call]:
         return [c for c in self.calls if c.method == method and fragment in c.path]
 
-    def fail(self, method: str, ending: str, status: int, retry_after: int | None = None) -> None:
-        """Answer the next `method` call whose path ends with `ending` with `status`."""
+    def fail(
+        self,
+        method: str,
+        ending: str,
+        status: int,
+        retry_after: int | None = None,
+        *,
+        after: int = 0,
+    ) -> None:
+        """Answer a `method` call whose path ends with `ending` with `status`: the next
+        one, or the one after `after` more such calls have been answered."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        self.failures.append((method, ending, status, headers))
+        self.failures.append([method, ending, status, headers, after])
 
     async def wait_for(self, check: Callable[[FakeConnector], bool], timeout: float = 15) -> None:
         """Poll until `check` holds; on time-out, say which calls did arrive."""
@@ -268,6 +336,7 @@ class FakeConnector(Served):
         path = request.path  # decoded: `19:…;messageid=…` as the ids read
         body = await request.json() if request.can_read_body else None
         call = Call(request.method, path, body, request.headers.get("Authorization"), time.time())
+        call.query = dict(request.query)
         rate_limited, broken = self.chaos
         roll = self.rng.random()
         if roll < rate_limited + broken:
@@ -278,12 +347,18 @@ class FakeConnector(Served):
                 {"error": {"code": str(status)}}, status=status, headers=headers
             )
         self.calls.append(call)
-        for i, (method, ending, status, headers) in enumerate(self.failures):
+        for i, (method, ending, status, headers, after) in enumerate(self.failures):
             if method == request.method and path.endswith(ending):
+                if after:
+                    self.failures[i][4] -= 1
+                    break
                 del self.failures[i]
                 error = {"error": {"code": str(status)}}
                 return web.json_response(error, status=status, headers=headers)
-        call.answer = self._answer(request.method, path, body, request.query)
+        try:
+            call.answer = self._answer(request.method, path, body, request.query)
+        except web.HTTPException as error:
+            return web.json_response({"error": {"code": error.reason}}, status=error.status)
         return web.json_response(call.answer)
 
     def _answer(self, method: str, path: str, body: Any, query: Any) -> Any:
@@ -297,16 +372,30 @@ class FakeConnector(Served):
                 return {"id": f"{channel};messageid={activity_id}", "activityId": activity_id}
             return {"id": f"a:chat-{body['members'][0]['id']}"}
         if parts[-1] == "pagedmembers":
-            half = len(self.members) // 2
-            if query.get("continuationToken") == "page-2":
-                return {"members": self.members[half:]}
-            return {"members": self.members[:half], "continuationToken": "page-2"}
+            return self._page(query)
         if len(parts) >= 3 and parts[2] == "members":
             found = [m for m in self.members if m["id"] == parts[3]]
-            return found[0] if found else {}
+            if not found:
+                raise web.HTTPNotFound(reason="MemberNotFoundInConversation")
+            return found[0]
         if method == "PUT":
             return {"id": parts[-1]}
         return {"id": str(next(self._ids))}
+
+    def _page(self, query: Any) -> dict[str, Any]:
+        """A page of the roster: pageSize (Teams takes 50 to 500) capped at page_limit."""
+        size = min(max(int(query.get("pageSize") or 500), 1), self.page_limit)
+        start = 0
+        if query.get("continuationToken"):
+            try:
+                start = int(base64.urlsafe_b64decode(query["continuationToken"]).split(b":")[1])
+            except (ValueError, IndexError):
+                raise web.HTTPBadRequest(reason="BadContinuationToken") from None
+        page: dict[str, Any] = {"members": self.members[start : start + size]}
+        if start + size < len(self.members):
+            token = base64.urlsafe_b64encode(f"roster:{start + size}".encode()).decode()
+            page["continuationToken"] = token
+        return page
 
     async def _presence(self, request: web.Request) -> web.Response:
         body = await request.json()

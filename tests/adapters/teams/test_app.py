@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from adapters.teams.app import delivery_key
-from bot import inbox
 from bot.db.models import (
     Inbound,
     InboundState,
@@ -29,6 +29,7 @@ from bot.db.models import (
     TeamsUser,
 )
 from bot.router import Router
+from bot.runtime import inbox
 from bot.services import Services
 from bot.types import Reply, Text
 from tests.adapters.teams.conftest import Teams
@@ -109,6 +110,79 @@ def test_a_token_not_for_this_bot_or_this_service_gets_401(
 
     teams_env(demo, router, scenario)
     assert counts(demo) == before
+
+
+async def send_raw(teams: Teams, body: bytes, token: str) -> tuple[int, str]:
+    response = await teams.client.post(
+        "/api/messages",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    return response.status, await response.text()
+
+
+def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith(("adapters", "bot", "botbuilder"))]
+
+
+@pytest.mark.parametrize("demo_database_url", ["sqlite"], indirect=True)
+def test_a_bogus_token_is_refused_before_the_body_is_read(
+    demo: Services, router: Router, teams_env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 KB of nested brackets (the body never parsed) with a token nobody issued."""
+    before = counts(demo)
+    nested = b"[" * 50_000 + b"]" * 50_000
+
+    async def scenario(teams: Teams) -> None:
+        forged = teams.login.token(
+            teams.connector.url + "/",
+            signing_key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        )
+        with caplog.at_level(logging.INFO):
+            for token in (forged, "not.a.jwt"):
+                status, text = await send_raw(teams, nested, token)
+                assert status == 401 and "Traceback" not in text
+        await asyncio.sleep(0.3)
+        assert teams.connector.calls == []
+
+    teams_env(demo, router, scenario)
+    assert counts(demo) == before
+    assert [r.levelname for r in ours(caplog)] == ["WARNING", "WARNING"]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("demo_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "shape", ["nested brackets", "not JSON", "a list", "no type", "a bad timestamp"]
+)
+def test_a_signed_but_malformed_activity_gets_400_and_one_log_line(
+    demo: Services, router: Router, teams_env, caplog: pytest.LogCaptureFixture, shape: str
+) -> None:
+    before = counts(demo)
+
+    async def scenario(teams: Teams) -> None:
+        activity = teams.activity("alex", "refunds")
+        body = {
+            "nested brackets": b"[" * 50_000 + b"]" * 50_000,
+            "not JSON": b"{activity",
+            "a list": json.dumps([activity]).encode(),
+            "no type": json.dumps({**activity, "type": None}).encode(),
+            "a bad timestamp": json.dumps({**activity, "timestamp": "yesterday"}).encode(),
+        }[shape]
+        token = teams.login.token(activity["serviceUrl"])
+        with caplog.at_level(logging.INFO):
+            status, text = await send_raw(teams, body, token)
+        assert status == 400 and "Traceback" not in text
+        await asyncio.sleep(0.3)
+        assert teams.connector.calls == []
+
+    teams_env(demo, router, scenario)
+    assert counts(demo) == before
+    assert [r.levelname for r in ours(caplog)] == ["WARNING"], [
+        r.getMessage() for r in ours(caplog)
+    ]
+    assert "malformed" in ours(caplog)[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
 
 
 def test_a_signed_question_in_a_personal_chat_gets_the_answer_card(
@@ -284,7 +358,7 @@ def test_without_an_app_id_only_loopback_requests_are_taken(
     )
 
 
-# --- kept from before the 200 until answered (bot/inbox.py) ---------------------------------
+# --- kept from before the 200 until answered (bot/runtime/inbox.py) -------------------------
 
 
 def _teams_inbound(services: Services) -> list[Inbound]:

@@ -47,6 +47,15 @@ async def installed(teams: Teams) -> None:
     await teams.connector.wait_for(
         lambda c: any(call.path == f"/v3/conversations/{TEAM}/activities" for call in c.calls)
     )
+    await teams.connector.wait_for(lambda c: roster_read(teams))
+
+
+def roster_read(teams: Teams) -> bool:
+    """Everyone in the fake roster is known to the bot, with their Teams ids."""
+    wanted = {m["aadObjectId"] for m in teams.connector.members}
+    with teams.adapter.services.db.reading() as session:
+        known = set(session.scalars(select(TeamsUser.aad_object_id)))
+    return wanted <= known
 
 
 def submits(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -120,7 +129,7 @@ def test_a_huddle_from_the_button_to_the_saved_answer(
         ]
         assert sorted(chats) == ["29:maria", "29:omar"]
         dm = connector.sent("POST", "a:chat-29:maria/activities")[0]
-        assert "Alex Kim asked for your help" in text_of(card_of(dm.body))
+        assert "Alex Turner asked for your help" in text_of(card_of(dm.body))
         post_id = root.answer["activityId"]
         thread = f"{HUDDLES};messageid={post_id}"
 

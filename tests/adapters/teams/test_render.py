@@ -164,3 +164,28 @@ def test_clipping_never_splits_what_reads_as_one_character(text: str) -> None:
             assert not kept.endswith("\u200d")
             flags = sum(1 for ch in kept if 0x1F1E6 <= ord(ch) <= 0x1F1FF)
             assert flags % 2 == 0
+
+
+def _expert(person_id: int, name: str) -> PersonCard:
+    return PersonCard(
+        person_id, name.split()[0].lower(), name, "Billing", PresenceView("available", "available")
+    )
+
+
+def test_an_expert_on_teams_is_mentioned_and_one_who_is_not_is_marked() -> None:
+    reply = Reply.of(_expert(7, "Maria Santos"), _expert(8, "Zoe Martin"))
+    card = render_card(reply, handles={7: MARIA})
+    # Maria has a Teams account: a real mention, which Teams shows as her.
+    assert card["msteams"]["entities"] == [
+        {
+            "type": "mention",
+            "text": "<at>Maria Santos</at>",
+            "mentioned": {"id": MARIA, "name": "Maria Santos"},
+        }
+    ]
+    # Zoe has none: her card is still there, by name, and says so; never a mention.
+    maria, zoe = (item["items"] for item in card["body"])
+    assert "<at>Maria Santos</at>" in maria[0]["text"]
+    assert not any("not on Teams yet" in i.get("text", "") for i in maria)
+    assert zoe[0]["text"].endswith("**Zoe Martin** · Billing")
+    assert zoe[1]["text"] == "not on Teams yet" and "<at>" not in json.dumps(zoe)

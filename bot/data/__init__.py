@@ -1,0 +1,1 @@
+"""Data in and out: CSV/JSONL import and export, the demo org."""

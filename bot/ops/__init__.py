@@ -1,0 +1,1 @@
+"""Running it: metrics, structured logs with secrets redacted, memory reports."""

@@ -1,0 +1,118 @@
+"""The leads' numbers: coverage, knowledge gaps, huddle times and team KPIs.
+
+Python does what SQL cannot say portably: who is available now (time zones and working
+hours), medians, and grouping similar questions. Every query takes a `Scope`: admins
+see the whole org, leads their team.
+"""
+
+from bot.services.analytics.coverage import (
+    ASKED_DAYS,
+    Cell,
+    Coverage,
+    CoverageRow,
+    available_people,
+    coverage,
+    questions_per_tag,
+)
+from bot.services.analytics.gaps import (
+    GAP_QUESTIONS,
+    GAP_SIMILARITY,
+    STALE_DAYS,
+    TAG_SUGGESTION,
+    GapGroup,
+    gap_groups,
+    stale_entries,
+)
+from bot.services.analytics.huddles import (
+    REPLY_BUCKETS,
+    Bucket,
+    HuddleRow,
+    WeekReply,
+    WeekTeam,
+    closed_huddles,
+    huddle_rows,
+    open_huddles,
+    reply_time_buckets,
+    reply_time_trend,
+    weekly_outcomes,
+)
+from bot.services.analytics.kpis import (
+    TOP,
+    Helper,
+    HelpfulEntry,
+    Kpis,
+    TeamKpi,
+    most_helpful,
+    report_rows,
+    report_text,
+    team_kpis,
+    top_helpers,
+)
+from bot.services.analytics.people import (
+    PersonSummary,
+    SkillView,
+    audit_about,
+    current_load,
+    people_rows,
+    recent_help,
+    skill_views,
+)
+from bot.services.analytics.scope import (
+    PERIODS,
+    Scope,
+    period_bounds,
+    recent_weeks,
+    teams_in,
+    week_start,
+)
+
+__all__ = [
+    "ASKED_DAYS",
+    "GAP_QUESTIONS",
+    "GAP_SIMILARITY",
+    "PERIODS",
+    "REPLY_BUCKETS",
+    "STALE_DAYS",
+    "TAG_SUGGESTION",
+    "TOP",
+    "Bucket",
+    "Cell",
+    "Coverage",
+    "CoverageRow",
+    "GapGroup",
+    "Helper",
+    "HelpfulEntry",
+    "HuddleRow",
+    "Kpis",
+    "PersonSummary",
+    "Scope",
+    "SkillView",
+    "TeamKpi",
+    "WeekReply",
+    "WeekTeam",
+    "audit_about",
+    "available_people",
+    "closed_huddles",
+    "coverage",
+    "current_load",
+    "gap_groups",
+    "huddle_rows",
+    "most_helpful",
+    "open_huddles",
+    "people_rows",
+    "period_bounds",
+    "questions_per_tag",
+    "recent_help",
+    "recent_weeks",
+    "reply_time_buckets",
+    "reply_time_trend",
+    "report_rows",
+    "report_text",
+    "skill_views",
+    "stale_entries",
+    "team_kpis",
+    "teams_in",
+    "top_helpers",
+    "week_start",
+    "weekly_outcomes",
+]
