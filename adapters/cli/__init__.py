@@ -15,6 +15,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.cli import threads  # noqa: F401 (first: it limits BLAS before numpy loads)
 from bot import matching
 from bot.config import Settings, redact_url
 from bot.data.transfer import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,36 @@ def test_ask_batch_answers_each_line_in_order_as_json(tmp_path: Path, capsys) ->
     assert [line["confident"] for line in lines] == [True, False, True]
     assert all(len(line["experts"]) <= 3 for line in lines)
     assert main(["--db", url, "ask", "refunds", "--batch", str(batch)]) == 2
+
+
+def _blas_threads(env: dict[str, str]) -> tuple[str, int]:
+    """The command's BLAS setting and the threads numpy's OpenBLAS then uses, in a
+    fresh process (numpy reads the setting once, when it loads)."""
+    probe = (
+        "import ctypes, glob, os, sys\n"
+        "import adapters.cli, numpy\n"
+        "libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir,"
+        " 'numpy.libs', 'libscipy_openblas*'))\n"
+        "count = ctypes.CDLL(libs[0]).scipy_openblas_get_num_threads64_() if libs else -1\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], count)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
+    setting, count = done.stdout.split()
+    return setting, int(count)
+
+
+def test_the_command_runs_numpy_on_one_blas_thread_unless_told_otherwise() -> None:
+    base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    setting, count = _blas_threads(base)
+    assert setting == "1"
+    if count == -1:
+        pytest.skip("numpy is not built on its bundled OpenBLAS here")
+    assert count == 1
+    assert _blas_threads({**base, "OPENBLAS_NUM_THREADS": "2"}) == ("2", 2)
