@@ -33,12 +33,13 @@ import struct
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
+from adapters.cli import threads  # noqa: F401 (one BLAS thread, inherited by the children)
 from bot.config import Settings
 from bot.db.retry import UNAVAILABLE, retrying
 from bot.ops import heap
@@ -293,25 +294,6 @@ def _command_process(settings: Settings, sock: socket.socket) -> None:
         command_loop(sock, _outcome_frame, _prepare_in_process)
 
 
-# One thread for the matrix products of a command process (OpenBLAS starts one per
-# core): it shares two cores with the serving process, whose acks have a deadline,
-# and on a busy machine BLAS threads waiting for each other made a product of 2,000
-# tag vectors take 52 ms instead of 6.
-_CHILD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@contextlib.contextmanager
-def _child_environment() -> Iterator[None]:
-    """The environment a command process starts with (the operator's settings win)."""
-    added = {k: v for k, v in _CHILD_ENVIRONMENT.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
 class _Job:
     __slots__ = ("command", "future", "retried")
 
@@ -334,8 +316,7 @@ class _Child:
             # multiprocessing waits for the others, which wait for a command).
             daemon=True,
         )
-        with _child_environment():
-            self.process.start()
+        self.process.start()  # one BLAS thread: adapters/cli/threads.py, inherited
         theirs.close()
         self.sock = ours
         self.in_hand: deque[_Job] = deque()

@@ -20,6 +20,29 @@ WHOKNOWS_NOT_CONFIDENT = (
 )
 WHOKNOWS_NEAREST = "Nearest topics: {tags}."
 WHOKNOWS_NOBODY = "Nobody is tagged for this yet."
+WHOKNOWS_HELPFUL_BUTTON = "Helpful"
+WHOKNOWS_CONTACT_BUTTON = "Message"
+WHOKNOWS_HELPFUL_THANKS = "Thanks: noted that {name} helped. whoknows learns from it."
+WHOKNOWS_HELPFUL_AGAIN = "You already said {name} helped with this question."
+WHOKNOWS_HELPFUL_BAD = "That button no longer points at a question."
+
+# Learning from use, and tag descriptions
+LEARNING_QUESTION_GONE = "That question is no longer kept, so it cannot be marked."
+LEARNING_EXPERT_GONE = "That colleague is no longer here."
+LEARNING_NOT_YOUR_QUESTION = "Only the person who asked can say who helped."
+LEARNING_NOT_YOURSELF = "You cannot mark yourself as the one who helped."
+LEARNING_DESCRIBE_NOT_ALLOWED = "Only a lead or an admin may describe a tag."
+LEARNING_DESCRIPTION_TOO_LONG = "A tag's description is one line of at most {limit} characters."
+LEARNING_TOO_MANY_EXAMPLES = "Give a tag at most {limit} example questions."
+LEARNING_EXAMPLE_TOO_LONG = "An example question is at most {limit} characters."
+TAG_USAGE = (
+    "Usage: `tag show <tag>`, or (leads) `tag describe <tag> | one-line description "
+    "| example question; another example`."
+)
+TAG_SHOWN = "{name}: {description}"
+TAG_NO_DESCRIPTION = "{name} has no description yet."
+TAG_EXAMPLES = "Example questions: {examples}"
+TAG_DESCRIBED = "Saved the description of {name} and {count} example questions."
 # The one-line reason on an expert card.
 REASON_SKILL = "{tag} level {level}, {vouched}{via}"
 REASON_VERIFIED_BY = "verified by {name}"
@@ -32,6 +55,7 @@ REASON_VIA = {
     "child": " (the broader topic)",
     "similar": " (close in meaning)",
     "evidence": " (colleagues with this skill answered similar questions)",
+    "model": " (questions like yours were about this)",
 }
 REASON_WROTE = "wrote answers to similar questions"
 # Freshness: a self-declared skill with no answer on it for a while counts less.

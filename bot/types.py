@@ -102,6 +102,12 @@ class PersonCard:
     # What the reason rests on, marked by every renderer: "verified", "self-declared"
     # or "earned" (evidence without the tag); "" when the card explains no match.
     basis: str = ""
+    # Buttons that belong to this person's card (*Helpful*: "this person helped").
+    buttons: tuple[Button, ...] = ()
+    # What to tell the bot when the asker opens a chat with this person from the card
+    # (its action id and value; the renderer draws its own Message link), where the
+    # platform says so: Slack's link buttons do, a Teams Action.OpenUrl does not.
+    contact: Button | None = None
 
 
 @dataclass(frozen=True)

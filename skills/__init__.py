@@ -11,6 +11,7 @@ from skills import (
     huddle,
     kb,
     mentor,
+    tags,
     team,
     whoknows,
 )
@@ -23,6 +24,7 @@ MODULES = (
     mentor,
     availability,
     kb,
+    tags,
     team,
     dashboard,
     help,

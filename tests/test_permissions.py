@@ -86,6 +86,7 @@ PLATFORM_OF = {
     "dashboard import": "dashboard",
     "cli import csv": "cli",
     "cli import jsonl": "cli",
+    "cli import tags": "cli",
     "cli people link": "cli",
     "cli forget": "cli",
 }
@@ -236,7 +237,7 @@ class Scenario:
     def row(self, case: Case) -> dict[str, Any]:
         raise NotImplementedError
 
-    def argv(self, case: Case, path: str) -> list[str]:
+    def argv(self, case: Case, path: str, folder: Path) -> list[str]:
         raise NotImplementedError
 
 
@@ -478,7 +479,7 @@ class Link(SkillScenario):
             "account": case.data["account"],
         }
 
-    def argv(self, case: Case, path: str) -> list[str]:
+    def argv(self, case: Case, path: str, folder: Path) -> list[str]:
         return ["people", "link", case.data["key"], "--slack", case.data["account"]]
 
     def happened(self, services: Services, case: Case) -> bool:
@@ -494,7 +495,7 @@ class Forget(SkillScenario):
             key, number = target.key, target.id
         return Case(OPERATOR, f"person:forgotten-{number}", {"key": key})
 
-    def argv(self, case: Case, path: str) -> list[str]:
+    def argv(self, case: Case, path: str, folder: Path) -> list[str]:
         return ["forget", case.data["key"]]
 
     def happened(self, services: Services, case: Case) -> bool:
@@ -776,6 +777,48 @@ class UnpairMentor(MentorScenario):
         return self.active(services, case) is None
 
 
+# Topics: each cell describes a tag of its own.
+TOPIC_ROLES = {"agent": "alex", "lead": "priya", "admin": "daniel", OPERATOR: OPERATOR}
+
+
+class Describe(Scenario):
+    def prepare(self, services: Services, role: str, platform: str) -> Case:
+        n = next(COUNTER)
+        with services.db.unit_of_work() as session:
+            name = expertise.ensure_tag(session, f"perm topic {n}").name
+        return Case(TOPIC_ROLES[role], f"tag:{name}", {"tag": name, "n": n})
+
+    def description(self, case: Case) -> str:
+        return f"Described {case.data['n']}"
+
+    def text(self, case: Case) -> str:
+        return (
+            f"tag describe {case.data['tag']} | {self.description(case)} | "
+            f"how do I handle case {case.data['n']}"
+        )
+
+    def form(self, case: Case) -> tuple[str, dict[str, str]]:
+        return "/dashboard/tags/describe", {
+            "tag": case.data["tag"],
+            "description": self.description(case),
+            "examples": f"how do I handle case {case.data['n']}",
+        }
+
+    def argv(self, case: Case, path: str, folder: Path) -> list[str]:
+        file = folder / f"tags-{case.data['n']}.csv"
+        file.write_text(
+            "name,description,examples\n"
+            f"{case.data['tag']},{self.description(case)},how do I handle case {case.data['n']}\n",
+            encoding="utf-8",
+        )
+        return ["import", "tags", str(file)]
+
+    def happened(self, services: Services, case: Case) -> bool:
+        with services.db.unit_of_work() as session:
+            tag = expertise.find_tag(session, case.data["tag"])
+            return tag is not None and tag.description == self.description(case)
+
+
 # Importing people: a row about someone new in Billing (or, for "own row", Priya).
 IMPORT_ROLES = {
     "own row": "priya",
@@ -956,6 +999,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("Importing people", "make or unmake a lead or an admin"): ChangeRole(),
     ("Importing people", "verify expertise"): ImportVerify(),
     ("Importing people", "give someone another e-mail or account"): Relink(),
+    ("Topics", "describe a topic"): Describe(),
     ("Knowledge", "edit"): Edit(),
     ("Knowledge", "delete"): Delete(),
 }
@@ -1090,6 +1134,7 @@ ACTORS = sorted(
         | set(KNOWLEDGE_ROLES.values())
         | set(TEAM_ROLES.values())
         | set(MENTOR_ROLES.values())
+        | set(TOPIC_ROLES.values())
     )
     - {OPERATOR}
 )
@@ -1310,7 +1355,7 @@ def test_the_table_holds_at_the_command_line(
     demo: Services, demo_database_url: str, tmp_path: Path
 ) -> None:
     async def send(cell: Cell, scenario: Scenario, case: Case) -> None:
-        if cell.path.startswith("cli import"):
+        if cell.path in {"cli import csv", "cli import jsonl"}:
             rows = [scenario.row(case)]
             if cell.path.endswith("csv"):
                 path = tmp_path / f"{next(COUNTER)}.csv"
@@ -1320,7 +1365,7 @@ def test_the_table_holds_at_the_command_line(
                 path.write_text("".join(jsonl_line(r) for r in rows), encoding="utf-8")
             argv = ["import", "people", str(path), "--no-index"]
         else:
-            argv = scenario.argv(case, cell.path)
+            argv = scenario.argv(case, cell.path, tmp_path)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             await asyncio.to_thread(cli_main, ["--db", demo_database_url, *argv])
 

@@ -15,6 +15,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.cli import threads  # noqa: F401 (first: it limits BLAS before numpy loads)
 from bot import matching, messages
 from bot.config import Settings, redact_url
 from bot.data.transfer import (
@@ -24,6 +25,7 @@ from bot.data.transfer import (
     export_people,
     import_knowledge,
     import_people,
+    import_tags,
     spreadsheet_row,
 )
 from bot.db import open_database
@@ -63,8 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
 
-    imp = commands.add_parser("import", help="import people (CSV/JSONL) or knowledge (JSONL)")
-    imp.add_argument("kind", choices=["people", "kb"])
+    imp = commands.add_parser(
+        "import",
+        help="import people (CSV/JSONL), knowledge (JSONL) or tags (CSV: name, description, "
+        "examples split by ';')",
+    )
+    imp.add_argument("kind", choices=["people", "kb", "tags"])
     imp.add_argument("file", type=Path)
     imp.add_argument(
         "--no-index", action="store_true", help="leave sentence vectors for `whoknows index`"
@@ -211,9 +217,11 @@ def _import(services: Services, kind: str, path: Path, index: bool) -> int:
     progress = progress_bar(f"importing {path.name}", sys.stderr)
     heap.settle()  # what this process holds now, it holds to its end: out of the collector's way
     report: ImportReport
+    operator = Operator(f"cli:{getpass.getuser() or 'operator'}")
     if kind == "people":
-        operator = Operator(f"cli:{getpass.getuser() or 'operator'}")
         report = import_people(services.db, path, services.clock(), progress, by=operator)
+    elif kind == "tags":
+        report = import_tags(services.db, path, services.clock(), progress, by=operator)
     else:
         report = import_knowledge(services.db, path, progress)
     print(report.summary())

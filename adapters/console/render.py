@@ -105,6 +105,8 @@ def _(element: PersonCard, buttons: Buttons | None = None) -> str:
     if element.reason:
         mark = messages.BASIS_MARK.get(element.basis)
         lines.append(f"   why: {mark + ' ' if mark else ''}{safe(element.reason)}")
+    if element.buttons:
+        lines.append(render_element(Actions(element.buttons), buttons))
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """The forms: tag, untag, verify and set levels; decide suggested skills and re-verify old
-ones; link accounts and merge people (admins); import people; edit and delete knowledge.
+ones; link accounts and merge people (admins); import people; edit and delete knowledge;
+describe a topic.
 
 Each runs a service as the signed-in person, so the service's permission
 check and audit row apply exactly as they do in chat. The result is said on
@@ -20,7 +21,7 @@ from adapters.dashboard.auth import PREFIX, Refusal, require_lead, viewer_of
 from adapters.dashboard.render import page
 from bot import messages
 from bot.db.models import Person
-from bot.services import accounts, earned, expertise, knowledge, people
+from bot.services import accounts, earned, expertise, knowledge, learning, people
 from bot.services.expertise import SkillSpec
 
 LEVEL_SET = "{name}: {skills}."
@@ -313,6 +314,27 @@ async def delete_entry(request: web.Request) -> web.Response:
     return await _apply(request, work, back)
 
 
+# -------------------------------------------------------------------- topics
+
+
+async def describe_tag(request: web.Request) -> web.Response:
+    """A topic's one-line description and example questions (one a line)."""
+    form = await _form(request)
+    now = request.app[DASHBOARD].services.clock()
+
+    def work(session: Session, actor: Person) -> str:
+        tag = expertise.find_tag(session, form.get("tag", ""))
+        if tag is None:
+            raise ChangeError(messages.UNKNOWN_TAG.format(name=form.get("tag", "")[:80]))
+        examples = [line for line in form.get("examples", "").splitlines() if line.strip()]
+        count = learning.describe_tag(
+            session, actor, tag, form.get("description", ""), examples, now
+        )
+        return messages.TAG_DESCRIBED.format(name=tag.name, count=count)
+
+    return await _apply(request, work, f"{PREFIX}/tags")
+
+
 def routes(app: web.Application) -> None:
     app.router.add_post("/people/tag", tag)
     app.router.add_post("/people/import", import_people)
@@ -325,3 +347,4 @@ def routes(app: web.Application) -> None:
     app.router.add_post("/people/{key}/merge", merge_people)
     app.router.add_post("/knowledge/{entry_id}/edit", edit_entry)
     app.router.add_post("/knowledge/{entry_id}/delete", delete_entry)
+    app.router.add_post("/tags/describe", describe_tag)

@@ -1,4 +1,4 @@
-"""The pages: sign-in, coverage, gaps, huddles, team KPIs, people, knowledge, audit."""
+"""The pages: sign-in, coverage, gaps, huddles, team KPIs, people, topics, knowledge, audit."""
 
 from __future__ import annotations
 
@@ -25,7 +25,16 @@ from bot.db.models import (
     Tag,
     Team,
 )
-from bot.services import accounts, analytics, earned, knowledge, people, permissions, presence
+from bot.services import (
+    accounts,
+    analytics,
+    earned,
+    knowledge,
+    learning,
+    people,
+    permissions,
+    presence,
+)
 from bot.services.analytics import Scope
 
 GAP_WINDOWS = (7, 30, 90)
@@ -520,6 +529,49 @@ async def entry_page(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------- audit
 
 
+@dataclass(frozen=True)
+class TagView:
+    name: str
+    description: str
+    examples: list[str]
+    holders: int
+
+
+async def tags_page(request: web.Request) -> web.Response:
+    """Every topic with its description and example questions, which leads edit here."""
+    viewer = viewer_of(request)
+    require_lead(viewer)
+    dashboard = request.app[DASHBOARD]
+
+    def gather(session: Session) -> list[TagView]:
+        holders = dict(
+            session.execute(
+                select(Skill.tag_id, func.count())
+                .join(Person, Person.id == Skill.person_id)
+                .where(Person.deleted_at.is_(None))
+                .group_by(Skill.tag_id)
+            ).all()
+        )
+        return [
+            TagView(
+                tag.name,
+                tag.description or "",
+                learning.tag_examples(session, tag),
+                holders.get(tag.id, 0),
+            )
+            for tag in session.scalars(select(Tag).order_by(Tag.name))
+        ]
+
+    tags = await dashboard.read(gather)
+    return page(
+        request,
+        "tags.html",
+        title="Topics",
+        tags=tags,
+        max_description=learning.MAX_DESCRIPTION_CHARS,
+    )
+
+
 async def audit_page(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     require_admin(viewer)
@@ -571,4 +623,5 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/people/{key}", person_page)
     app.router.add_get("/knowledge", knowledge_page)
     app.router.add_get("/knowledge/{entry_id}", entry_page)
+    app.router.add_get("/tags", tags_page)
     app.router.add_get("/audit", audit_page)

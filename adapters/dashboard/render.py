@@ -22,6 +22,7 @@ NAVIGATION = (
     ("/people", "People", "lead"),
     ("/growth", "Growth", "lead"),
     ("/digest", "Team digest", "lead"),
+    ("/tags", "Topics", "lead"),
     ("/knowledge", "Knowledge", "all"),
     ("/audit", "Audit log", "admin"),
 )

@@ -255,12 +255,20 @@ def _(element: PersonCard, handles: Mapping[int, str]) -> list[dict[str, Any]]:
             "action_id": LINK_ACTION,
             "url": APP_REDIRECT.format(user=user),
         }
+        contact = element.contact
+        if contact is not None and _button(contact, set()) is not None:
+            # A link button still sends its click to the app: the contact is evidence.
+            accessory["action_id"] = contact.action_id
+            if contact.value:
+                accessory["value"] = contact.value
     blocks = [_section("\n".join(lines), accessory)]
     if element.reason.strip():
         mark = messages.BASIS_MARK.get(element.basis)
         blocks.append(
             _context([f"{mark} {escape(element.reason)}" if mark else escape(element.reason)])
         )
+    if element.buttons:
+        blocks.extend(render_element(Actions(element.buttons), handles))
     return blocks
 
 

@@ -230,9 +230,11 @@ def _(element: PersonCard, card: _Card) -> list[dict[str, Any]]:
         reason = _safe(element.reason, TEXT_CHARS)
         items.append(_block(f"{mark} {reason}" if mark else reason, isSubtle=True, size="Small"))
     url = chat_url(handle) if handle else None
-    if url:
-        chat = {"type": "Action.OpenUrl", "title": CHAT_BUTTON, "url": url}
-        items.append({"type": "ActionSet", "actions": [chat]})
+    # An Action.OpenUrl is never reported to the bot: the card's contact goes unused.
+    actions = [{"type": "Action.OpenUrl", "title": CHAT_BUTTON, "url": url}] if url else []
+    actions += [_button(button) for button in element.buttons]
+    if actions:
+        items.append({"type": "ActionSet", "actions": actions})
     return [{"type": "Container", "separator": True, "items": items}]
 
 

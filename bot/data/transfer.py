@@ -1,4 +1,5 @@
-"""Import and export of people and knowledge (CSV and JSONL), idempotent and atomic.
+"""Import and export of people, knowledge and tag descriptions (CSV and JSONL), idempotent
+and atomic.
 
 A file lands whole or not at all: its rows are written a batch at a time (a few
 statements each, so a large file shows progress) in one transaction, committed
@@ -63,7 +64,7 @@ from bot.db.models import (
     TagAlias,
     Team,
 )
-from bot.services import accounts, audit, knowledge, permissions, presence
+from bot.services import accounts, audit, knowledge, learning, permissions, presence
 from bot.services.audit import Denied, record, record_many
 from bot.services.expertise import MAX_SKILLS, normalise_tag, parse_skill_spec, valid_tag_name
 from bot.services.people import clean_id
@@ -302,11 +303,13 @@ def csv_records(handle: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         raise FileError(ended + 1, csv_error(error)) from None
 
 
-def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _csv_rows(
+    handle: TextIO, required: frozenset[str] = frozenset({"id", "name"})
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     records = csv_records(handle)
     first = next(records, None)
     header = [name.strip().lower() for name in (first[1] if first else [])]
-    missing = {"id", "name"} - set(header)
+    missing = required - set(header)
     if missing:
         raise FileError(1, f"the header needs the columns {', '.join(sorted(missing))}")
     width = len(header)
@@ -502,12 +505,14 @@ def _jsonl_skills(value: Any) -> list[tuple[str, int, bool | None]]:
 # ---------------------------------------------------------------- importing
 
 
-def _rows(path: Path, encoding: Encoding) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _rows(
+    path: Path, encoding: Encoding, required: frozenset[str] = frozenset({"id", "name"})
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     with path.open(encoding=encoding.codec, newline="") as handle:
         if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
             yield from _jsonl_rows(handle)
         else:
-            yield from _csv_rows(handle)
+            yield from _csv_rows(handle, required)
 
 
 def _audit(
@@ -568,6 +573,7 @@ def _import_batches(
     progress: Progress | None,
     by: Operator | int = OPERATOR,
     per_line: bool = False,
+    required: frozenset[str] = frozenset({"id", "name"}),
 ) -> ImportReport:
     """Rows parsed one by one (a bad one reported with its line), written a batch at a
     time, all in one transaction with the audit row: the file lands whole, or nothing
@@ -578,7 +584,7 @@ def _import_batches(
         report.encoding = encoding.label
         with db.unit_of_work() as session:
             for batch in _batches(
-                _rows(path, encoding), parse, report, size, progress, encoding.lines
+                _rows(path, encoding, required), parse, report, size, progress, encoding.lines
             ):
                 write(session, batch, report)
                 session.flush()
@@ -1211,6 +1217,72 @@ def import_knowledge(db: Database, path: Path, progress: Progress | None = None)
     writer = _KnowledgeWriter()
     return _import_batches(
         db, path, _entry_row, writer.write, KNOWLEDGE_BATCH, "import.kb", progress
+    )
+
+
+# ---------------------------------------------------------------- tags
+
+
+@dataclass(frozen=True)
+class TagRow:
+    line: int
+    name: str
+    description: str | None  # None: leave as it is
+    examples: tuple[str, ...] | None  # None: leave as they are
+
+
+def _tag_row(line: int, row: dict[str, Any]) -> TagRow:
+    try:
+        name = valid_tag_name(_text(row, "name", required=True))
+    except ValueError as error:
+        raise RowError(str(error)) from None
+    description = _text(row, "description", limit=learning.MAX_DESCRIPTION_CHARS) or None
+    value = row.get("examples")
+    examples: tuple[str, ...] | None = None
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise RowError("'examples' must be a list of questions")
+        examples = tuple(value)
+    elif isinstance(value, str) and value.strip():
+        examples = tuple(part for part in value.split(";") if part.strip())
+    elif value is not None and not isinstance(value, str):
+        raise RowError("'examples' must be questions separated by ';'")
+    return TagRow(line, name, description, examples)
+
+
+def import_tags(
+    db: Database,
+    path: Path,
+    now: datetime,
+    progress: Progress | None = None,
+    *,
+    by: Operator = OPERATOR,
+) -> ImportReport:
+    """Tags with a lead's one-line description and example questions (columns `name`,
+    `description`, `examples` split by ";"): they teach each tag's model what its
+    questions look like. A tag not yet known is made. `by`: the operator at the
+    command line, asked as any describer is (`permissions.require_tag_describer`)."""
+
+    def write(session: Session, rows: list[TagRow], report: ImportReport) -> None:
+        tags = _tags_named(session, {row.name for row in rows})
+        known = {tag.id for tag in tags.values() if tag.id is not None}
+        session.flush()
+        for row in rows:
+            tag = tags[row.name]
+            try:
+                with session.begin_nested():
+                    learning.describe_tag(session, by, tag, row.description, row.examples, now)
+            except learning.LearningError as error:
+                report.errors.append((row.line, str(error)))
+                continue
+            if tag.id in known:
+                report.updated += 1
+            else:
+                report.created += 1
+                known.add(tag.id)
+
+    return _import_batches(
+        db, path, _tag_row, write, BATCH, "import.tags", progress, by, required=frozenset({"name"})
     )
 
 

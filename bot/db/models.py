@@ -773,3 +773,37 @@ class SkillDecision(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hidden_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ExampleSource(enum.StrEnum):
+    HELPFUL = "helpful"  # "this person helped" on an expert card
+    HUDDLE = "huddle"  # a huddle thread resolved with the experts who replied
+    CONTACT = "contact"  # a Message click not followed by the same question again
+    LEAD = "lead"  # an example question a lead gave a tag, or its description
+
+
+class LabelledExample(Base):
+    """A question whoknows saw answered, kept to teach each tag's model what its
+    questions look like. Never a knowledge entry: agents are never shown one.
+
+    Labelled by a tag (a lead's example, a resolved huddle's tags) or by the person
+    who helped, whose tags the model then chooses among.
+    """
+
+    __tablename__ = "labelled_example"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What makes recording idempotent: one vote per question, voter and expert.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[ExampleSource] = mapped_column(_enum(ExampleSource, "example_source"))
+    text: Mapped[str] = mapped_column(Text)
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    asker_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    query_id: Mapped[int | None] = mapped_column(ForeignKey("query_log.id", ondelete="SET NULL"))
+    huddle_id: Mapped[int | None] = mapped_column(ForeignKey("huddle.id", ondelete="SET NULL"))
+    # A Message click counts once this passes with no new question on the same topic.
+    pending_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -26,6 +26,7 @@ from bot.db.models import (
     KnowledgeAuthor,
     KnowledgeEntry,
     KnowledgeTag,
+    LabelledExample,
     Person,
     Revision,
     Skill,
@@ -35,6 +36,7 @@ from bot.db.models import (
 
 PEOPLE = "people"
 KNOWLEDGE = "knowledge"
+LEARNING = "learning"  # labelled examples: what the tag models learn from use
 _PARTS: dict[type, str] = {
     Person: PEOPLE,
     Skill: PEOPLE,
@@ -43,6 +45,7 @@ _PARTS: dict[type, str] = {
     KnowledgeEntry: KNOWLEDGE,
     KnowledgeAuthor: KNOWLEDGE,
     KnowledgeTag: KNOWLEDGE,
+    LabelledExample: LEARNING,
 }
 # Knowledge revisions whose changed entries are kept: a worker further behind reloads.
 KEEP_CHANGES = 10_000

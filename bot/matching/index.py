@@ -26,15 +26,17 @@ from sqlalchemy.orm import Session
 
 from bot.db import revision
 from bot.db.models import (
+    ExampleSource,
     KnowledgeAuthor,
     KnowledgeEntry,
     KnowledgeTag,
+    LabelledExample,
     Person,
     Skill,
     Tag,
     TagAlias,
 )
-from bot.matching import vectors
+from bot.matching import tagmodel, vectors
 from bot.matching.lexical import FullTextIndex, TermIndex
 from bot.matching.vectors import EntryVectors
 from bot.ops import heap
@@ -77,6 +79,7 @@ class PeopleIndex:
     # Tags without a stored vector, too many to encode in a question (an import's new
     # ones): matched by name until `IndexCache` has encoded them beside.
     tags_without_vectors: int = 0
+    most_held: int = 1  # the most tags any one person holds
 
 
 @dataclass
@@ -219,6 +222,31 @@ def pair(person_id: int, tag_id: int) -> int:
     return person_id << 32 | tag_id
 
 
+@dataclass
+class ExampleIndex:
+    """The labelled examples the tag models learn from (never shown as answers)."""
+
+    revision: int
+    ids: list[int]
+    vectors: np.ndarray
+    tags: list[int | None]  # the tag it is labelled with, if known
+    people: list[int | None]  # else the person who helped: one of their tags
+    lead: list[bool]  # a lead's description or example question
+
+
+@dataclass
+class ModelIndex:
+    """A fitted tag model and the revisions of what it was fitted on."""
+
+    key: tuple[int, int, int]  # people, knowledge, learning revisions
+    model: tagmodel.TagModel
+    examples: ExampleIndex | None
+    support: np.ndarray = field(init=False)  # model.support(), once
+
+    def __post_init__(self) -> None:
+        self.support = self.model.support()
+
+
 def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIndex:
     tags = session.execute(select(Tag.id, Tag.name, Tag.parent_id)).all()
     aliases = session.execute(select(TagAlias.tag_id, TagAlias.alias)).all()
@@ -257,6 +285,7 @@ def load_people(session: Session, rev: int, encoder: Encoder | None) -> PeopleIn
         terms,
         {tag_id: tuple(people) for tag_id, people in holders.items()},
         dict(held),
+        most_held=max((len(h) for h in held.values()), default=1),
     )
     if encoder is not None and names:
         index.tag_ids, index.tag_vectors, index.tags_without_vectors = vectors.tag_vectors(
@@ -351,6 +380,93 @@ def load_knowledge(
     return index
 
 
+def load_examples(session: Session, rev: int, encoder: Encoder) -> ExampleIndex:
+    """The settled examples with their vectors (a Message click still in its window is
+    not evidence yet)."""
+    import numpy as np
+
+    rows = session.execute(
+        select(
+            LabelledExample.id,
+            LabelledExample.text,
+            LabelledExample.tag_id,
+            LabelledExample.person_id,
+            LabelledExample.source,
+        )
+        .where(LabelledExample.pending_until.is_(None))
+        .order_by(LabelledExample.id)
+    ).all()
+    texts = {row[0]: row[1] for row in rows}
+    ids, matrix = vectors.example_vectors(session, encoder, texts)
+    found = {example_id: i for i, example_id in enumerate(ids)}
+    rows = [row for row in rows if row[0] in found]
+    index = ExampleIndex(
+        rev,
+        [row[0] for row in rows],
+        matrix[[found[row[0]] for row in rows]] if rows else np.zeros((0, matrix.shape[1])),
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+        [row[4] == ExampleSource.LEAD for row in rows],
+    )
+    return index
+
+
+def build_model(
+    people: PeopleIndex,
+    knowledge: KnowledgeIndex,
+    examples: ExampleIndex | None,
+    settings: tagmodel.FitSettings,
+    previous: tagmodel.TagModel | None,
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tagmodel.TagModel | None:
+    """Each tag's model: its name, its knowledge (the live vectors' `blocks`, as
+    `EntryVectors.blocks` gives them), and what use taught (tagmodel.py)."""
+    if people.tag_vectors is None or not people.tag_ids:
+        return None
+    held: dict[int, set[int]] = {}
+
+    def tags_of(person_ids: tuple[int, ...] | list[int]) -> set[int]:
+        found: set[int] = set()
+        for person_id in person_ids:
+            if person_id not in held:
+                held[person_id] = {h.tag_id for h in people.held.get(person_id, ())}
+            found |= held[person_id]
+        return found
+
+    builder = tagmodel.ItemsBuilder(people.tag_ids)
+    builder.block(
+        people.tag_vectors,
+        ((row, (tag_id,), False) for row, tag_id in enumerate(people.tag_ids)),
+        settings.name_weight,
+    )
+    for ids, matrix, rows in blocks:
+        labels = []
+        for row in rows.tolist():
+            entry_id = int(ids[row])
+            tagged = knowledge.tags.get(entry_id)
+            if tagged:
+                labels.append((row, tagged, False))
+            else:  # about one of the tags its authors hold: the model chooses which
+                labels.append((row, tags_of(knowledge.authors.get(entry_id, ())), True))
+        builder.block(matrix, labels, 1.0)
+    if examples is not None and examples.ids:
+        for lead, weight in ((True, settings.lead_weight), (False, settings.example_weight)):
+            builder.block(
+                examples.vectors,
+                (
+                    (row, (tag_id,), False)
+                    if tag_id is not None
+                    else (row, tags_of([person_id] if person_id is not None else []), True)
+                    for row, (tag_id, person_id, is_lead) in enumerate(
+                        zip(examples.tags, examples.people, examples.lead, strict=True)
+                    )
+                    if is_lead == lead
+                ),
+                weight,
+            )
+    return tagmodel.fit(builder.build(), settings, previous)
+
+
 # From this many entries a knowledge index is rebuilt beside the one in use, which
 # goes on answering meanwhile: a rebuild in its place takes seconds at this size, every
 # question asked meanwhile would wait. A rebuild is for when the changes cannot be
@@ -378,6 +494,10 @@ class IndexCache:
     them, and imports load no model), are encoded on a thread of their own too,
     by the process that answers questions and holds the model already; the
     people index is reloaded with them once they are stored.
+    The tag model (`model`) is refitted after the people, the knowledge or the
+    labelled examples change: in place for a small index, on a thread of its own
+    for a large one (questions use the last fit meanwhile), each refit continuing
+    from the last fit.
     """
 
     def __init__(
@@ -385,10 +505,13 @@ class IndexCache:
         encoder: Encoder | None,
         reading: Callable[[], AbstractContextManager[Session]] | None = None,
         rebuild_beside_from: int = REBUILD_BESIDE_FROM,
+        fit: tagmodel.FitSettings | None = None,
     ) -> None:
         self.encoder = encoder
         self.people: PeopleIndex | None = None
         self.knowledge: KnowledgeIndex | None = None
+        self.model: ModelIndex | None = None
+        self.fit = fit or tagmodel.FitSettings()
         self.reading = reading
         self.rebuild_beside_from = rebuild_beside_from
         self.compact_from = COMPACT_FROM
@@ -396,6 +519,7 @@ class IndexCache:
         self._compacting: threading.Thread | None = None
         self._compacted: tuple[KnowledgeIndex, KnowledgeIndex] | None = None  # (from, to)
         self._encoding: threading.Thread | None = None
+        self._refitting: threading.Thread | None = None
         self._lock = threading.Lock()
         self._applying = threading.Lock()
 
@@ -411,6 +535,13 @@ class IndexCache:
         current = self._swap_compacted()
         if current is None or current.revision != knowledge_rev:
             current = self._catch_up(session, current, knowledge_rev, now)
+        if self.encoder is not None:
+            key = (people_rev, current.revision, revs.get(revision.LEARNING, 0))
+            if self.model is None or self.model.key != key:
+                if len(current.fulltext) >= self.rebuild_beside_from and self.reading is not None:
+                    self._refit_beside()  # this question: the model it found
+                else:
+                    self._refit(session, people, current, key)
         return people, current
 
     def _swap_compacted(self) -> KnowledgeIndex | None:
@@ -484,8 +615,9 @@ class IndexCache:
         )
 
     def wait(self) -> None:
-        """Until a rebuild, compaction or encoding under way is done (for tests and benches)."""
-        for thread in (self._rebuilding, self._compacting, self._encoding):
+        """Until a rebuild, compaction, encoding or refit under way is done (for tests and
+        benches)."""
+        for thread in (self._rebuilding, self._compacting, self._encoding, self._refitting):
             if thread is not None:
                 thread.join()
 
@@ -540,10 +672,72 @@ class IndexCache:
         assert self.reading is not None
         try:
             with self.reading() as session:
-                rev = revision.current(session).get(revision.KNOWLEDGE, 0)
-                self.knowledge = self._load_knowledge(session, rev, now)
+                revs = revision.current(session)
+                rev = revs.get(revision.KNOWLEDGE, 0)
+                knowledge = self.knowledge
+                if knowledge is None or knowledge.revision != rev:
+                    knowledge = self.knowledge = self._load_knowledge(session, rev, now)
+                people = self.people
+                if self.encoder is not None and people is not None:
+                    key = (people.revision, rev, revs.get(revision.LEARNING, 0))
+                    if self.model is None or self.model.key != key:
+                        self._refit(session, people, knowledge, key)
         except Exception:
             log.exception("could not rebuild the knowledge index; the next question tries again")
+
+    def _refit_beside(self) -> None:
+        with self._lock:
+            if self._refitting is not None and self._refitting.is_alive():
+                return  # one at a time: the next question after it refits for later changes
+            self._refitting = threading.Thread(
+                target=self._refit_now, name="tag-model", daemon=True
+            )
+            self._refitting.start()
+
+    def _refit_now(self) -> None:
+        assert self.reading is not None
+        try:
+            with self.reading() as session:
+                people, knowledge = self.people, self.knowledge
+                if people is None or knowledge is None:
+                    return
+                learning_rev = revision.current(session).get(revision.LEARNING, 0)
+                key = (people.revision, knowledge.revision, learning_rev)
+                if self.model is None or self.model.key != key:
+                    self._refit(session, people, knowledge, key)
+        except Exception:
+            log.exception("could not refit the tag model; the next question tries again")
+
+    def _refit(
+        self,
+        session: Session,
+        people: PeopleIndex,
+        knowledge: KnowledgeIndex,
+        key: tuple[int, int, int],
+    ) -> None:
+        assert self.encoder is not None
+        started = time.perf_counter()
+        last = self.model
+        with heap.paused():
+            examples = load_examples(session, key[2], self.encoder)
+            # An entry added, edited or deleted, a new example: the prototypes are summed
+            # again (one pass over the vectors) and the regression continues from the last
+            # fit for `refit_steps`, not from the start (a new tag starts from its prototype).
+            previous = last.model if last is not None else None
+            with self._lock:  # no change is applied while the live rows are taken
+                blocks = knowledge.store.blocks() if knowledge.store is not None else []
+            model = build_model(people, knowledge, examples, self.fit, previous, blocks)
+        if model is None:
+            self.model = None
+            return
+        self.model = ModelIndex(key, model, examples)
+        log.info(
+            "tag model %s: %d tags, %d items, %.2f s",
+            "refitted" if previous is not None else "fitted",
+            len(model.tag_ids),
+            model.items,
+            time.perf_counter() - started,
+        )
 
     def _load_knowledge(self, session: Session, rev: int, now: datetime) -> KnowledgeIndex:
         started = time.perf_counter()

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TAG = "tag"
 KNOWLEDGE = "knowledge"
+EXAMPLE = "example"  # a labelled example's question (bot.services.learning)
 # Entries without vectors that a reload encodes on the spot (a new answer or two);
 # more than this is a bulk job for `whoknows index`, not for someone's question.
 INLINE_LIMIT = 64
@@ -213,11 +214,46 @@ def index_knowledge(
             progress(done, total)
 
 
+def example_vectors(
+    session: Session, encoder: Encoder, texts: dict[int, str]
+) -> tuple[list[int], np.ndarray]:
+    """The vectors of these labelled examples (id → question), encoding the missing ones."""
+    import numpy as np
+
+    from bot.matching.embeddings import DIMENSIONS
+
+    ids, matrix = _load(session, EXAMPLE)
+    known = set(ids)
+    missing = [example_id for example_id in texts if example_id not in known]
+    for start in range(0, len(missing), BATCH * 8):
+        chunk = missing[start : start + BATCH * 8]
+        fresh = encoder.encode([texts[example_id] for example_id in chunk])
+        _store(session, EXAMPLE, chunk, fresh)
+        ids, matrix = ids + chunk, np.vstack([matrix, fresh])
+    keep = [i for i, example_id in enumerate(ids) if example_id in texts]
+    return [ids[i] for i in keep], matrix[keep] if keep else np.zeros((0, DIMENSIONS), np.float32)
+
+
+def forget_examples(session: Session, ids: list[int]) -> None:
+    """Vectors of examples deleted or rewritten (a lead's new examples for a tag)."""
+    from sqlalchemy import delete
+
+    if ids:
+        session.execute(
+            delete(Embedding).where(Embedding.kind == EXAMPLE, Embedding.item_id.in_(ids))
+        )
+
+
 def index_all(
     db: Database, encoder: Encoder, progress: Callable[[int, int], None] | None = None
 ) -> int:
-    """Vectors for every tag and knowledge entry that lacks one."""
+    """Vectors for every tag, labelled example and knowledge entry that lacks one."""
+    from bot.db.models import LabelledExample
+
     index_tags(db, encoder)
+    with db.unit_of_work() as session:
+        texts = dict(session.execute(select(LabelledExample.id, LabelledExample.text)).all())
+        example_vectors(session, encoder, texts)
     return index_knowledge(db, encoder, progress)
 
 
@@ -423,6 +459,18 @@ class EntryVectors:
     def snapshot(self) -> tuple[np.ndarray | None, _Appended]:
         """What `compacted` folds in, taken while no update runs (the cache's lock)."""
         return (None if self._alive is None else self._alive.copy()), self._appended
+
+    def blocks(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Every live vector without a copy: (ids, matrix, its live rows) of the loaded
+        matrix and of the appended rows. Taken while no update runs (the cache's lock)."""
+        import numpy as np
+
+        alive, appended = self.snapshot()
+        base = np.arange(len(self._ids)) if alive is None else np.flatnonzero(alive)
+        return [
+            (self._ids, self._matrix, base),
+            (appended.ids, appended.matrix, np.flatnonzero(appended.alive)),
+        ]
 
     def _gathered(
         self, snapshot: tuple[np.ndarray | None, _Appended]

@@ -32,6 +32,7 @@ from bot.db.models import (
     DeliveryState,
     HuddleObserver,
     Identity,
+    LabelledExample,
     LearningGoal,
     Mentorship,
     Outbox,
@@ -67,6 +68,9 @@ TABLES = {
     "knowledge_author": "kept: their answers credited to the anonymous person",
     "helpful_vote": "kept, as the anonymous person's",
     "learning_goal": "deleted",
+    "labelled_example": "kept (what a topic's questions look like, for its model): no "
+    "longer theirs as asker, their name replaced in the text; as the one who helped, "
+    "the anonymous person's",
     "mentorship": "deleted, as learner or mentor",
     "huddle_observer": "deleted: which threads they observed is their learning",
     "skill_decision": "decisions on their own skills deleted; decisions they made as a lead "
@@ -273,6 +277,13 @@ def _forget_messages(session: Session, person: Person, traces: _Traces) -> None:
 
 def _forget_questions(session: Session, person: Person, old_key: str, traces: _Traces) -> None:
     session.execute(delete(QueryLog).where(QueryLog.person_id == person.id))
+    session.execute(
+        update(LabelledExample).where(LabelledExample.asker_id == person.id).values(asker_id=None)
+    )
+    for example in session.scalars(
+        select(LabelledExample).where(traces.like(LabelledExample.text))
+    ):
+        example.text = traces.text(example.text)
     rows = session.scalars(select(QueryLog).where(traces.like(QueryLog.suggested, QueryLog.text)))
     for row in rows:
         keys = [traces.anonymous if key == old_key else key for key in row.suggested.split(",")]

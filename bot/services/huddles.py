@@ -30,7 +30,15 @@ from bot.db.models import (
 from bot.matching import Ranking
 from bot.ops import metrics
 from bot.runtime import jobs, outbox
-from bot.services import Services, accounts, knowledge, learning_goals, limits, permissions
+from bot.services import (
+    Services,
+    accounts,
+    knowledge,
+    learning,
+    learning_goals,
+    limits,
+    permissions,
+)
 from bot.text import clean_text
 from bot.types import Actions, Button, Line, Mention, Notice, Reply, Text, Where
 
@@ -717,6 +725,7 @@ def resolve(
     if created:
         entry.created_at = now
     huddle.state, huddle.closed_at, huddle.closed_by_id = HuddleState.RESOLVED, now, actor.id
+    learning.record_huddle(session, huddle, tags, helpers, now)  # the question, for tag models
     metrics.huddle(session, "resolved")
     jobs.cancel(session, huddle.id)
     session.flush()

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, false, true
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.db.models import Huddle, KnowledgeEntry, Person, Role, Team
+from bot.db.models import Huddle, KnowledgeEntry, Person, Role, Tag, Team
 from bot.services.audit import Denied, record
 from bot.services.people import can_manage
 
@@ -49,6 +49,7 @@ CHANGE_SUGGESTION = "skill.suggestion.change"
 DISMISS_SUGGESTION = "skill.suggestion.dismiss"
 CONFIRM_SKILL = "skill.reverify.confirm"
 LOWER_SKILL = "skill.reverify.lower"
+DESCRIBE_TAG = "describe_tag"
 
 # How someone stands to a huddle (the rows of the table's huddle section).
 ASKER = "asker"
@@ -374,4 +375,20 @@ def require_knowledge_deleter(actor: Person, entry: KnowledgeEntry) -> None:
             DELETE_KNOWLEDGE,
             f"knowledge:{entry.id}",
             messages.KB_DELETE_NOT_ALLOWED.format(id=entry.id),
+        )
+
+
+# --- topics ----------------------------------------------------------------------------
+
+
+def may_describe_tag(actor: Actor) -> bool:
+    """A tag's description and example questions teach its model what its questions look
+    like, for the whole organisation: leads and admins (and the operator's tags file)."""
+    return _is_admin(actor) or (isinstance(actor, Person) and actor.role == Role.LEAD)
+
+
+def require_tag_describer(actor: Actor, tag: Tag) -> None:
+    if not may_describe_tag(actor):
+        raise refusal(
+            actor, DESCRIBE_TAG, f"tag:{tag.name}", messages.LEARNING_DESCRIBE_NOT_ALLOWED
         )

@@ -142,6 +142,19 @@ def test_import_people_exits_1_and_names_the_lines_when_some_rows_fail(
     ]
 
 
+def test_import_tags_gives_tags_their_descriptions(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "tags.csv"
+    source.write_text(
+        "name,description,examples\nrefunds,Money back,a refund to a closed card\n,x,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "--db", url, "import", "tags", str(source))
+    assert code == 1
+    assert out.splitlines() == ["1 created, 0 updated, 1 failed", "  line 3: 'name' is empty"]
+
+
 def test_import_of_a_missing_file_exits_2(
     capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path
 ) -> None:
@@ -277,3 +290,36 @@ def test_import_people_computes_no_vectors_so_it_loads_no_model(
     finally:
         database.dispose()
     assert (tags, stored) == (INLINE_LIMIT + 10, 0)
+
+
+def _blas_threads(env: dict[str, str]) -> tuple[str, int]:
+    """The command's BLAS setting and the threads numpy's OpenBLAS then uses, in a
+    fresh process (numpy reads the setting once, when it loads)."""
+    probe = (
+        "import ctypes, glob, os, sys\n"
+        "import adapters.cli, numpy\n"
+        "libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir,"
+        " 'numpy.libs', 'libscipy_openblas*'))\n"
+        "count = ctypes.CDLL(libs[0]).scipy_openblas_get_num_threads64_() if libs else -1\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], count)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
+    setting, count = done.stdout.split()
+    return setting, int(count)
+
+
+def test_the_command_runs_numpy_on_one_blas_thread_unless_told_otherwise() -> None:
+    base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    setting, count = _blas_threads(base)
+    assert setting == "1"
+    if count == -1:
+        pytest.skip("numpy is not built on its bundled OpenBLAS here")
+    assert count == 1
+    assert _blas_threads({**base, "OPENBLAS_NUM_THREADS": "2"}) == ("2", 2)

@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Person, QueryLog
+from bot.db.models import LabelledExample, Person, QueryLog
 from bot.router import Router
-from bot.services import Services
-from bot.types import Article, Command, Notice, Reply, Text
-from tests.helpers import cards, notices, person_id, say
+from bot.runtime import jobs
+from bot.services import Services, learning
+from bot.types import Article, Button, Command, Notice, Reply, Text
+from tests.helpers import cards, notices, person_id, press, say
 
 
 def _queries(services: Services) -> list[QueryLog]:
@@ -150,3 +151,45 @@ def test_work_after_the_reply_runs_in_the_commands_own_transaction(
     # A reply made without a unit of work (an unknown command) runs nothing after it.
     router.dispatch(Command("test", person_id(demo, "alex"), "whoknowz", ""), demo, then=then)
     assert len(seen) == 1
+
+
+def _examples(services: Services) -> list[tuple[str, int | None, bool]]:
+    with services.db.unit_of_work() as session:
+        rows = session.scalars(select(LabelledExample).order_by(LabelledExample.id))
+        return [(r.source.value, r.person_id, r.pending_until is not None) for r in rows]
+
+
+def test_each_expert_card_has_a_helpful_button_that_counts_once(
+    demo: Services, router: Router
+) -> None:
+    experts = cards(say(demo, router, "alex", "whoknows", "refunds"))
+    assert experts and all([b.label for b in c.buttons] == ["Helpful"] for c in experts)
+    first, second = experts[0], experts[1]
+    (helpful,) = first.buttons
+    thanks = notices(press(demo, router, "alex", helpful))
+    assert thanks[0].severity == "success" and first.name in thanks[0].text
+    again = notices(press(demo, router, "alex", helpful))
+    assert "already said" in again[0].text
+    (other,) = second.buttons
+    press(demo, router, "alex", other)
+    # Someone who did not ask cannot say it helped them.
+    refused = notices(press(demo, router, "maria", helpful))
+    assert refused[0].severity == "warning" and "Only the person who asked" in refused[0].text
+    assert _examples(demo) == [
+        ("helpful", first.person_id, False),
+        ("helpful", second.person_id, False),
+    ]
+    stale = notices(press(demo, router, "alex", Button("Helpful", helpful.action_id, "x:y")))
+    assert "no longer points at a question" in stale[0].text
+
+
+def test_a_message_click_on_a_card_is_kept_until_its_window_passes(
+    demo: Services, router: Router
+) -> None:
+    (first, *_) = cards(say(demo, router, "alex", "whoknows", "refunds"))
+    assert first.contact is not None
+    assert press(demo, router, "alex", first.contact).elements == ()  # the chat opens anyway
+    assert _examples(demo) == [("contact", first.person_id, True)]
+    demo.clock.advance(learning.CONTACT_WINDOW.total_seconds() + 1)
+    assert jobs.run_due(demo) == 1
+    assert _examples(demo) == [("contact", first.person_id, False)]

@@ -48,6 +48,20 @@ def test_first_run_seeds_the_demo_and_answers_who_knows(tmp_path: Path) -> None:
     assert again.stdout.count("You are busy until") == 1
 
 
+def test_helpful_under_an_expert_is_pressed_by_its_number(tmp_path: Path) -> None:
+    shown = _chat(tmp_path, ["whoknows refunds"]).stdout.split("Who knows about “refunds”")[1]
+    # Under each card, its own button (after those of the answers shown first).
+    first = re.search(r"\(@(\w+)\)[^\n]*\n(?:   [^\[\n][^\n]*\n)*   \[!(\d+) Helpful\]", shown)
+    assert first, shown
+    number = first.group(2)
+    done = _chat(tmp_path, ["whoknows refunds", f"!{number}", f"!{number}"])
+    assert done.returncode == 0, done.stderr
+    assert (
+        "✓ Thanks: noted that" in done.stdout and "helped. whoknows learns from it." in done.stdout
+    )
+    assert "You already said" in done.stdout
+
+
 def test_acting_as_a_lead_to_verify_then_as_an_agent_who_may_not(tmp_path: Path) -> None:
     done = _chat(
         tmp_path,

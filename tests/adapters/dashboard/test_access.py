@@ -588,3 +588,40 @@ def test_audit_page_filters(demo: Services, router: Router) -> None:
     assert any(r.action == "skill.tag" and r.actor_label == "daniel" for r in audit_rows(demo))
     with demo.db.unit_of_work() as session:
         assert session.scalar(select(AuditEntry).where(AuditEntry.actor_label == "daniel"))
+
+
+@sqlite_only
+def test_a_lead_describes_a_topic_on_the_topics_page(demo: Services, router: Router) -> None:
+    async def scenario(client: TestClient) -> None:
+        agent = await sign_in(client, demo, router, "alex")
+        assert (await client.get("/dashboard/tags")).status == 403  # leads' page
+        refused = await client.post(
+            "/dashboard/tags/describe",
+            data={"csrf": agent, "tag": "refunds", "description": "Mine", "examples": ""},
+        )
+        assert refused.status == 403
+        csrf = await sign_in(client, demo, router, "priya")
+        listed = await (await client.get("/dashboard/tags")).text()
+        assert 'data-tag="refunds"' in listed and 'action="/dashboard/tags/describe"' in listed
+        saved = await client.post(
+            "/dashboard/tags/describe",
+            data={
+                "csrf": csrf,
+                "tag": "Refunds",
+                "description": "Money back to the customer",
+                "examples": "refund to a closed card\r\n\r\npartial refund\r\n",
+            },
+        )
+        assert saved.url.path == "/dashboard/tags"
+        shown = await saved.text()
+        assert "Saved the description of refunds and 2 example questions." in shown
+        assert 'value="Money back to the customer"' in shown
+        assert "refund to a closed card\npartial refund</textarea>" in shown
+        unknown = await client.post(
+            "/dashboard/tags/describe", data={"csrf": csrf, "tag": "zebra", "description": "x"}
+        )
+        assert "There is no tag &#39;zebra&#39;." in await unknown.text()
+
+    serve(demo, router, scenario)
+    actions = [(a.action, a.actor_id is not None) for a in audit_rows(demo)]
+    assert actions.count(("describe_tag", True)) == 2  # alex's refusal, priya's change

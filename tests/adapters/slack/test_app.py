@@ -22,7 +22,15 @@ from sqlalchemy import select
 from adapters.server import build_app
 from adapters.slack.acks import ACK_PRESSURE, ACK_WITHIN, DISPATCHING, FORM, HOLD_MAX_S
 from adapters.slack.verify import sign
-from bot.db.models import Huddle, HuddleState, Inbound, InboundState, KnowledgeEntry, Person
+from bot.db.models import (
+    Huddle,
+    HuddleState,
+    Inbound,
+    InboundState,
+    KnowledgeEntry,
+    LabelledExample,
+    Person,
+)
 from bot.router import Router
 from bot.services import Services, people
 from tests.adapters.slack.fake_slack import TEAM, FakeSlack
@@ -427,6 +435,64 @@ def test_a_huddle_from_the_button_to_the_saved_answer(demo: Services, router: Ro
 def person_id(services: Services, key: str) -> int:
     with services.db.unit_of_work() as session:
         return people.by_key(session, key).id
+
+
+def _press(fake: FakeSlack, element: dict[str, Any], url: str) -> bytes:
+    return interactive(
+        {
+            "type": "block_actions",
+            "user": {"id": "UALEX"},
+            "team": {"id": TEAM},
+            "channel": {"id": "CGENERAL"},
+            "trigger_id": f"trigger-{next(TRIGGERS)}",
+            "response_url": fake.response_url(url),
+            "container": {"type": "message", "channel_id": "CGENERAL"},
+            "actions": [{"type": "button", "block_id": "b", **element}],
+        }
+    )
+
+
+def test_helpful_and_message_on_an_expert_card_are_what_whoknows_learns_from(
+    demo: Services, router: Router
+) -> None:
+    async def scenario(client: TestClient, fake: FakeSlack) -> None:
+        await post(
+            client, slash(fake, "refund for a prepaid top-up"), "application/x-www-form-urlencoded"
+        )
+        await fake.wait_for(lambda f: bool(f.called("response_url")))
+        blocks = fake.called("response_url")[0]["blocks"]
+        # Each card: its section with the Message link, then its own Helpful button.
+        card = next(i for i, b in enumerate(blocks) if "<@UMARIA>" in all_text([b]))
+        message = blocks[card]["accessory"]
+        assert message["url"].endswith("channel=UMARIA")
+        assert message["action_id"] == "whoknows.contact"
+        helpful = next(
+            e for b in blocks[card + 1 : card + 3] if b["type"] == "actions" for e in b["elements"]
+        )
+        assert helpful["text"]["text"] == "Helpful"
+        assert helpful["value"] == message["value"]
+        for url in ("h1", "h2"):
+            await post(client, _press(fake, helpful, url), "application/x-www-form-urlencoded")
+        await fake.wait_for(lambda f: len(f.called("response_url")) == 3)
+        said = [all_text(r["blocks"]) for r in fake.called("response_url")[1:]]
+        assert "Thanks: noted that Maria Santos helped" in said[0]
+        assert "already said Maria Santos helped" in said[1]
+        # The Message link opens the chat in Slack; its click reaches us too, answered
+        # with nothing, and kept as a contact until its window passes.
+        link = {k: message[k] for k in ("action_id", "value", "url")}
+        response = await post(client, _press(fake, link, "m1"), "application/x-www-form-urlencoded")
+        assert response.status == 200
+        await asyncio.sleep(0.5)
+        assert len(fake.called("response_url")) == 3
+
+    run(demo, router, scenario)
+    maria = person_id(demo, "maria")
+    with demo.db.unit_of_work() as session:
+        rows = session.scalars(select(LabelledExample).order_by(LabelledExample.id)).all()
+        assert [(r.source.value, r.person_id, r.pending_until is not None) for r in rows] == [
+            ("helpful", maria, False),
+            ("contact", maria, True),
+        ]
 
 
 @pytest.mark.reliability(9)

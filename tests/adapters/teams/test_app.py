@@ -21,6 +21,7 @@ from adapters.teams.app import delivery_key
 from bot.db.models import (
     Inbound,
     InboundState,
+    LabelledExample,
     Person,
     PlatformEvent,
     QueryLog,
@@ -220,6 +221,46 @@ def test_a_signed_question_in_a_personal_chat_gets_the_answer_card(
         assert grant["tenant"] == "botframework.com" and grant["client_id"] == APP_ID
 
     teams_env(demo, router, scenario)
+
+
+def test_helpful_on_an_expert_card_says_who_helped_once(
+    demo: Services, router: Router, teams_env
+) -> None:
+    async def scenario(teams: Teams) -> None:
+        connector = teams.connector
+        ask = teams.activity("alex", "refund for a prepaid top-up")
+        await teams.send(ask)
+        await connector.wait_for(lambda c: bool(c.sent("POST", f"/activities/{ask['id']}")))
+        answer = connector.sent("POST", f"/activities/{ask['id']}")[0]
+        card = card_of(answer.body)
+        # In each expert's container, beside the link to chat with them.
+        experts = [
+            item
+            for item in card["body"]
+            if item["type"] == "Container" and "Chat" in json.dumps(item)
+        ]
+        assert experts
+        (actions,) = [i for i in experts[0]["items"] if i["type"] == "ActionSet"]
+        kinds = [a["type"] for a in actions["actions"]]
+        assert kinds == ["Action.OpenUrl", "Action.Submit"]
+        helpful = actions["actions"][1]
+        assert helpful["title"] == "Helpful" and helpful["data"]["wk.action"] == "whoknows.helpful"
+        said = []
+        for _ in range(2):  # pressed twice: counted once
+            press = teams.activity("alex", value=helpful["data"], replyToId=answer.answer["id"])
+            await teams.send(press)
+            path = f"/activities/{press['id']}"
+            await connector.wait_for(lambda c, path=path: bool(c.sent("POST", path)))
+            said.append(text_of(card_of(connector.sent("POST", path)[0].body)))
+        first, second = said
+        assert "Thanks: noted that" in first and "already said" in second
+
+    teams_env(demo, router, scenario)
+    with demo.db.unit_of_work() as session:
+        rows = session.scalars(select(LabelledExample)).all()
+        assert [(r.source.value, r.text) for r in rows] == [
+            ("helpful", "refund for a prepaid top-up")
+        ]
 
 
 def test_the_same_activity_twice_is_answered_once(
