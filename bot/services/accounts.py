@@ -689,6 +689,7 @@ def merge(
     session.execute(delete(Person).where(Person.id == drop.id))
     revision.bump(session, revision.PEOPLE)
     revision.bump(session, revision.KNOWLEDGE)
+    revision.bump(session, revision.LEARNING)  # examples of who helped name keep now
     record(
         session,
         actor_id,

@@ -299,6 +299,9 @@ PERSON_REFERENCES = set(
         # A lead's word on a suggested skill: the person's, and who decided.
         "skill_decision.person_id",
         "skill_decision.decided_by_id",
+        # What use taught the tag models: who helped, and who asked.
+        "labelled_example.person_id",
+        "labelled_example.asker_id",
     )
 )
 
