@@ -479,6 +479,12 @@ COMPACT_FROM = 2_000
 COMPACT_SHARE = 0.02  # or this share of the entries, if more
 
 
+# A large index's tag model is refitted at most this often (seconds): a refit there
+# takes seconds of a core, and with a change every second it would never rest. A
+# change is searchable at once; what it teaches the model counts from the next refit.
+REFIT_EVERY_S = 30.0
+
+
 class IndexCache:
     """One worker's index, brought up to date when the database's revisions move on.
 
@@ -496,8 +502,8 @@ class IndexCache:
     people index is reloaded with them once they are stored.
     The tag model (`model`) is refitted after the people, the knowledge or the
     labelled examples change: in place for a small index, on a thread of its own
-    for a large one (questions use the last fit meanwhile), each refit continuing
-    from the last fit.
+    for a large one, at most every `refit_every` seconds (questions use the last
+    fit meanwhile), each refit continuing from the last fit.
     """
 
     def __init__(
@@ -520,6 +526,8 @@ class IndexCache:
         self._compacted: tuple[KnowledgeIndex, KnowledgeIndex] | None = None  # (from, to)
         self._encoding: threading.Thread | None = None
         self._refitting: threading.Thread | None = None
+        self.refit_every = REFIT_EVERY_S
+        self._refit_due = 0.0  # monotonic time from which a large index refits again
         self._lock = threading.Lock()
         self._applying = threading.Lock()
 
@@ -539,7 +547,8 @@ class IndexCache:
             key = (people_rev, current.revision, revs.get(revision.LEARNING, 0))
             if self.model is None or self.model.key != key:
                 if len(current.fulltext) >= self.rebuild_beside_from and self.reading is not None:
-                    self._refit_beside()  # this question: the model it found
+                    if time.monotonic() >= self._refit_due:
+                        self._refit_beside()  # this question: the model it found
                 else:
                     self._refit(session, people, current, key)
         return people, current
@@ -707,6 +716,8 @@ class IndexCache:
                     self._refit(session, people, knowledge, key)
         except Exception:
             log.exception("could not refit the tag model; the next question tries again")
+        finally:
+            self._refit_due = time.monotonic() + self.refit_every
 
     def _refit(
         self,

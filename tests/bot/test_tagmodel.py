@@ -186,3 +186,38 @@ def test_the_tag_model_is_refitted_when_an_entry_is_edited_or_deleted(services: 
     assert deleted.support()[roaming] == pytest.approx(0.0, abs=1e-5)
     (name,) = encoder.encode(["roaming"])
     assert float(deleted.prototypes()[roaming] @ name) == pytest.approx(1.0, abs=1e-4)
+
+
+@needs_model
+def test_a_large_index_refits_beside_the_questions_at_most_once_an_interval(
+    services: Services,
+) -> None:
+    _roaming_org(services)
+    matcher = Matcher(load_encoder(), reading=services.db.reading)
+    matcher.cache.rebuild_beside_from = 0  # every index counts as large here
+    rank(services, "roaming", matcher=matcher)
+    matcher.cache.wait()
+    first = _model(matcher)
+
+    def edit(title: str) -> None:
+        with services.db.unit_of_work() as session:
+            entry = session.query(KnowledgeEntry).order_by(KnowledgeEntry.id).first()
+            assert entry is not None
+            knowledge.edit(
+                session, entry, by_key(session, "lea"), title=title, body=title, tags=None
+            )
+
+    # Within the interval a change is searchable at once, and the model waits.
+    matcher.cache.refit_every = 3600.0
+    matcher.cache._refit_due = float("inf")
+    edit("Keeping a number when moving to another network")
+    rank(services, "roaming", matcher=matcher)
+    matcher.cache.wait()
+    assert _model(matcher) is first
+    # Once it has passed, the next question refits on the side, from what changed.
+    matcher.cache._refit_due = 0.0
+    rank(services, "roaming", matcher=matcher)
+    matcher.cache.wait()
+    refitted = _model(matcher)
+    assert refitted is not first
+    assert matcher.cache.model is not None and matcher.cache.model.key[1] > 0
