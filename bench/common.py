@@ -1,9 +1,20 @@
-"""What the benchmarks share: free ports, waiting for a server, quantiles."""
+"""What the benchmarks share: the synthetic org's words, free ports, waiting for a server,
+quantiles."""
 
 from __future__ import annotations
 
 import socket
 import time
+
+# The words the synthetic orgs' tags and texts are made of.
+WORDS = (
+    "account bill refund card sim data roaming contract payment credit debit porting upgrade "
+    "device insurance signal network broadband router fibre outage speed fraud identity "
+    "password login voucher topup prepaid balance invoice dispute charge fee late cancel "
+    "offer loyalty plan tariff bundle minutes texts abroad travel unlock repair screen "
+    "battery warranty delivery order return exchange address email phone number transfer "
+    "owner business family discount student senior vat receipt statement direct mandate"
+).split()
 
 
 def free_port() -> int:

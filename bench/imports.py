@@ -25,14 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = (
-    "account bill refund card sim data roaming contract payment credit debit porting upgrade "
-    "device insurance signal network broadband router fibre outage speed fraud identity "
-    "password login voucher topup prepaid balance invoice dispute charge fee late cancel "
-    "offer loyalty plan tariff bundle minutes texts abroad travel unlock repair screen "
-    "battery warranty delivery order return exchange address email phone number transfer "
-    "owner business family discount student senior vat receipt statement direct mandate"
-).split()
+sys.path.insert(0, str(ROOT))
+
+from bench.common import WORDS  # noqa: E402
 
 
 def write_people(path: Path, people: int, tags: int, rng: random.Random) -> None:

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select  # noqa: E402
 
 from adapters.cli import progress_bar  # noqa: E402
+from bench.common import WORDS  # noqa: E402
 from bot.data.transfer import import_knowledge, import_people  # noqa: E402
 from bot.db import open_database  # noqa: E402
 from bot.db.models import Embedding, KnowledgeEntry  # noqa: E402
@@ -44,14 +45,6 @@ from bot.matching import Matcher  # noqa: E402
 from bot.matching.embeddings import DIMENSIONS, MODEL_ID, load_encoder  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-WORDS = (
-    "account bill refund card sim data roaming contract payment credit debit porting upgrade "
-    "device insurance signal network broadband router fibre outage speed fraud identity "
-    "password login voucher topup prepaid balance invoice dispute charge fee late cancel "
-    "offer loyalty plan tariff bundle minutes texts abroad travel unlock repair screen "
-    "battery warranty delivery order return exchange address email phone number transfer "
-    "owner business family discount student senior vat receipt statement direct mandate"
-).split()
 FILLER = "customer asks how why when can we the a for with after before still not".split()
 
 

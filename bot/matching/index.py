@@ -633,13 +633,8 @@ class IndexCache:
     def _encode_tags_beside(self) -> None:
         if self.encoder is None or self.reading is None:
             return  # `whoknows index` stores them
-        with self._lock:
-            if self._encoding is not None and self._encoding.is_alive():
-                return  # it stores every tag without a vector, new ones too
-            self._encoding = threading.Thread(
-                target=self._encode_tags, name="tag-vectors", daemon=True
-            )
-            self._encoding.start()
+        with self._lock:  # one at a time: it stores every tag without a vector, new ones too
+            self._encoding = _beside(self._encoding, self._encode_tags, "tag-vectors")
 
     def _encode_tags(self) -> None:
         assert self.encoder is not None and self.reading is not None
@@ -669,55 +664,44 @@ class IndexCache:
                 )
 
     def _rebuild_beside(self, now: datetime) -> None:
-        with self._lock:
-            if self._rebuilding is not None and self._rebuilding.is_alive():
-                return  # one at a time: the next question after it catches any later change
-            self._rebuilding = threading.Thread(
-                target=self._rebuild, args=(now,), name="index-rebuild", daemon=True
-            )
-            self._rebuilding.start()
+        with self._lock:  # one at a time: the next question after it catches later changes
+            self._rebuilding = _beside(self._rebuilding, self._rebuild, "index-rebuild", now)
 
     def _rebuild(self, now: datetime) -> None:
         assert self.reading is not None
         try:
             with self.reading() as session:
-                revs = revision.current(session)
-                rev = revs.get(revision.KNOWLEDGE, 0)
+                rev = revision.current(session).get(revision.KNOWLEDGE, 0)
                 knowledge = self.knowledge
                 if knowledge is None or knowledge.revision != rev:
-                    knowledge = self.knowledge = self._load_knowledge(session, rev, now)
-                people = self.people
-                if self.encoder is not None and people is not None:
-                    key = (people.revision, rev, revs.get(revision.LEARNING, 0))
-                    if self.model is None or self.model.key != key:
-                        self._refit(session, people, knowledge, key)
+                    self.knowledge = self._load_knowledge(session, rev, now)
+                self._refit_if_behind(session)
         except Exception:
             log.exception("could not rebuild the knowledge index; the next question tries again")
 
     def _refit_beside(self) -> None:
-        with self._lock:
-            if self._refitting is not None and self._refitting.is_alive():
-                return  # one at a time: the next question after it refits for later changes
-            self._refitting = threading.Thread(
-                target=self._refit_now, name="tag-model", daemon=True
-            )
-            self._refitting.start()
+        with self._lock:  # one at a time: the next question after it refits for later changes
+            self._refitting = _beside(self._refitting, self._refit_now, "tag-model")
 
     def _refit_now(self) -> None:
         assert self.reading is not None
         try:
             with self.reading() as session:
-                people, knowledge = self.people, self.knowledge
-                if people is None or knowledge is None:
-                    return
-                learning_rev = revision.current(session).get(revision.LEARNING, 0)
-                key = (people.revision, knowledge.revision, learning_rev)
-                if self.model is None or self.model.key != key:
-                    self._refit(session, people, knowledge, key)
+                self._refit_if_behind(session)
         except Exception:
             log.exception("could not refit the tag model; the next question tries again")
         finally:
             self._refit_due = time.monotonic() + self.refit_every
+
+    def _refit_if_behind(self, session: Session) -> None:
+        """Refit unless the model was fitted on the people, knowledge and examples held."""
+        people, knowledge = self.people, self.knowledge
+        if self.encoder is None or people is None or knowledge is None:
+            return
+        learning_rev = revision.current(session).get(revision.LEARNING, 0)
+        key = (people.revision, knowledge.revision, learning_rev)
+        if self.model is None or self.model.key != key:
+            self._refit(session, people, knowledge, key)
 
     def _refit(
         self,
@@ -761,3 +745,15 @@ class IndexCache:
             time.perf_counter() - started,
         )
         return knowledge
+
+
+def _beside(
+    running: threading.Thread | None, target: Callable[..., None], name: str, *args: object
+) -> threading.Thread:
+    """`running` while it is still at work, else a new thread started on `target` (the
+    caller holds the cache's lock, so that two questions start one)."""
+    if running is not None and running.is_alive():
+        return running
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
